@@ -1,0 +1,53 @@
+/**
+ * Loading the WebAssembly kernels (build/kernels.wasm, compiled from src/assembly/kernels.ts by
+ * `npm install`) onto one shared memory. The same compiled module is instantiated once per thread.
+ */
+import { readFileSync } from "node:fs";
+
+export interface KernelExports {
+  stats_run_f32(p: number, n: number, K: number, out: number): void;
+  stats_run_f64(p: number, n: number, K: number, out: number): void;
+  norm_run_f32(x: number, y: number, n: number, mhi: number, mlo: number, a: number, b: number): void;
+  norm_run_f64(x: number, y: number, n: number, mean: number, a: number, b: number): void;
+  grad_run_f32(dy: number, x: number, n: number, mean: number, out: number): void;
+  grad_run_f64(dy: number, x: number, n: number, mean: number, out: number): void;
+  dx_run_f32(dy: number, x: number, dx: number, n: number, A: number, B: number, C0: number, mhi: number, mlo: number): void;
+  dx_run_f64(dy: number, x: number, dx: number, n: number, A: number, B: number, C0: number, mean: number): void;
+  stats_rows_f32(p: number, rows: number, C: number, kc: number, acc: number): void;
+  stats_rows_f64(p: number, rows: number, C: number, kc: number, acc: number): void;
+  norm_rows_f32(x: number, y: number, rows: number, C: number, coef: number): void;
+  norm_rows_f64(x: number, y: number, rows: number, C: number, coef: number): void;
+  grad_rows_f32(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
+  grad_rows_f64(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
+  dx_rows_f32(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
+  dx_rows_f64(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
+}
+
+export const WASM_PAGE = 65536;
+/** 4 GiB: the most a 32-bit WebAssembly memory can address. */
+export const MAX_PAGES = 65536;
+
+let compiled: WebAssembly.Module | undefined;
+
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    const url = new URL("../../build/kernels.wasm", import.meta.url);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(url);
+    } catch (e) {
+      throw new Error(`cannot read ${url.pathname}: run 'npm run build' (${(e as Error).message})`);
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+export function createSharedMemory(initialPages = 16): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
+}
+
+export function instantiateKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = kernelModule()): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as KernelExports;
+}

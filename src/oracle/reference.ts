@@ -1,0 +1,120 @@
+/**
+ * Float64 reference implementation of GroupNorm forward and backward: simple, obviously right, and
+ * slow. Used only by tests and by gradcheck, never by the production path.
+ *
+ * Tensors are flat Float64Arrays in the file's C order; `flatIndex` maps (n, c, s) for the layout.
+ */
+import { type Dims, flatIndex } from "../core/dims.js";
+
+export interface ReferenceForward {
+  y: Float64Array;
+  mean: Float64Array; // (N, G)
+  rstd: Float64Array; // (N, G)
+}
+
+export interface ReferenceBackward {
+  dx: Float64Array;
+  dgamma: Float64Array; // (C,)
+  dbeta: Float64Array; // (C,)
+}
+
+/** Indices of the elements of group (n, g), in channel-major then spatial order. */
+function groupIndices(d: Dims, n: number, g: number): number[] {
+  const idx: number[] = [];
+  for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+    for (let s = 0; s < d.HxW; s++) idx.push(flatIndex(d, n, c, s));
+  }
+  return idx;
+}
+
+/** Two-pass mean and biased variance. */
+export function referenceStats(x: ArrayLike<number>, d: Dims, eps: number): { mean: Float64Array; rstd: Float64Array } {
+  const mean = new Float64Array(d.N * d.G);
+  const rstd = new Float64Array(d.N * d.G);
+  for (let n = 0; n < d.N; n++) {
+    for (let g = 0; g < d.G; g++) {
+      const idx = groupIndices(d, n, g);
+      let sum = 0;
+      for (const i of idx) sum += x[i];
+      const m = sum / idx.length;
+      let sq = 0;
+      for (const i of idx) sq += (x[i] - m) * (x[i] - m);
+      const variance = sq / idx.length;
+      mean[n * d.G + g] = m;
+      rstd[n * d.G + g] = 1 / Math.sqrt(variance + eps);
+    }
+  }
+  return { mean, rstd };
+}
+
+export function referenceForward(
+  x: ArrayLike<number>,
+  d: Dims,
+  gamma: ArrayLike<number> | null,
+  beta: ArrayLike<number> | null,
+  eps: number,
+): ReferenceForward {
+  const { mean, rstd } = referenceStats(x, d, eps);
+  const y = new Float64Array(x.length);
+  for (let n = 0; n < d.N; n++) {
+    for (let c = 0; c < d.C; c++) {
+      const g = Math.floor(c / d.D);
+      const m = mean[n * d.G + g];
+      const r = rstd[n * d.G + g];
+      const w = gamma ? gamma[c] : 1;
+      const b = beta ? beta[c] : 0;
+      for (let s = 0; s < d.HxW; s++) {
+        const i = flatIndex(d, n, c, s);
+        y[i] = (x[i] - m) * r * w + b;
+      }
+    }
+  }
+  return { y, mean, rstd };
+}
+
+/**
+ * Backward from the textbook formula: with x̂ = (x − mean)·rstd and M = D·HxW,
+ *   dx = rstd/M · (M·γ·dy − Σ γ·dy − x̂ · Σ γ·dy·x̂)   (sums over the group)
+ *   dγ[c] = Σ_{n,s} dy·x̂,  dβ[c] = Σ_{n,s} dy.
+ * mean/rstd are those of the forward pass (recomputed from x when not given).
+ */
+export function referenceBackward(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  d: Dims,
+  gamma: ArrayLike<number> | null,
+  stats: { mean: ArrayLike<number>; rstd: ArrayLike<number> },
+): ReferenceBackward {
+  const dx = new Float64Array(x.length);
+  const dgamma = new Float64Array(d.C);
+  const dbeta = new Float64Array(d.C);
+  const M = d.D * d.HxW;
+  for (let n = 0; n < d.N; n++) {
+    for (let g = 0; g < d.G; g++) {
+      const m = stats.mean[n * d.G + g];
+      const r = stats.rstd[n * d.G + g];
+      let sumGdy = 0;
+      let sumGdyXhat = 0;
+      for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+        const w = gamma ? gamma[c] : 1;
+        for (let s = 0; s < d.HxW; s++) {
+          const i = flatIndex(d, n, c, s);
+          const xhat = (x[i] - m) * r;
+          sumGdy += w * dy[i];
+          sumGdyXhat += w * dy[i] * xhat;
+          dgamma[c] += dy[i] * xhat;
+          dbeta[c] += dy[i];
+        }
+      }
+      for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+        const w = gamma ? gamma[c] : 1;
+        for (let s = 0; s < d.HxW; s++) {
+          const i = flatIndex(d, n, c, s);
+          const xhat = (x[i] - m) * r;
+          dx[i] = (r / M) * (M * w * dy[i] - sumGdy - xhat * sumGdyXhat);
+        }
+      }
+    }
+  }
+  return { dx, dgamma, dbeta };
+}
