@@ -92,8 +92,8 @@ function splitF32(v: number): [number, number] {
 
 /** The per-thread executor: wraps one WebAssembly instance. */
 export class Executor {
-  private f64 = new Float64Array(0);
-  private f32 = new Float32Array(0);
+  private f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  private f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
 
   constructor(
     readonly k: KernelExports,

@@ -1,0 +1,74 @@
+/**
+ * The only place that writes to the terminal. Colours follow NO_COLOR / FORCE_COLOR / --no-color
+ * and are off when the stream is not a TTY (chalk alone ignores NO_COLOR). With --json, stdout
+ * carries exactly one JSON document and nothing else.
+ */
+import { Chalk, type ChalkInstance } from "chalk";
+
+export interface Streams {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export function colorLevel(tty: boolean | undefined, env: NodeJS.ProcessEnv, noColorFlag: boolean): 0 | 1 | 2 | 3 {
+  if (noColorFlag) return 0;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return 0;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) {
+    if (force === "0" || force === "false") return 0;
+    if (force === "2") return 2;
+    if (force === "3") return 3;
+    return 1;
+  }
+  return tty ? 1 : 0;
+}
+
+export class Console {
+  readonly out: ChalkInstance;
+  readonly err: ChalkInstance;
+  quiet = false;
+  json = false;
+
+  constructor(
+    readonly streams: Streams,
+    noColor = false,
+  ) {
+    this.out = new Chalk({ level: colorLevel(streams.stdout.isTTY, streams.env, noColor) });
+    this.err = new Chalk({ level: colorLevel(streams.stderr.isTTY, streams.env, noColor) });
+  }
+
+  /** Human text on stdout (suppressed by --quiet and --json). */
+  info(line: string): void {
+    if (!this.quiet && !this.json) this.streams.stdout.write(line + "\n");
+  }
+
+  /** Report text that is the command's answer (compare, gradcheck, info): suppressed only by --json. */
+  result(line: string): void {
+    if (!this.json) this.streams.stdout.write(line + "\n");
+  }
+
+  /** The one JSON document of a --json run. */
+  document(value: unknown): void {
+    this.streams.stdout.write(JSON.stringify(value, jsonReplacer, 2) + "\n");
+  }
+
+  warn(line: string): void {
+    if (!this.quiet) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
+  }
+
+  error(line: string): void {
+    this.streams.stderr.write(line + "\n");
+  }
+
+  /** Whether progress bars may be drawn (stderr a TTY, not --quiet, not --json). */
+  get progress(): boolean {
+    return !!this.streams.stderr.isTTY && !this.quiet && !this.json;
+  }
+}
+
+/** JSON has no NaN/Infinity: write them as null. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) return null;
+  return value;
+}

@@ -1,0 +1,16 @@
+/** What every command receives: the console and a way to get the compute engine. */
+import { Engine } from "../kernels/engine.js";
+import type { Console } from "./console.js";
+
+export interface Context {
+  console: Console;
+  /** Exit status the command chose (0 unless set). */
+  exitCode: number;
+  /** An engine with `threads` threads; closed by main when the command ends. */
+  engine(threads: number): Promise<Engine>;
+}
+
+export async function createEngine(threads: number): Promise<Engine> {
+  void threads;
+  return new Engine();
+}

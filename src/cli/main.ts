@@ -1,0 +1,79 @@
+/**
+ * Entry point: `main(argv)` parses the command line, runs one command and returns the exit status
+ * (0 done / check passed, 1 check failed, 2 bad usage or input, 3 internal error).
+ */
+import { Command, CommanderError } from "commander";
+import { readFileSync } from "node:fs";
+import { CheckFailed, formatError, InputError } from "../errors.js";
+import { abortAllOutputsSync } from "../io/outputs.js";
+import type { Engine } from "../kernels/engine.js";
+import { backwardCommand } from "./commands/backward.js";
+import { forwardCommand } from "./commands/forward.js";
+import { Console, type Streams } from "./console.js";
+import { type Context, createEngine } from "./context.js";
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const console = new Console(streams, argv.includes("--no-color"));
+  const engines: Engine[] = [];
+  const ctx: Context = {
+    console,
+    exitCode: 0,
+    async engine(threads) {
+      const e = await createEngine(threads);
+      engines.push(e);
+      return e;
+    },
+  };
+  const program = new Command("groupnorm")
+    .description("Group Normalization (Wu & He, 2018) on NumPy .npy files")
+    .version(version(), "-V, --version")
+    .option("--no-color", "no colours in output (also NO_COLOR=1)")
+    .showHelpAfterError(false)
+    .configureOutput({
+      writeOut: (s) => streams.stdout.write(s),
+      writeErr: (s) => streams.stderr.write(s),
+      outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
+    })
+    .exitOverride();
+  for (const make of [forwardCommand, backwardCommand]) {
+    const cmd = make(ctx);
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => streams.stdout.write(s),
+      writeErr: (s) => streams.stderr.write(s),
+      outputError: (s, write) => write(`groupnorm: ${s.trimEnd()}\n`),
+    });
+    program.addCommand(cmd);
+  }
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ctx.exitCode;
+  } catch (e) {
+    abortAllOutputsSync();
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      if (e.code === "commander.executeSubCommandAsync") return 0;
+      return 2;
+    }
+    if (e instanceof InputError) {
+      console.error(formatError(e));
+      return 2;
+    }
+    if (e instanceof CheckFailed) {
+      if (e.message) console.error(`groupnorm: ${e.message}`);
+      return 1;
+    }
+    const err = e as Error;
+    console.error(`groupnorm: error: internal error: ${err?.message ?? String(e)}`);
+    if (streams.env.GROUPNORM_DEBUG === "1" && err?.stack) console.error(err.stack);
+    else console.error("groupnorm: (set GROUPNORM_DEBUG=1 for the stack trace)");
+    return 3;
+  } finally {
+    for (const e of engines) await e.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,40 @@
+/** Small pieces of human output shared by commands: output lines and the progress bar. */
+import cliProgress from "cli-progress";
+import type { ChalkInstance } from "chalk";
+import { formatShape } from "../core/dims.js";
+import type { Console } from "./console.js";
+
+export function describeOutput(c: ChalkInstance, name: string, path: string, dtype: string, shape: readonly number[]): string {
+  return `  ${c.bold(name.padEnd(6))} ${path}  ${dtype} ${formatShape(shape)}`;
+}
+
+export interface Progress {
+  update: (done: number, total: number) => void;
+  stop: () => void;
+}
+
+/**
+ * A cli-progress bar on stderr, only on a TTY and not with --quiet/--json, and only once the work
+ * has run for about a second (short runs print no bar at all).
+ */
+export function progressFor(console: Console, label: string): Progress {
+  if (!console.progress) return { update: () => undefined, stop: () => undefined };
+  const started = Date.now();
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!bar && Date.now() - started < 1000) return;
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} samples | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(total, done);
+      } else bar.update(done);
+    },
+    stop() {
+      bar?.stop();
+      bar = null;
+    },
+  };
+}

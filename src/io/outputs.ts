@@ -1,0 +1,108 @@
+/**
+ * Outputs appear whole or not at all: each is written to a temporary file beside its target and all
+ * of a run's outputs are renamed into place together at the end. Anything else (an error, a signal)
+ * removes the temporaries.
+ */
+import { randomBytes } from "node:crypto";
+import { unlinkSync } from "node:fs";
+import { mkdir, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { InputError } from "../errors.js";
+import { type NpyDtype, NpyWriter } from "./npy.js";
+
+interface Pending {
+  target: string;
+  tmp: string;
+  writer: NpyWriter;
+}
+
+const live = new Set<OutputSet>();
+
+/** Remove every temporary file of every open OutputSet (for signal handlers); synchronous. */
+export function abortAllOutputsSync(): void {
+  for (const set of live) set.abortSync();
+}
+
+export class OutputSet {
+  private pending: Pending[] = [];
+  private done = false;
+
+  constructor() {
+    live.add(this);
+  }
+
+  /** Make sure a folder exists (created with parents) and is a folder. */
+  static async ensureDir(dir: string): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new InputError(`cannot create output folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, dir);
+    }
+    const s = await stat(dir);
+    if (!s.isDirectory()) throw new InputError("output folder is not a folder", dir);
+  }
+
+  /** Open a writer for `target` (through a temporary file beside it). */
+  async create(target: string, dtype: NpyDtype, shape: readonly number[]): Promise<NpyWriter> {
+    const abs = resolve(target);
+    if (this.pending.some((p) => p.target === abs)) {
+      throw new InputError("the same output file is named twice", target);
+    }
+    try {
+      const s = await stat(abs);
+      if (s.isDirectory()) throw new InputError("output path is a folder, not a file", target);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+    }
+    const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    let writer: NpyWriter;
+    try {
+      writer = await NpyWriter.create(tmp, dtype, shape);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new InputError(`cannot write output (${code ?? (e as Error).message})`, target);
+    }
+    this.pending.push({ target: abs, tmp, writer });
+    return writer;
+  }
+
+  /** Finish every writer, then rename all into place. */
+  async commit(): Promise<string[]> {
+    try {
+      for (const p of this.pending) await p.writer.finish();
+      for (const p of this.pending) await rename(p.tmp, p.target);
+    } catch (e) {
+      await this.abort();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code) throw new InputError(`cannot write outputs (${code}: ${(e as Error).message})`);
+      throw e;
+    }
+    this.done = true;
+    live.delete(this);
+    return this.pending.map((p) => p.target);
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    live.delete(this);
+    for (const p of this.pending) {
+      await p.writer.abort().catch(() => undefined);
+      await unlink(p.tmp).catch(() => undefined);
+    }
+  }
+
+  abortSync(): void {
+    if (this.done) return;
+    this.done = true;
+    live.delete(this);
+    for (const p of this.pending) {
+      try {
+        unlinkSync(p.tmp);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `backward` from files to files: dY and X stream through the arena in slices along N; dX is
+ * appended per slice, dgamma/dbeta accumulate over n in order and are written at the end.
+ */
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { InputError } from "../errors.js";
+import type { Layout } from "../core/dims.js";
+import { type NpyDtype, NpyReader } from "../io/npy.js";
+import { OutputSet } from "../io/outputs.js";
+import { type Engine, gammaBetaBackward } from "../kernels/engine.js";
+import { dimsOf, precisionOf, readChannelVector, readGroupStats, requireSameShape } from "./inputs.js";
+import { toSeconds } from "./forward.js";
+import { elementBytes, type Phases, planSlices, viewOf } from "./slices.js";
+
+export type BackwardOutput = "dx" | "dgamma" | "dbeta";
+
+export interface BackwardOptions {
+  dy: string;
+  x: string;
+  groups: number;
+  gamma?: string;
+  mean?: string;
+  rstd?: string;
+  eps: number;
+  layout: Layout;
+  /** Requested outputs; undefined means dx, plus dgamma and dbeta when gamma is given. */
+  outputs?: BackwardOutput[];
+  outDir: string;
+  dxPath?: string;
+  dgammaPath?: string;
+  dbetaPath?: string;
+  memoryBudget: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface BackwardReport {
+  command: "backward";
+  input: { dy: string; x: string; gamma: string | null; mean: string | null; rstd: string | null; dtype: NpyDtype; shape: number[] };
+  layout: Layout;
+  groups: number;
+  eps: number;
+  dims: { N: number; C: number; HxW: number; G: number; D: number };
+  statistics: "given" | "recomputed";
+  outputs: Partial<Record<BackwardOutput, string>>;
+  threads: number;
+  slices: number;
+  bytes: { read: number; written: number };
+  seconds: Phases;
+}
+
+export function parseOutputs(list: string): BackwardOutput[] {
+  const names = list.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 0) throw new InputError("--outputs names no output (expected some of dx,dgamma,dbeta)");
+  const out: BackwardOutput[] = [];
+  for (const n of names) {
+    if (n !== "dx" && n !== "dgamma" && n !== "dbeta") {
+      throw new InputError(`--outputs: unknown output '${n}' (expected dx, dgamma or dbeta)`);
+    }
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+export async function runBackward(engine: Engine, o: BackwardOptions): Promise<BackwardReport> {
+  const t0 = performance.now();
+  if ((o.mean === undefined) !== (o.rstd === undefined)) {
+    throw new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)");
+  }
+  const dyReader = await NpyReader.open(o.dy);
+  const outputs = new OutputSet();
+  let xReader: NpyReader | undefined;
+  try {
+    xReader = await NpyReader.open(o.x);
+    const h = xReader.header;
+    const d = dimsOf(xReader, o.groups, o.layout);
+    requireSameShape(dyReader, xReader, "dY");
+    const gamma = o.gamma ? await readChannelVector(o.gamma, d.C, "gamma") : null;
+    const mean = o.mean ? await readGroupStats(o.mean, d.N, d.G, "mean") : null;
+    const rstd = o.rstd ? await readGroupStats(o.rstd, d.N, d.G, "rstd") : null;
+    const wanted = o.outputs ?? (gamma ? ["dx", "dgamma", "dbeta"] : ["dx"]);
+    const precision = precisionOf(h.dtype, dyReader.header.dtype);
+    const paths: Partial<Record<BackwardOutput, string>> = {};
+    if (wanted.includes("dx")) paths.dx = o.dxPath ?? join(o.outDir, "dX.npy");
+    if (wanted.includes("dgamma")) paths.dgamma = o.dgammaPath ?? join(o.outDir, "dgamma.npy");
+    if (wanted.includes("dbeta")) paths.dbeta = o.dbetaPath ?? join(o.outDir, "dbeta.npy");
+    const dxw = paths.dx ? await outputs.create(paths.dx, h.dtype, h.shape) : null;
+    const dgw = paths.dgamma ? await outputs.create(paths.dgamma, h.dtype, [d.C]) : null;
+    const dbw = paths.dbeta ? await outputs.create(paths.dbeta, h.dtype, [d.C]) : null;
+
+    const eb = elementBytes(precision);
+    const sample = d.C * d.HxW;
+    const slices = planSlices(d.N, sample * eb * (dxw ? 3 : 2), o.memoryBudget);
+    const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
+    const dgamma = new Float64Array(d.C);
+    const dbeta = new Float64Array(d.C);
+    const mark = engine.arena.used;
+    const dyp = engine.arena.alloc(slices.size * sample * eb);
+    const xp = engine.arena.alloc(slices.size * sample * eb);
+    const dxp = dxw ? engine.arena.alloc(slices.size * sample * eb) : 0;
+    try {
+      for (let n0 = 0; n0 < d.N; n0 += slices.size) {
+        const ns = Math.min(slices.size, d.N - n0);
+        const count = ns * sample;
+        let t = performance.now();
+        await dyReader.read(n0 * sample, count, viewOf(engine, precision, dyp, count));
+        await xReader.read(n0 * sample, count, viewOf(engine, precision, xp, count));
+        phases.read += performance.now() - t;
+        t = performance.now();
+        const stats =
+          mean && rstd
+            ? { mean: mean.subarray(n0 * d.G, (n0 + ns) * d.G), rstd: rstd.subarray(n0 * d.G, (n0 + ns) * d.G) }
+            : null;
+        const geo = { ...d, N: ns, precision };
+        const r = await engine.backward(geo, o.eps, { dy: dyp, x: xp, dx: dxp }, gamma, stats);
+        gammaBetaBackward(geo, r.ds, r.db, r.rstd, dgamma, dbeta);
+        phases.compute += performance.now() - t;
+        t = performance.now();
+        if (dxw) await dxw.write(viewOf(engine, precision, dxp, count));
+        phases.write += performance.now() - t;
+        o.onProgress?.(n0 + ns, d.N);
+      }
+    } finally {
+      engine.arena.release(mark);
+    }
+    const t = performance.now();
+    if (dgw) await dgw.write(dgamma);
+    if (dbw) await dbw.write(dbeta);
+    await outputs.commit();
+    phases.write += performance.now() - t;
+    phases.total = performance.now() - t0;
+    const bytes = h.size * h.itemSize;
+    return {
+      command: "backward",
+      input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: h.dtype, shape: h.shape },
+      layout: o.layout,
+      groups: o.groups,
+      eps: o.eps,
+      dims: { N: d.N, C: d.C, HxW: d.HxW, G: d.G, D: d.D },
+      statistics: mean ? "given" : "recomputed",
+      outputs: paths,
+      threads: engine.runner.threads,
+      slices: Math.ceil(d.N / slices.size) || 0,
+      bytes: {
+        read: bytes + dyReader.header.size * dyReader.header.itemSize,
+        written: (dxw ? bytes : 0) + ((dgw ? 1 : 0) + (dbw ? 1 : 0)) * d.C * h.itemSize,
+      },
+      seconds: toSeconds(phases),
+    };
+  } catch (e) {
+    await outputs.abort();
+    throw e;
+  } finally {
+    await dyReader.close();
+    await xReader?.close();
+  }
+}
