@@ -35,3 +35,11 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return den === 0 ? num : num / den;
 }
+
+/**
+ * Normwise relative error over the entries `expected` has finite; where `expected` is NaN or ±Inf,
+ * `actual` must be non-finite too (else Infinity is returned).
+ */
+export function compareFinite(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  return relError(actual, expected);
+}
