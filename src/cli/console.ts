@@ -15,7 +15,7 @@ export function colorLevel(tty: boolean | undefined, env: NodeJS.ProcessEnv, noC
   if (noColorFlag) return 0;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return 0;
   const force = env.FORCE_COLOR;
-  if (force !== undefined) {
+  if (force !== undefined && force !== "") {
     if (force === "0" || force === "false") return 0;
     if (force === "2") return 2;
     if (force === "3") return 3;
