@@ -29,7 +29,7 @@
 // ---------------------------------------------------------------- NCHW forward
 
 /** out[0] = Σ(x−K), out[1] = Σ(x−K)² over n float32 values at p. */
-export function stats_run_f32(p: usize, n: i32, K: f64, out: usize): void {
+export function stats_run_f32_wide(p: usize, n: i32, K: f64, out: usize): void {
   const k = f64x2.splat(K);
   let a1 = f64x2.splat(0), b1 = f64x2.splat(0), c1 = f64x2.splat(0), d1 = f64x2.splat(0);
   let a2 = f64x2.splat(0), b2 = f64x2.splat(0), c2 = f64x2.splat(0), d2 = f64x2.splat(0);
@@ -83,20 +83,20 @@ export function stats_run_f64(p: usize, n: i32, K: f64, out: usize): void {
   store<f64>(out, s2, 8);
 }
 
-/** y = ((x − mhi) − mlo)·a + b over n float32 values. */
-export function norm_run_f32(x: usize, y: usize, n: i32, mhi: f32, mlo: f32, a: f32, b: f32): void {
-  const vh = f32x4.splat(mhi), vl = f32x4.splat(mlo), va = f32x4.splat(a), vb = f32x4.splat(b);
+/** y = (x − mhi)·a + b over n float32 values (the caller folds the mean's low part into b). */
+export function norm_run_f32(x: usize, y: usize, n: i32, mhi: f32, a: f32, b: f32): void {
+  const vh = f32x4.splat(mhi), va = f32x4.splat(a), vb = f32x4.splat(b);
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2;
     const u = v128.load(x + o);
     const w = v128.load(x + o, 16);
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(u, vh), vl), va), vb));
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(w, vh), vl), va), vb), 16);
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(u, vh), va), vb));
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(w, vh), va), vb), 16);
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(y + o, ((load<f32>(x + o) - mhi) - mlo) * a + b);
+    store<f32>(y + o, (load<f32>(x + o) - mhi) * a + b);
   }
 }
 
@@ -118,7 +118,7 @@ export function norm_run_f64(x: usize, y: usize, n: i32, mean: f64, a: f64, b: f
 // ---------------------------------------------------------------- NCHW backward
 
 /** out[0] = Σ dy·(x − mean), out[1] = Σ dy over n float32 values. */
-export function grad_run_f32(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+export function grad_run_f32_wide(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
   const m = f64x2.splat(mean);
   let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
   let i = 0;
@@ -168,20 +168,20 @@ export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize)
   store<f64>(out, db, 8);
 }
 
-/** dx = dy·A + ((x − mhi) − mlo)·B + C0 over n float32 values. */
-export function dx_run_f32(dy: usize, x: usize, dx: usize, n: i32, A: f32, B: f32, C0: f32, mhi: f32, mlo: f32): void {
-  const va = f32x4.splat(A), vb = f32x4.splat(B), vc = f32x4.splat(C0);
-  const vh = f32x4.splat(mhi), vl = f32x4.splat(mlo);
+/** dx = dy·A + (x − mhi)·B + C0 over n float32 values (the mean's low part folded into C0). */
+export function dx_run_f32(dy: usize, x: usize, dx: usize, n: i32, A: f32, B: f32, C0: f32, mhi: f32): void {
+  const va = f32x4.splat(A), vb = f32x4.splat(B), vc = f32x4.splat(C0), vh = f32x4.splat(mhi);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2;
-    const d = f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl);
-    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o), va), f32x4.mul(d, vb)), vc));
+    const d0 = f32x4.sub(v128.load(x + o), vh);
+    const d1 = f32x4.sub(v128.load(x + o, 16), vh);
+    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o), va), f32x4.mul(d0, vb)), vc));
+    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o, 16), va), f32x4.mul(d1, vb)), vc), 16);
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    const d = (load<f32>(x + o) - mhi) - mlo;
-    store<f32>(dx + o, (load<f32>(dy + o) * A + d * B) + C0);
+    store<f32>(dx + o, (load<f32>(dy + o) * A + (load<f32>(x + o) - mhi) * B) + C0);
   }
 }
 
@@ -205,7 +205,7 @@ export function dx_run_f64(dy: usize, x: usize, dx: usize, n: i32, A: f64, B: f6
 // is accumulated in row order, whichever loop below does it, so results do not depend on how rows
 // are blocked. Rows are visited in strips of 4 so the accumulators stay in registers across rows.
 
-export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usize): void {
+export function stats_rows_f32_wide(p: usize, rows: i32, C: i32, kc: usize, acc: usize): void {
   const rowBytes = <usize>C << 2;
   const s2 = acc + (<usize>C << 3);
   const C4 = C & ~3;
@@ -295,7 +295,7 @@ export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
   }
 }
 
-/** coef: float32 mhi[C], mlo[C], a[C], b[C]. y = ((x − mhi) − mlo)·a + b per channel. */
+/** coef: float32 mhi[C], a[C], b[C]. y = (x − mhi)·a + b per channel. */
 export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 2;
   const C4 = C & ~3;
@@ -304,13 +304,12 @@ export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize
     let c = 0;
     for (; c < C4; c += 4) {
       const o = <usize>c << 2;
-      const v = f32x4.sub(f32x4.sub(v128.load(xo + o), v128.load(coef + o)), v128.load(coef + cb + o));
-      v128.store(yo + o, f32x4.add(f32x4.mul(v, v128.load(coef + 2 * cb + o)), v128.load(coef + 3 * cb + o)));
+      const v = f32x4.sub(v128.load(xo + o), v128.load(coef + o));
+      v128.store(yo + o, f32x4.add(f32x4.mul(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
     }
     for (; c < C; c++) {
       const o = <usize>c << 2;
-      const v = (load<f32>(xo + o) - load<f32>(coef + o)) - load<f32>(coef + cb + o);
-      store<f32>(yo + o, v * load<f32>(coef + 2 * cb + o) + load<f32>(coef + 3 * cb + o));
+      store<f32>(yo + o, (load<f32>(xo + o) - load<f32>(coef + o)) * load<f32>(coef + cb + o) + load<f32>(coef + 2 * cb + o));
     }
   }
 }
@@ -338,7 +337,7 @@ export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize
 //
 // acc: ds per channel at acc, db per channel at acc + 8·C; meanc: float64 mean of each channel's group.
 
-export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+export function grad_rows_f32_wide(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
   const rowBytes = <usize>C << 2;
   const db = acc + (<usize>C << 3);
   const C4 = C & ~3;
@@ -428,7 +427,7 @@ export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usi
   }
 }
 
-/** coef: float32 A[C], B[C], C0[C], mhi[C], mlo[C]. */
+/** coef: float32 A[C], B[C], C0[C], mhi[C]. dx = dy·A + (x − mhi)·B + C0 per channel. */
 export function dx_rows_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 2;
   const C4 = C & ~3;
@@ -437,13 +436,13 @@ export function dx_rows_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
     let c = 0;
     for (; c < C4; c += 4) {
       const o = <usize>c << 2;
-      const d = f32x4.sub(f32x4.sub(v128.load(x + ro + o), v128.load(coef + 3 * cb + o)), v128.load(coef + 4 * cb + o));
+      const d = f32x4.sub(v128.load(x + ro + o), v128.load(coef + 3 * cb + o));
       const t = f32x4.add(f32x4.mul(v128.load(dy + ro + o), v128.load(coef + o)), f32x4.mul(d, v128.load(coef + cb + o)));
       v128.store(dx + ro + o, f32x4.add(t, v128.load(coef + 2 * cb + o)));
     }
     for (; c < C; c++) {
       const o = <usize>c << 2;
-      const d = (load<f32>(x + ro + o) - load<f32>(coef + 3 * cb + o)) - load<f32>(coef + 4 * cb + o);
+      const d = load<f32>(x + ro + o) - load<f32>(coef + 3 * cb + o);
       store<f32>(dx + ro + o, (load<f32>(dy + ro + o) * load<f32>(coef + o) + d * load<f32>(coef + cb + o)) + load<f32>(coef + 2 * cb + o));
     }
   }
@@ -466,6 +465,215 @@ export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
       const o = <usize>c << 3;
       const d = load<f64>(x + ro + o) - load<f64>(coef + 3 * cb + o);
       store<f64>(dx + ro + o, (load<f64>(dy + ro + o) * load<f64>(coef + o) + d * load<f64>(coef + cb + o)) + load<f64>(coef + 2 * cb + o));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- float32 fast paths
+//
+// The float32 statistics and internal gradients accumulate in float32 only inside short blocks
+// (at most 16 terms per lane: 128 values of a run, or 16 rows of a channel) and merge every block
+// into float64. Each statistics block is shifted by its own first value, so every float32 term is
+// a deviation of neighbouring values, and the float64 merge re-centres it on the group's shift K:
+//   S1 += s1 + L·δ,  S2 += s2 + 2δ·s1 + L·δ²,  δ = K_block − K.
+// Gradient blocks are centred on the float32 high part of the group mean (x − mhi is exact near
+// the mean); the low part is applied once at the end by the caller: ds = T − mlo·db.
+// A float32 overflow (|x| > ~1.8e19) shows as a non-finite sum; the caller then reruns the group
+// with the *_wide kernels above, which accumulate every term in float64.
+
+@inline function hsum32(v: v128): f64 {
+  const w = f64x2.add(lo2(v), hi2(v));
+  return f64x2.extract_lane(w, 0) + f64x2.extract_lane(w, 1);
+}
+
+/** out[0] = Σ(x−K), out[1] = Σ(x−K)² over n float32 values at p (block-shifted, see above). */
+export function stats_run_f32(p: usize, n: i32, K: f64, out: usize): void {
+  let S1: f64 = 0, S2: f64 = 0;
+  let i = 0;
+  while (true) {
+    const rest = n - i;
+    const L = rest >= 128 ? 128 : rest & ~15;
+    if (L == 0) break;
+    const q = p + (<usize>i << 2);
+    const kb = load<f32>(q);
+    const k = f32x4.splat(kb);
+    let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+    for (let j = 0; j < L; j += 16) {
+      const r = q + (<usize>j << 2);
+      const v0 = f32x4.sub(v128.load(r), k);
+      const v1 = f32x4.sub(v128.load(r, 16), k);
+      const v2 = f32x4.sub(v128.load(r, 32), k);
+      const v3 = f32x4.sub(v128.load(r, 48), k);
+      a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
+      a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
+      c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
+    }
+    const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
+    const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+    const delta = <f64>kb - K;
+    const nL = <f64>L;
+    S1 += s1 + nL * delta;
+    S2 += s2 + 2 * delta * s1 + nL * delta * delta;
+    i += L;
+  }
+  for (; i < n; i++) {
+    const d = <f64>load<f32>(p + (<usize>i << 2)) - K;
+    S1 += d; S2 += d * d;
+  }
+  store<f64>(out, S1);
+  store<f64>(out, S2, 8);
+}
+
+/** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values. */
+export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
+  const m = f32x4.splat(mhi);
+  let T: f64 = 0, B: f64 = 0;
+  let i = 0;
+  while (true) {
+    const rest = n - i;
+    const L = rest >= 128 ? 128 : rest & ~15;
+    if (L == 0) break;
+    const o = <usize>i << 2;
+    let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+    for (let j = 0; j < L; j += 16) {
+      const xo = x + o + (<usize>j << 2), go = dy + o + (<usize>j << 2);
+      const g0 = v128.load(go), g1 = v128.load(go, 16), g2 = v128.load(go, 32), g3 = v128.load(go, 48);
+      a1 = f32x4.add(a1, f32x4.mul(g0, f32x4.sub(v128.load(xo), m)));
+      b1 = f32x4.add(b1, f32x4.mul(g1, f32x4.sub(v128.load(xo, 16), m)));
+      c1 = f32x4.add(c1, f32x4.mul(g2, f32x4.sub(v128.load(xo, 32), m)));
+      d1 = f32x4.add(d1, f32x4.mul(g3, f32x4.sub(v128.load(xo, 48), m)));
+      a2 = f32x4.add(a2, g0); b2 = f32x4.add(b2, g1); c2 = f32x4.add(c2, g2); d2 = f32x4.add(d2, g3);
+    }
+    T += hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
+    B += hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+    i += L;
+  }
+  const mh = <f64>mhi;
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = <f64>load<f32>(dy + o);
+    T += g * (<f64>load<f32>(x + o) - mh);
+    B += g;
+  }
+  store<f64>(out, T);
+  store<f64>(out, B, 8);
+}
+
+/** Merge a float32 strip (s1, s2 over L rows, shifted by kb) into float64 S1/S2 at a, q for 4 channels. */
+@inline function mergeStats4(kb: v128, s1: v128, s2: v128, L: f64, kc: usize, a: usize, q: usize): void {
+  const nL = f64x2.splat(L), two = f64x2.splat(2);
+  const dl = f64x2.sub(lo2(kb), v128.load(kc)), dh = f64x2.sub(hi2(kb), v128.load(kc, 16));
+  const s1l = lo2(s1), s1h = hi2(s1);
+  v128.store(a, f64x2.add(v128.load(a), f64x2.add(s1l, f64x2.mul(nL, dl))));
+  v128.store(a, f64x2.add(v128.load(a, 16), f64x2.add(s1h, f64x2.mul(nL, dh))), 16);
+  const tl = f64x2.add(lo2(s2), f64x2.mul(dl, f64x2.add(f64x2.mul(two, s1l), f64x2.mul(nL, dl))));
+  const th = f64x2.add(hi2(s2), f64x2.mul(dh, f64x2.add(f64x2.mul(two, s1h), f64x2.mul(nL, dh))));
+  v128.store(q, f64x2.add(v128.load(q), tl));
+  v128.store(q, f64x2.add(v128.load(q, 16), th), 16);
+}
+
+/**
+ * NHWC statistics, float32 fast path: acc S1[C] at acc, S2[C] at acc + 8·C (float64, accumulated
+ * into); kc: float64 per-channel group shift; tmp: 2·C float32 of the calling thread's scratch.
+ * Rows are read in order, four at a time, in strips of up to 16 rows; each strip is shifted by its
+ * first row and its float32 sums are merged into float64 at the strip's end.
+ */
+export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usize, tmp: usize): void {
+  const rowBytes = <usize>C << 2;
+  const s2 = acc + (<usize>C << 3);
+  const t2 = tmp + rowBytes;
+  const C4 = C & ~3;
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const L = rows - r0 < 16 ? rows - r0 : 16;
+    const base = p + <usize>r0 * rowBytes;
+    memory.fill(tmp, 0, rowBytes << 1);
+    let r = 1;
+    for (; r < L; r++) {
+      const ro = base + <usize>r * rowBytes;
+      for (let c = 0; c < C4; c += 4) {
+        const co = <usize>c << 2;
+        const v0 = f32x4.sub(v128.load(ro + co), v128.load(base + co));
+        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), v0));
+        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), f32x4.mul(v0, v0)));
+      }
+    }
+    const nL = <f64>L;
+    for (let c = 0; c < C4; c += 4) {
+      const co = <usize>c << 2, ao = <usize>c << 3;
+      mergeStats4(v128.load(base + co), v128.load(tmp + co), v128.load(t2 + co), nL, kc + ao, acc + ao, s2 + ao);
+    }
+    for (let c = C4; c < C; c++) {
+      const ao = <usize>c << 3;
+      const k = load<f64>(kc + ao);
+      let a = load<f64>(acc + ao), q = load<f64>(s2 + ao);
+      for (let j = 0; j < L; j++) {
+        const d = <f64>load<f32>(base + <usize>j * rowBytes + (<usize>c << 2)) - k;
+        a += d; q += d * d;
+      }
+      store<f64>(acc + ao, a); store<f64>(s2 + ao, q);
+    }
+  }
+}
+
+@inline function mergeGrad4(t: v128, b: v128, a: usize, q: usize): void {
+  v128.store(a, f64x2.add(v128.load(a), lo2(t)));
+  v128.store(a, f64x2.add(v128.load(a, 16), hi2(t)), 16);
+  v128.store(q, f64x2.add(v128.load(q), lo2(b)));
+  v128.store(q, f64x2.add(v128.load(q, 16), hi2(b)), 16);
+}
+
+/**
+ * NHWC internal gradients, float32 fast path: acc T[C] = Σ dy·(x − mhi_c) at acc, db[C] at
+ * acc + 8·C (float64, accumulated into); mh: float32 per-channel high part of the group mean;
+ * tmp: 2·C float32 of the calling thread's scratch. Rows in order, two at a time, strips of 16.
+ */
+export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize): void {
+  const rowBytes = <usize>C << 2;
+  const dbp = acc + (<usize>C << 3);
+  const t2 = tmp + rowBytes;
+  const C4 = C & ~3;
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const L = rows - r0 < 16 ? rows - r0 : 16;
+    const off = <usize>r0 * rowBytes;
+    memory.fill(tmp, 0, rowBytes << 1);
+    let r = 0;
+    for (; r + 2 <= L; r += 2) {
+      const o = off + <usize>r * rowBytes;
+      for (let c = 0; c < C4; c += 4) {
+        const co = <usize>c << 2;
+        const m = v128.load(mh + co);
+        const g0 = v128.load(dy + o + co), g1 = v128.load(dy + o + rowBytes + co);
+        const t = f32x4.add(f32x4.mul(g0, f32x4.sub(v128.load(x + o + co), m)), f32x4.mul(g1, f32x4.sub(v128.load(x + o + rowBytes + co), m)));
+        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), t));
+        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), f32x4.add(g0, g1)));
+      }
+    }
+    for (; r < L; r++) {
+      const o = off + <usize>r * rowBytes;
+      for (let c = 0; c < C4; c += 4) {
+        const co = <usize>c << 2;
+        const g0 = v128.load(dy + o + co);
+        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), f32x4.mul(g0, f32x4.sub(v128.load(x + o + co), v128.load(mh + co)))));
+        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), g0));
+      }
+    }
+    for (let c = 0; c < C4; c += 4) {
+      const co = <usize>c << 2, ao = <usize>c << 3;
+      mergeGrad4(v128.load(tmp + co), v128.load(t2 + co), acc + ao, dbp + ao);
+    }
+    for (let c = C4; c < C; c++) {
+      const ao = <usize>c << 3, co = <usize>c << 2;
+      const m = <f64>load<f32>(mh + co);
+      let t = load<f64>(acc + ao), b = load<f64>(dbp + ao);
+      for (let j = 0; j < L; j++) {
+        const o = off + <usize>j * rowBytes + co;
+        const g = <f64>load<f32>(dy + o);
+        t += g * (<f64>load<f32>(x + o) - m);
+        b += g;
+      }
+      store<f64>(acc + ao, t); store<f64>(dbp + ao, b);
     }
   }
 }

@@ -44,6 +44,8 @@ export interface JobPointers {
   readonly ds: number; // N·C: Σ dy·(x − mean) per (n, c)
   readonly db: number; // N·C: Σ dy per (n, c)
   readonly perItem: number; // items · perItemBytes: shifts and coefficients (NHWC)
+  readonly threadScratch: number; // threads · threadScratchBytes: each thread's own scratch
+  readonly threadScratchBytes: number;
 }
 
 export interface Job extends Geometry, JobPointers {
@@ -75,19 +77,26 @@ export function workLayout(g: Geometry): Layout2 {
   }
   const rows = Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
-  // per item: shift/mean per channel (C f64) + coefficients (5·C f64 at most)
-  return { items: g.N, unitsPerItem: units, blocks: 0, rows, partialDoubles: 2 * g.C, perItemBytes: 6 * 8 * g.C };
+  // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most); see scratchParts
+  return { items: g.N, unitsPerItem: units, blocks: 0, rows, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
 }
 
 /** Scratch sizes a job needs, in bytes. */
-export function scratchBytes(g: Geometry): { partials: number; perItem: number } {
+export function scratchBytes(g: Geometry): { partials: number; perItem: number; perThread: number } {
   const w = workLayout(g);
-  return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes };
+  // per thread: two float32 accumulator rows of C for the NHWC strips
+  const perThread = Math.ceil((8 * g.C) / 64) * 64;
+  return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
 function splitF32(v: number): [number, number] {
   const hi = Math.fround(v);
-  return [hi, Math.fround(v - hi)];
+  return [hi, v - hi];
+}
+
+/** NHWC per-item scratch: byte offsets of its parts (C channels). */
+function scratchParts(C: number): { shifts: number; means: number; coef: number } {
+  return { shifts: 0, means: 8 * C, coef: 16 * C };
 }
 
 /** The per-thread executor: wraps one WebAssembly instance. */
@@ -95,10 +104,16 @@ export class Executor {
   private f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
   private f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
 
+  /** `ith`: this thread's index, which picks its part of the job's per-thread scratch. */
   constructor(
     readonly k: KernelExports,
     readonly memory: WebAssembly.Memory,
+    readonly ith = 0,
   ) {}
+
+  private tmp(j: Job): number {
+    return j.threadScratch + this.ith * j.threadScratchBytes;
+  }
 
   private views(): void {
     const buf = this.memory.buffer;
@@ -108,7 +123,9 @@ export class Executor {
     }
   }
 
-  // ------------------------------------------------------------------ shared steps
+  private elemBytes(j: Job): number {
+    return j.precision === "f32" ? 4 : 8;
+  }
 
   /** Value of element (n, c = g·D, s = 0), the shift K of group (n, g). */
   private shift(j: Job, n: number, g: number): number {
@@ -117,140 +134,162 @@ export class Executor {
     return j.precision === "f32" ? this.f32[(j.x >>> 2) + idx] : this.f64[(j.x >>> 3) + idx];
   }
 
-  private elemBytes(j: Job): number {
-    return j.precision === "f32" ? 4 : 8;
+  private meanOf(j: Job, n: number, g: number): number {
+    return this.f64[(j.mean >>> 3) + n * j.G + g];
   }
 
-  /** Statistics partial of one unit. */
-  statsUnit(j: Job, w: Layout2, item: number, u: number): void {
+  private rstdOf(j: Job, n: number, g: number): number {
+    return this.f64[(j.rstd >>> 3) + n * j.G + g];
+  }
+
+  private partialPtr(j: Job, w: Layout2, item: number, u: number): number {
+    return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
+  }
+
+  /** NCHW: the run of unit u of item (n, g): byte offset of its first value and its length. */
+  private run(j: Job, w: Layout2, item: number, u: number): { c: number; off: number; len: number } {
+    const n = Math.floor(item / j.G), g = item % j.G;
+    const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
+    const start = b * BLOCK;
+    return { c, off: ((n * j.C + c) * j.HxW + start) * this.elemBytes(j), len: Math.min(BLOCK, j.HxW - start) };
+  }
+
+  /** NHWC: the rows of unit u of sample n. */
+  private rows(j: Job, w: Layout2, n: number, u: number): { off: number; rows: number } {
+    const r0 = u * w.rows;
+    return { off: (n * j.HxW + r0) * j.C * this.elemBytes(j), rows: Math.min(w.rows, j.HxW - r0) };
+  }
+
+  // ------------------------------------------------------------------ statistics
+
+  /** Statistics partial of one unit: Σ(x − K), Σ(x − K)² (per channel for NHWC). */
+  statsUnit(j: Job, w: Layout2, item: number, u: number, wide = false): void {
     this.views();
-    const out = j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
-    const eb = this.elemBytes(j);
+    const out = this.partialPtr(j, w, item, u);
+    const f32 = j.precision === "f32";
     if (j.layout === "nchw") {
-      const n = Math.floor(item / j.G), g = item % j.G;
-      const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
-      const start = b * BLOCK, len = Math.min(BLOCK, j.HxW - start);
-      const p = j.x + ((n * j.C + c) * j.HxW + start) * eb;
-      const K = this.shift(j, n, g);
-      if (j.precision === "f32") this.k.stats_run_f32(p, len, K, out);
-      else this.k.stats_run_f64(p, len, K, out);
+      const { off, len } = this.run(j, w, item, u);
+      const K = this.shift(j, Math.floor(item / j.G), item % j.G);
+      if (!f32) this.k.stats_run_f64(j.x + off, len, K, out);
+      else if (wide) this.k.stats_run_f32_wide(j.x + off, len, K, out);
+      else this.k.stats_run_f32(j.x + off, len, K, out);
     } else {
-      const n = item;
-      const kc = this.nhwcShifts(j, n);
-      const r0 = u * w.rows, rows = Math.min(w.rows, j.HxW - r0);
+      const kc = this.nhwcShifts(j, w, item);
+      const { off, rows } = this.rows(j, w, item, u);
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      const p = j.x + (n * j.HxW + r0) * j.C * eb;
-      if (j.precision === "f32") this.k.stats_rows_f32(p, rows, j.C, kc, out);
-      else this.k.stats_rows_f64(p, rows, j.C, kc, out);
+      if (!f32) this.k.stats_rows_f64(j.x + off, rows, j.C, kc, out);
+      else if (wide) this.k.stats_rows_f32_wide(j.x + off, rows, j.C, kc, out);
+      else this.k.stats_rows_f32(j.x + off, rows, j.C, kc, out, this.tmp(j));
     }
   }
 
   /** NHWC: per-channel shift array of sample n (its group's K), in the item's scratch. */
-  private nhwcShifts(j: Job, n: number): number {
-    const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes;
+  private nhwcShifts(j: Job, w: Layout2, n: number): number {
+    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).shifts;
     const base = ptr >>> 3;
-    for (let g = 0; g < j.G; g++) {
-      const K = this.shift(j, n, g);
-      this.f64.fill(K, base + g * j.D, base + (g + 1) * j.D);
-    }
+    for (let g = 0; g < j.G; g++) this.f64.fill(this.shift(j, n, g), base + g * j.D, base + (g + 1) * j.D);
     return ptr;
   }
 
-  /** Combine an item's partials into mean/rstd (fixed order: channel, then block / row unit). */
+  /** Σ over an item's partials, per group, in a fixed order (channel, then unit). */
+  private sumStats(j: Job, w: Layout2, item: number, g: number): [number, number] {
+    const f = this.f64;
+    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
+    let s1 = 0, s2 = 0;
+    if (j.layout === "nchw") {
+      for (let u = 0; u < w.unitsPerItem; u++) {
+        s1 += f[base + 2 * u];
+        s2 += f[base + 2 * u + 1];
+      }
+    } else {
+      for (let c = g * j.D; c < (g + 1) * j.D; c++) {
+        let c1 = 0, c2 = 0;
+        for (let u = 0; u < w.unitsPerItem; u++) {
+          c1 += f[base + u * 2 * j.C + c];
+          c2 += f[base + u * 2 * j.C + j.C + c];
+        }
+        s1 += c1;
+        s2 += c2;
+      }
+    }
+    return [s1, s2];
+  }
+
+  private groupsOf(j: Job, item: number): { n: number; groups: number[] } {
+    return j.layout === "nchw"
+      ? { n: Math.floor(item / j.G), groups: [item % j.G] }
+      : { n: item, groups: Array.from({ length: j.G }, (_, g) => g) };
+  }
+
+  /**
+   * Combine an item's partials into mean/rstd. A float32 fast-path overflow (non-finite sums) is
+   * redone with the float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
+   */
   finalizeStats(j: Job, w: Layout2, item: number): void {
     this.views();
-    const f = this.f64;
     const M = j.D * j.HxW;
-    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-    const groups = j.layout === "nchw" ? [item % j.G] : Array.from({ length: j.G }, (_, g) => g);
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    for (const g of groups) {
-      let s1 = 0, s2 = 0;
-      if (j.layout === "nchw") {
-        for (let u = 0; u < w.unitsPerItem; u++) {
-          s1 += f[base + 2 * u];
-          s2 += f[base + 2 * u + 1];
-        }
-      } else {
-        for (let c = g * j.D; c < (g + 1) * j.D; c++) {
-          let c1 = 0, c2 = 0;
-          for (let u = 0; u < w.unitsPerItem; u++) {
-            c1 += f[base + u * 2 * j.C + c];
-            c2 += f[base + u * 2 * j.C + j.C + c];
-          }
-          s1 += c1;
-          s2 += c2;
-        }
-      }
-      const K = this.shift(j, n, g);
-      let mean: number, rstd: number;
-      if (M === 0) {
-        mean = NaN;
-        rstd = NaN;
-      } else {
-        const m1 = s1 / M;
-        mean = K + m1;
-        const variance = Math.max(0, s2 / M - m1 * m1);
-        rstd = 1 / Math.sqrt(variance + j.eps);
-      }
-      f[(j.mean >>> 3) + n * j.G + g] = mean;
-      f[(j.rstd >>> 3) + n * j.G + g] = rstd;
+    const { n, groups } = this.groupsOf(j, item);
+    let sums = groups.map((g) => this.sumStats(j, w, item, g));
+    if (j.precision === "f32" && sums.some(([a, b]) => !Number.isFinite(a) || !Number.isFinite(b))) {
+      for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
+      sums = groups.map((g) => this.sumStats(j, w, item, g));
     }
+    groups.forEach((g, i) => {
+      const [s1, s2] = sums[i];
+      let mean = NaN, rstd = NaN;
+      if (M > 0) {
+        const m1 = s1 / M;
+        mean = this.shift(j, n, g) + m1;
+        rstd = 1 / Math.sqrt(Math.max(0, s2 / M - m1 * m1) + j.eps);
+      }
+      this.f64[(j.mean >>> 3) + n * j.G + g] = mean;
+      this.f64[(j.rstd >>> 3) + n * j.G + g] = rstd;
+    });
   }
 
   // ------------------------------------------------------------------ forward
+
+  /**
+   * Forward coefficients of channel c in group (n, g): y = (x − mhi)·a + b with a = rstd·γ and
+   * b = β − mlo·a (float32; the mean split into high and low float32 parts), or y = (x − mean)·a + β.
+   */
+  private normCoefficients(j: Job, n: number, c: number): { m: number; a: number; b: number } {
+    const g = Math.floor(c / j.D);
+    const mean = this.meanOf(j, n, g);
+    const a = this.rstdOf(j, n, g) * this.f64[(j.gamma >>> 3) + c];
+    const beta = this.f64[(j.beta >>> 3) + c];
+    if (j.precision === "f64") return { m: mean, a, b: beta };
+    const [hi, lo] = splitF32(mean);
+    const af = Math.fround(a);
+    return { m: hi, a: af, b: lo === 0 ? beta : beta - lo * af };
+  }
 
   /** NHWC: per-channel coefficients of sample n for the forward normalisation. */
   prepareNormNHWC(j: Job, n: number): void {
     this.views();
     const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes;
+    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).coef;
     const C = j.C;
+    const v = j.precision === "f32" ? this.f32 : this.f64;
+    const q = j.precision === "f32" ? ptr >>> 2 : ptr >>> 3;
     for (let c = 0; c < C; c++) {
-      const g = Math.floor(c / j.D);
-      const mean = this.f64[(j.mean >>> 3) + n * j.G + g];
-      const rstd = this.f64[(j.rstd >>> 3) + n * j.G + g];
-      const a = rstd * this.f64[(j.gamma >>> 3) + c];
-      const b = this.f64[(j.beta >>> 3) + c];
-      if (j.precision === "f32") {
-        const q = ptr >>> 2;
-        const [hi, lo] = splitF32(mean);
-        this.f32[q + c] = hi;
-        this.f32[q + C + c] = lo;
-        this.f32[q + 2 * C + c] = a;
-        this.f32[q + 3 * C + c] = b;
-      } else {
-        const q = ptr >>> 3;
-        this.f64[q + c] = mean;
-        this.f64[q + C + c] = a;
-        this.f64[q + 2 * C + c] = b;
-      }
+      const { m, a, b } = this.normCoefficients(j, n, c);
+      v[q + c] = m;
+      v[q + C + c] = a;
+      v[q + 2 * C + c] = b;
     }
   }
 
   normUnit(j: Job, w: Layout2, item: number, u: number): void {
     this.views();
-    const eb = this.elemBytes(j);
     if (j.layout === "nchw") {
-      const n = Math.floor(item / j.G), g = item % j.G;
-      const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
-      const start = b * BLOCK, len = Math.min(BLOCK, j.HxW - start);
-      const off = ((n * j.C + c) * j.HxW + start) * eb;
-      const mean = this.f64[(j.mean >>> 3) + item];
-      const rstd = this.f64[(j.rstd >>> 3) + item];
-      const a = rstd * this.f64[(j.gamma >>> 3) + c];
-      const beta = this.f64[(j.beta >>> 3) + c];
-      if (j.precision === "f32") {
-        const [hi, lo] = splitF32(mean);
-        this.k.norm_run_f32(j.x + off, j.y + off, len, hi, lo, a, beta);
-      } else {
-        this.k.norm_run_f64(j.x + off, j.y + off, len, mean, a, beta);
-      }
+      const { c, off, len } = this.run(j, w, item, u);
+      const { m, a, b } = this.normCoefficients(j, Math.floor(item / j.G), c);
+      if (j.precision === "f32") this.k.norm_run_f32(j.x + off, j.y + off, len, m, a, b);
+      else this.k.norm_run_f64(j.x + off, j.y + off, len, m, a, b);
     } else {
-      const r0 = u * w.rows, rows = Math.min(w.rows, j.HxW - r0);
-      const off = (item * j.HxW + r0) * j.C * eb;
-      const coef = j.perItem + item * w.perItemBytes;
+      const { off, rows } = this.rows(j, w, item, u);
+      const coef = j.perItem + item * w.perItemBytes + scratchParts(j.C).coef;
       if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, coef);
       else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, coef);
     }
@@ -269,138 +308,133 @@ export class Executor {
 
   // ------------------------------------------------------------------ backward
 
-  /** Internal gradients of one unit: Σ dy·(x − mean), Σ dy. */
-  gradUnit(j: Job, w: Layout2, item: number, u: number): void {
+  /**
+   * Internal gradients of one unit: T = Σ dy·(x − m), Σ dy, where m is the float32 high part of
+   * the group mean (float32) or the mean itself (float64); finalizeGrad removes the low part.
+   */
+  gradUnit(j: Job, w: Layout2, item: number, u: number, wide = false): void {
     this.views();
-    const out = j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
-    const eb = this.elemBytes(j);
+    const out = this.partialPtr(j, w, item, u);
+    const f32 = j.precision === "f32";
     if (j.layout === "nchw") {
-      const n = Math.floor(item / j.G), g = item % j.G;
-      const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
-      const start = b * BLOCK, len = Math.min(BLOCK, j.HxW - start);
-      const off = ((n * j.C + c) * j.HxW + start) * eb;
-      const mean = this.f64[(j.mean >>> 3) + n * j.G + g];
-      if (j.precision === "f32") this.k.grad_run_f32(j.dy + off, j.x + off, len, mean, out);
-      else this.k.grad_run_f64(j.dy + off, j.x + off, len, mean, out);
+      const { off, len } = this.run(j, w, item, u);
+      const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
+      if (!f32) this.k.grad_run_f64(j.dy + off, j.x + off, len, mean, out);
+      else if (wide) this.k.grad_run_f32_wide(j.dy + off, j.x + off, len, Math.fround(mean), out);
+      else this.k.grad_run_f32(j.dy + off, j.x + off, len, Math.fround(mean), out);
     } else {
-      const n = item;
-      const r0 = u * w.rows, rows = Math.min(w.rows, j.HxW - r0);
-      const off = (n * j.HxW + r0) * j.C * eb;
-      const meanc = this.nhwcMeans(j, n);
+      const { off, rows } = this.rows(j, w, item, u);
+      const means = this.nhwcMeans(j, w, item, f32 && !wide);
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      if (j.precision === "f32") this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, meanc, out);
-      else this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, meanc, out);
+      if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
+      else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
+      else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
     }
   }
 
-  /** NHWC: per-channel copy of the group means of sample n, in the item's scratch. */
-  private nhwcMeans(j: Job, n: number): number {
-    const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes;
-    const base = ptr >>> 3;
+  /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
+  private nhwcMeans(j: Job, w: Layout2, n: number, asF32: boolean): number {
+    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).means;
     for (let g = 0; g < j.G; g++) {
-      this.f64.fill(this.f64[(j.mean >>> 3) + n * j.G + g], base + g * j.D, base + (g + 1) * j.D);
+      const mean = this.meanOf(j, n, g);
+      if (asF32) this.f32.fill(mean, (ptr >>> 2) + g * j.D, (ptr >>> 2) + (g + 1) * j.D);
+      else this.f64.fill(j.precision === "f32" ? Math.fround(mean) : mean, (ptr >>> 3) + g * j.D, (ptr >>> 3) + (g + 1) * j.D);
     }
     return ptr;
   }
 
-  /** Combine an item's gradient partials into ds/db per (n, c) (fixed order). */
-  finalizeGrad(j: Job, w: Layout2, item: number): void {
-    this.views();
+  /** Σ of an item's gradient partials per channel: [T, db] at channel c (fixed order). */
+  private sumGrad(j: Job, w: Layout2, item: number, c: number): [number, number] {
     const f = this.f64;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
+    let t = 0, b = 0;
     if (j.layout === "nchw") {
-      const n = Math.floor(item / j.G), g = item % j.G;
-      for (let d = 0; d < j.D; d++) {
-        let s = 0, t = 0;
-        for (let b = 0; b < w.blocks; b++) {
-          s += f[base + 2 * (d * w.blocks + b)];
-          t += f[base + 2 * (d * w.blocks + b) + 1];
-        }
-        const c = g * j.D + d;
-        f[(j.ds >>> 3) + n * j.C + c] = s;
-        f[(j.db >>> 3) + n * j.C + c] = t;
+      const d = c - (item % j.G) * j.D;
+      for (let k = 0; k < w.blocks; k++) {
+        t += f[base + 2 * (d * w.blocks + k)];
+        b += f[base + 2 * (d * w.blocks + k) + 1];
       }
     } else {
-      const n = item;
-      for (let c = 0; c < j.C; c++) {
-        let s = 0, t = 0;
-        for (let u = 0; u < w.unitsPerItem; u++) {
-          s += f[base + u * 2 * j.C + c];
-          t += f[base + u * 2 * j.C + j.C + c];
-        }
-        f[(j.ds >>> 3) + n * j.C + c] = s;
-        f[(j.db >>> 3) + n * j.C + c] = t;
+      for (let u = 0; u < w.unitsPerItem; u++) {
+        t += f[base + u * 2 * j.C + c];
+        b += f[base + u * 2 * j.C + j.C + c];
       }
     }
+    return [t, b];
+  }
+
+  /** Combine an item's gradient partials into ds/db per (n, c): ds = T − mlo·db. */
+  finalizeGrad(j: Job, w: Layout2, item: number): void {
+    this.views();
+    const { n, groups } = this.groupsOf(j, item);
+    const channels: number[] = [];
+    for (const g of groups) for (let c = g * j.D; c < (g + 1) * j.D; c++) channels.push(c);
+    let sums = channels.map((c) => this.sumGrad(j, w, item, c));
+    if (j.precision === "f32" && sums.some(([a, b]) => !Number.isFinite(a) || !Number.isFinite(b))) {
+      for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
+      sums = channels.map((c) => this.sumGrad(j, w, item, c));
+    }
+    channels.forEach((c, i) => {
+      const [t, b] = sums[i];
+      const mean = this.meanOf(j, n, Math.floor(c / j.D));
+      const lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
+      this.f64[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
+      this.f64[(j.db >>> 3) + n * j.C + c] = b;
+    });
   }
 
   /**
-   * Input-backward coefficients of group (n, g): dx = A_c·dy + B·(x − mean) + C0 with
-   *   A_c = rstd·γ_c,  B = −rstd³·Σγ·ds / M,  C0 = −rstd·Σγ·db / M.
+   * Input-backward coefficients of channel c in group (n, g): dx = A·dy + B·(x − m) + C0 with
+   *   A = rstd·γ_c,  B = −rstd³·Σγ·ds / M,  C0 = −rstd·Σγ·db / M,
+   * m the float32 high part of the mean and its low part folded into C0 (float32), or the mean.
    */
-  private dxCoefficients(j: Job, n: number, g: number): { B: number; C0: number; mean: number; rstd: number } {
+  private dxCoefficients(j: Job, n: number, c: number): { A: number; B: number; C0: number; m: number } {
     const f = this.f64;
+    const g = Math.floor(c / j.D);
     const M = j.D * j.HxW;
     let s1 = 0, s2 = 0;
-    for (let c = g * j.D; c < (g + 1) * j.D; c++) {
-      const gam = f[(j.gamma >>> 3) + c];
-      s1 += gam * f[(j.ds >>> 3) + n * j.C + c];
-      s2 += gam * f[(j.db >>> 3) + n * j.C + c];
+    for (let k = g * j.D; k < (g + 1) * j.D; k++) {
+      const gam = f[(j.gamma >>> 3) + k];
+      s1 += gam * f[(j.ds >>> 3) + n * j.C + k];
+      s2 += gam * f[(j.db >>> 3) + n * j.C + k];
     }
-    const mean = f[(j.mean >>> 3) + n * j.G + g];
-    const rstd = f[(j.rstd >>> 3) + n * j.G + g];
-    return { B: (-rstd * rstd * rstd * s1) / M, C0: (-rstd * s2) / M, mean, rstd };
+    const mean = this.meanOf(j, n, g);
+    const rstd = this.rstdOf(j, n, g);
+    const A = rstd * f[(j.gamma >>> 3) + c];
+    const B = (-rstd * rstd * rstd * s1) / M;
+    const C0 = (-rstd * s2) / M;
+    if (j.precision === "f64") return { A, B, C0, m: mean };
+    const [hi, lo] = splitF32(mean);
+    const Bf = Math.fround(B);
+    return { A, B: Bf, C0: lo === 0 ? C0 : C0 - lo * Bf, m: hi };
   }
 
   prepareDxNHWC(j: Job, n: number): void {
     this.views();
     const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes;
+    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).coef;
     const C = j.C;
-    for (let g = 0; g < j.G; g++) {
-      const { B, C0, mean, rstd } = this.dxCoefficients(j, n, g);
-      const [hi, lo] = splitF32(mean);
-      for (let c = g * j.D; c < (g + 1) * j.D; c++) {
-        const A = rstd * this.f64[(j.gamma >>> 3) + c];
-        if (j.precision === "f32") {
-          const q = ptr >>> 2;
-          this.f32[q + c] = A;
-          this.f32[q + C + c] = B;
-          this.f32[q + 2 * C + c] = C0;
-          this.f32[q + 3 * C + c] = hi;
-          this.f32[q + 4 * C + c] = lo;
-        } else {
-          const q = ptr >>> 3;
-          this.f64[q + c] = A;
-          this.f64[q + C + c] = B;
-          this.f64[q + 2 * C + c] = C0;
-          this.f64[q + 3 * C + c] = mean;
-        }
-      }
+    const v = j.precision === "f32" ? this.f32 : this.f64;
+    const q = j.precision === "f32" ? ptr >>> 2 : ptr >>> 3;
+    for (let c = 0; c < C; c++) {
+      const { A, B, C0, m } = this.dxCoefficients(j, n, c);
+      v[q + c] = A;
+      v[q + C + c] = B;
+      v[q + 2 * C + c] = C0;
+      v[q + 3 * C + c] = m;
     }
   }
 
   dxUnit(j: Job, w: Layout2, item: number, u: number): void {
     this.views();
-    const eb = this.elemBytes(j);
     if (j.layout === "nchw") {
-      const n = Math.floor(item / j.G), g = item % j.G;
-      const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
-      const start = b * BLOCK, len = Math.min(BLOCK, j.HxW - start);
-      const off = ((n * j.C + c) * j.HxW + start) * eb;
-      const { B, C0, mean, rstd } = this.dxCoefficients(j, n, g);
-      const A = rstd * this.f64[(j.gamma >>> 3) + c];
-      if (j.precision === "f32") {
-        const [hi, lo] = splitF32(mean);
-        this.k.dx_run_f32(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, hi, lo);
-      } else {
-        this.k.dx_run_f64(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, mean);
-      }
+      const { c, off, len } = this.run(j, w, item, u);
+      const { A, B, C0, m } = this.dxCoefficients(j, Math.floor(item / j.G), c);
+      if (j.precision === "f32") this.k.dx_run_f32(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, m);
+      else this.k.dx_run_f64(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, m);
     } else {
-      const r0 = u * w.rows, rows = Math.min(w.rows, j.HxW - r0);
-      const off = (item * j.HxW + r0) * j.C * eb;
-      const coef = j.perItem + item * w.perItemBytes;
+      const { off, rows } = this.rows(j, w, item, u);
+      const coef = j.perItem + item * w.perItemBytes + scratchParts(j.C).coef;
       if (j.precision === "f32") this.k.dx_rows_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, coef);
       else this.k.dx_rows_f64(j.dy + off, j.x + off, j.dx + off, rows, j.C, coef);
     }
