@@ -677,3 +677,63 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
     }
   }
 }
+
+// ---------------------------------------------------------------- STREAM-style probes (roofline)
+// float64 arrays as in STREAM; n a multiple of 8 (the caller splits ranges on 64-byte boundaries).
+
+export function stream_copy(a: usize, c: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const o = <usize>i << 3;
+    v128.store(c + o, v128.load(a + o));
+    v128.store(c + o, v128.load(a + o, 16), 16);
+    v128.store(c + o, v128.load(a + o, 32), 32);
+    v128.store(c + o, v128.load(a + o, 48), 48);
+  }
+}
+
+export function stream_add(a: usize, b: usize, c: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const o = <usize>i << 3;
+    v128.store(c + o, f64x2.add(v128.load(a + o), v128.load(b + o)));
+    v128.store(c + o, f64x2.add(v128.load(a + o, 16), v128.load(b + o, 16)), 16);
+    v128.store(c + o, f64x2.add(v128.load(a + o, 32), v128.load(b + o, 32)), 32);
+    v128.store(c + o, f64x2.add(v128.load(a + o, 48), v128.load(b + o, 48)), 48);
+  }
+}
+
+export function stream_triad(a: usize, b: usize, c: usize, s: f64, n: i32): void {
+  const k = f64x2.splat(s);
+  for (let i = 0; i < n; i += 8) {
+    const o = <usize>i << 3;
+    v128.store(a + o, f64x2.add(v128.load(b + o), f64x2.mul(k, v128.load(c + o))));
+    v128.store(a + o, f64x2.add(v128.load(b + o, 16), f64x2.mul(k, v128.load(c + o, 16))), 16);
+    v128.store(a + o, f64x2.add(v128.load(b + o, 32), f64x2.mul(k, v128.load(c + o, 32))), 32);
+    v128.store(a + o, f64x2.add(v128.load(b + o, 48), f64x2.mul(k, v128.load(c + o, 48))), 48);
+  }
+}
+
+export function stream_read(a: usize, n: i32): f64 {
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+  for (let i = 0; i < n; i += 8) {
+    const o = <usize>i << 3;
+    s0 = f64x2.add(s0, v128.load(a + o));
+    s1 = f64x2.add(s1, v128.load(a + o, 16));
+    s2 = f64x2.add(s2, v128.load(a + o, 32));
+    s3 = f64x2.add(s3, v128.load(a + o, 48));
+  }
+  return hsum(f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3)));
+}
+
+/** Multiply-add throughput probe: `iters` rounds of 8 independent f64x2 chains, no memory traffic. */
+export function flops_probe(iters: i32, seed: f64): f64 {
+  const m = f64x2.splat(0.999999), d = f64x2.splat(1e-7);
+  let a0 = f64x2.splat(seed), a1 = f64x2.splat(seed + 1), a2 = f64x2.splat(seed + 2), a3 = f64x2.splat(seed + 3);
+  let a4 = f64x2.splat(seed + 4), a5 = f64x2.splat(seed + 5), a6 = f64x2.splat(seed + 6), a7 = f64x2.splat(seed + 7);
+  for (let i = 0; i < iters; i++) {
+    a0 = f64x2.add(f64x2.mul(a0, m), d); a1 = f64x2.add(f64x2.mul(a1, m), d);
+    a2 = f64x2.add(f64x2.mul(a2, m), d); a3 = f64x2.add(f64x2.mul(a3, m), d);
+    a4 = f64x2.add(f64x2.mul(a4, m), d); a5 = f64x2.add(f64x2.mul(a5, m), d);
+    a6 = f64x2.add(f64x2.mul(a6, m), d); a7 = f64x2.add(f64x2.mul(a7, m), d);
+  }
+  return hsum(f64x2.add(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)), f64x2.add(f64x2.add(a4, a5), f64x2.add(a6, a7))));
+}

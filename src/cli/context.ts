@@ -10,7 +10,8 @@ export interface Context {
   engine(threads: number): Promise<Engine>;
 }
 
-export async function createEngine(threads: number): Promise<Engine> {
-  void threads;
-  return new Engine();
+export async function createEngine(threads: number, cacheBytes?: number): Promise<Engine> {
+  const engine = new Engine({ threads, cacheBytes });
+  await engine.ready();
+  return engine;
 }

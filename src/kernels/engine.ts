@@ -5,7 +5,10 @@
  */
 import { Arena } from "./arena.js";
 import { Executor, type Geometry, type Job, gammaBetaBackward, scratchBytes } from "./plan.js";
-import { createSharedMemory, instantiateKernels } from "./wasm.js";
+import { PoolRunner } from "./pool/pool.js";
+import { encodeProbe, type ProbeParams, runProbe } from "./probes.js";
+import { execute, type Kind } from "./schedule.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "./wasm.js";
 
 export interface ForwardResult {
   mean: Float64Array; // N·G
@@ -18,36 +21,55 @@ export interface BackwardResult extends ForwardResult {
   db: Float64Array;
 }
 
-/** Runs a job's items: on this thread, or (see pool) on worker threads. */
+/** Runs a job on this thread or on a pool of worker threads. */
 export interface Runner {
-  run(kind: "forward" | "backward", job: Job): Promise<void>;
+  run(kind: Kind, job: Job): Promise<void>;
+  probe(p: ProbeParams): Promise<void>;
   readonly threads: number;
   close(): Promise<void>;
 }
 
+/** The single-thread path: no workers, the same schedule with one thread. */
 export class InlineRunner implements Runner {
   readonly threads = 1;
   private readonly exec: Executor;
-  constructor(memory: WebAssembly.Memory) {
-    this.exec = new Executor(instantiateKernels(memory), memory);
+  private readonly kernels: KernelExports;
+  constructor(private readonly memory: WebAssembly.Memory) {
+    this.kernels = instantiateKernels(memory);
+    this.exec = new Executor(this.kernels, memory, 0);
   }
-  async run(kind: "forward" | "backward", job: Job): Promise<void> {
-    const items = job.layout === "nchw" ? job.N * job.G : job.N;
-    if (kind === "forward") this.exec.forwardItems(job, 0, items);
-    else this.exec.backwardItems(job, 0, items);
+  async run(kind: Kind, job: Job): Promise<void> {
+    execute(this.exec, kind, job, { ith: 0, nth: 1, barrier: () => undefined }, 0);
+  }
+  async probe(p: ProbeParams): Promise<void> {
+    encodeProbe(this.memory.buffer, p);
+    runProbe(this.kernels, this.memory.buffer, { ith: 0, nth: 1, barrier: () => undefined });
   }
   async close(): Promise<void> {}
+}
+
+export interface EngineOptions {
+  /** Compute threads: 1 runs on the calling thread, more start a worker pool. */
+  threads?: number;
+  /** Last-level cache size, for the split schedule's waves (default 8 MiB). */
+  cacheBytes?: number;
 }
 
 export class Engine {
   readonly memory: WebAssembly.Memory;
   readonly arena: Arena;
-  runner: Runner;
+  readonly runner: Runner;
 
-  constructor(runner?: (memory: WebAssembly.Memory) => Runner) {
+  constructor(options: EngineOptions = {}) {
     this.memory = createSharedMemory();
     this.arena = new Arena(this.memory);
-    this.runner = runner ? runner(this.memory) : new InlineRunner(this.memory);
+    const threads = options.threads ?? 1;
+    this.runner = threads > 1 ? new PoolRunner(this.memory, threads, options.cacheBytes ?? 8 << 20) : new InlineRunner(this.memory);
+  }
+
+  /** Resolves when every pool thread is up (at once for the single-thread path). */
+  async ready(): Promise<void> {
+    if (this.runner instanceof PoolRunner) await this.runner.ready;
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,11 @@ export interface KernelExports {
   grad_rows_f64(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
   dx_rows_f32(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
   dx_rows_f64(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
+  stream_copy(a: number, c: number, n: number): void;
+  stream_add(a: number, b: number, c: number, n: number): void;
+  stream_triad(a: number, b: number, c: number, s: number, n: number): void;
+  stream_read(a: number, n: number): number;
+  flops_probe(iters: number, seed: number): number;
 }
 
 export const WASM_PAGE = 65536;

@@ -1,0 +1,120 @@
+/**
+ * A persistent pool of worker threads over the one shared memory (after piscina, minus the queue:
+ * one job at a time). Dispatch: write the job into the control area, bump the generation and
+ * notify; each thread runs its share and counts itself done. The main thread waits asynchronously,
+ * so it still sees a thread that dies and can abort the others instead of hanging.
+ */
+import { Worker } from "node:worker_threads";
+import type { Job } from "../plan.js";
+import type { Runner } from "../engine.js";
+import { encodeProbe, type ProbeParams } from "../probes.js";
+import type { Kind } from "../schedule.js";
+import { kernelModule } from "../wasm.js";
+import { Command, CTL, encodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
+
+/** A pool thread failed (exit status 3). */
+export class WorkerFailure extends Error {
+  constructor(message: string, readonly detail?: string) {
+    super(message);
+    this.name = "WorkerFailure";
+  }
+}
+
+const workerUrl = new URL("../../../dist/kernels/pool/worker.js", import.meta.url);
+
+export class PoolRunner implements Runner {
+  private readonly workers: Worker[] = [];
+  private readonly ctl: Int32Array;
+  private failure: WorkerFailure | null = null;
+  private closing = false;
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    readonly threads: number,
+    private readonly cacheBytes: number,
+  ) {
+    this.ctl = new Int32Array(memory.buffer, 0, 64);
+    const module = kernelModule();
+    const started: Promise<void>[] = [];
+    for (let ith = 0; ith < threads; ith++) {
+      const setup: WorkerSetup = { memory, module, ith };
+      const w = new Worker(workerUrl, { workerData: setup });
+      started.push(
+        new Promise<void>((resolve, reject) => {
+          w.on("message", (m: WorkerMessage) => {
+            if (m.type === "ready") resolve();
+            else this.fail(new WorkerFailure(`worker thread ${m.ith} failed: ${m.message}`, m.stack));
+          });
+          w.once("error", (e) => {
+            reject(e);
+            this.fail(new WorkerFailure(`worker thread ${ith} crashed: ${e.message}`, e.stack));
+          });
+          w.once("exit", (code) => {
+            if (!this.closing) {
+              const f = new WorkerFailure(`worker thread ${ith} exited unexpectedly (code ${code})`);
+              reject(f);
+              this.fail(f);
+            }
+          });
+        }),
+      );
+      this.workers.push(w);
+    }
+    this.ready = Promise.all(started).then(() => undefined);
+    this.ready.catch(() => undefined);
+  }
+
+  private fail(f: WorkerFailure): void {
+    if (!this.failure) this.failure = f;
+    Atomics.store(this.ctl, CTL.ABORT, 1);
+    Atomics.notify(this.ctl, CTL.BAR_GEN);
+    Atomics.notify(this.ctl, CTL.DONE);
+  }
+
+  private async dispatch(cmd: Command): Promise<void> {
+    await this.ready;
+    if (this.failure) throw this.failure;
+    const c = this.ctl;
+    Atomics.store(c, CTL.CMD, cmd);
+    Atomics.store(c, CTL.NTH, this.threads);
+    Atomics.store(c, CTL.DONE, 0);
+    Atomics.store(c, CTL.ABORT, 0);
+    Atomics.store(c, CTL.ERROR, 0);
+    Atomics.store(c, CTL.BAR_COUNT, 0);
+    Atomics.add(c, CTL.GEN, 1);
+    Atomics.notify(c, CTL.GEN);
+    for (;;) {
+      const done = Atomics.load(c, CTL.DONE);
+      if (done >= this.threads) break;
+      if (this.failure) break;
+      const r = Atomics.waitAsync(c, CTL.DONE, done, 1000);
+      if (r.async) await r.value;
+    }
+    if (Atomics.load(c, CTL.ERROR) && !this.failure) {
+      // the thread's message with the text is on its way
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (!this.failure) this.failure = new WorkerFailure("a worker thread failed");
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  async run(kind: Kind, job: Job): Promise<void> {
+    encodeJob(this.memory.buffer, job, this.cacheBytes);
+    await this.dispatch(kind === "forward" ? Command.Forward : Command.Backward);
+  }
+
+  async probe(p: ProbeParams): Promise<void> {
+    encodeProbe(this.memory.buffer, p);
+    await this.dispatch(Command.Probe);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    Atomics.store(this.ctl, CTL.CMD, Command.Exit);
+    Atomics.add(this.ctl, CTL.GEN, 1);
+    Atomics.notify(this.ctl, CTL.GEN);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * A pool thread: instantiates the kernels on the shared memory, then waits on the control array
+ * for dispatches, runs its share (ith of nth) and counts itself done.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { Executor } from "../plan.js";
+import { execute } from "../schedule.js";
+import { instantiateKernels } from "../wasm.js";
+import { runProbe } from "../probes.js";
+import { Aborted, barrier, Command, CTL, decodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
+
+const setup = workerData as WorkerSetup;
+const { memory, ith } = setup;
+const kernels = instantiateKernels(memory, setup.module);
+const exec = new Executor(kernels, memory, ith);
+const ctl = new Int32Array(memory.buffer, 0, 64);
+const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+
+post({ type: "ready", ith });
+
+let seen = Atomics.load(ctl, CTL.GEN);
+for (;;) {
+  Atomics.wait(ctl, CTL.GEN, seen);
+  seen = Atomics.load(ctl, CTL.GEN);
+  const cmd = Atomics.load(ctl, CTL.CMD);
+  if (cmd === Command.Exit) break;
+  const nth = Atomics.load(ctl, CTL.NTH);
+  if (ith < nth) {
+    try {
+      const team = { ith, nth, barrier: () => barrier(ctl, nth) };
+      if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
+      else {
+        const { job, cacheBytes } = decodeJob(memory.buffer);
+        execute(exec, cmd === Command.Forward ? "forward" : "backward", job, team, cacheBytes);
+      }
+    } catch (e) {
+      if (!(e instanceof Aborted)) {
+        const err = e as Error;
+        Atomics.store(ctl, CTL.ERROR, 1);
+        Atomics.store(ctl, CTL.ABORT, 1);
+        Atomics.notify(ctl, CTL.BAR_GEN);
+        post({ type: "error", ith, message: err?.message ?? String(e), stack: err?.stack });
+      }
+    }
+    Atomics.add(ctl, CTL.DONE, 1);
+    Atomics.notify(ctl, CTL.DONE);
+  }
+}

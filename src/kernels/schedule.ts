@@ -1,0 +1,79 @@
+/**
+ * Which thread does what (ggml's ith/nth). Two shapes of schedule, chosen per job; both produce
+ * bitwise the same results because every unit's partials and every item's combination are fixed
+ * (see plan.ts):
+ *
+ *   whole items  Items are shared out in contiguous ranges; each thread takes its items from
+ *                start to end, so an item's data makes one trip through memory. Used when the
+ *                items divide evenly or are many against the threads.
+ *   split items  Few items (N = 1, say): the units of a wave of items are shared out, with a
+ *                barrier between the steps (partials → statistics → normalisation). A wave is as
+ *                many items as fit in half the last-level cache, so the second step finds them there.
+ */
+import { type Executor, type Job, workLayout } from "./plan.js";
+
+export type Kind = "forward" | "backward";
+
+export interface Team {
+  readonly ith: number;
+  readonly nth: number;
+  /** Wait until every thread of the team has arrived. */
+  barrier(): void;
+}
+
+export function splitsItems(job: Job, nth: number): boolean {
+  const items = workLayout(job).items;
+  if (nth <= 1 || items === 0) return false;
+  return !(items % nth === 0 || items >= 8 * nth);
+}
+
+function share(count: number, ith: number, nth: number): [number, number] {
+  return [Math.floor((count * ith) / nth), Math.floor((count * (ith + 1)) / nth)];
+}
+
+export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheBytes: number): void {
+  const w = workLayout(job);
+  const { ith, nth } = team;
+  if (!splitsItems(job, nth)) {
+    const [i0, i1] = share(w.items, ith, nth);
+    if (kind === "forward") exec.forwardItems(job, i0, i1);
+    else exec.backwardItems(job, i0, i1);
+    return;
+  }
+  const eb = job.precision === "f32" ? 4 : 8;
+  const itemBytes = (job.layout === "nchw" ? job.D * job.HxW : job.C * job.HxW) * eb * (kind === "forward" ? 2 : 3);
+  const wave = Math.max(1, Math.floor(cacheBytes / 2 / Math.max(1, itemBytes)));
+  for (let i0 = 0; i0 < w.items; i0 += wave) {
+    const i1 = Math.min(w.items, i0 + wave);
+    const units = (i1 - i0) * w.unitsPerItem;
+    const [u0, u1] = share(units, ith, nth);
+    const eachUnit = (f: (item: number, u: number) => void) => {
+      for (let k = u0; k < u1; k++) f(i0 + Math.floor(k / w.unitsPerItem), k % w.unitsPerItem);
+    };
+    const eachItem = (f: (item: number) => void) => {
+      for (let item = i0 + ith; item < i1; item += nth) f(item);
+    };
+    if (kind === "forward" || !job.statsGiven) {
+      eachUnit((item, u) => exec.statsUnit(job, w, item, u));
+      team.barrier();
+      eachItem((item) => {
+        exec.finalizeStats(job, w, item);
+        if (kind === "forward" && job.layout === "nhwc") exec.prepareNormNHWC(job, item);
+      });
+      team.barrier();
+    }
+    if (kind === "forward") {
+      eachUnit((item, u) => exec.normUnit(job, w, item, u));
+      continue;
+    }
+    eachUnit((item, u) => exec.gradUnit(job, w, item, u));
+    team.barrier();
+    eachItem((item) => {
+      exec.finalizeGrad(job, w, item);
+      if (job.wantDx && job.layout === "nhwc") exec.prepareDxNHWC(job, item);
+    });
+    team.barrier();
+    if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, w, item, u));
+    // the next wave's first step writes other items' partials: no barrier needed here
+  }
+}
