@@ -737,3 +737,132 @@ export function flops_probe(iters: i32, seed: f64): f64 {
   }
   return hsum(f64x2.add(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)), f64x2.add(f64x2.add(a4, a5), f64x2.add(a6, a7))));
 }
+
+// ---------------------------------------------------------------- NCHW multi-channel units
+// A unit of nch consecutive channel runs of len values each (len = HxW), or one block of one
+// channel (nch = 1). coef holds per-channel arrays `stride` entries apart, index 0 = first channel.
+
+/** coef: float32 m[], a[], b[]: y = (x − m)·a + b. */
+export function norm_chan_f32(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 2;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2, co = <usize>k << 2;
+    norm_run_f32(x + o, y + o, len, load<f32>(coef + co), load<f32>(coef + sb + co), load<f32>(coef + 2 * sb + co));
+  }
+}
+
+/** coef: float64 m[], a[], b[]. */
+export function norm_chan_f64(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 3;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3, co = <usize>k << 3;
+    norm_run_f64(x + o, y + o, len, load<f64>(coef + co), load<f64>(coef + sb + co), load<f64>(coef + 2 * sb + co));
+  }
+}
+
+/** Per channel k: out[2k] = Σ dy·(x − m), out[2k+1] = Σ dy (m the float32 high part of the mean). */
+export function grad_chan_f32(dy: usize, x: usize, len: i32, nch: i32, m: f32, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}
+
+export function grad_chan_f32_wide(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32_wide(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}
+
+export function grad_chan_f64(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3;
+    grad_run_f64(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}
+
+/** coef: float32 A[], B[], C0[], m[]: dx = A·dy + B·(x − m) + C0. */
+export function dx_chan_f32(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 2;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2, co = <usize>k << 2;
+    dx_run_f32(dy + o, x + o, dx + o, len, load<f32>(coef + co), load<f32>(coef + sb + co), load<f32>(coef + 2 * sb + co), load<f32>(coef + 3 * sb + co));
+  }
+}
+
+export function dx_chan_f64(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 3;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3, co = <usize>k << 3;
+    dx_run_f64(dy + o, x + o, dx + o, len, load<f64>(coef + co), load<f64>(coef + sb + co), load<f64>(coef + 2 * sb + co), load<f64>(coef + 3 * sb + co));
+  }
+}
+
+// ---------------------------------------------------------------- per-channel coefficients
+// For `count` channels of one group (mean, rstd): arrays `stride` entries apart at coef.
+
+/** Forward, float32: m = f32(mean), a = f32(rstd·γ), b = f32(β − (mean − m)·a). */
+export function prep_norm_f32(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+  const sb = <usize>stride << 2;
+  const hi = <f32>mean;
+  const lo = mean - <f64>hi;
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 2;
+    const a = <f32>(rstd * load<f64>(gamma + (<usize>i << 3)));
+    const b = load<f64>(beta + (<usize>i << 3));
+    store<f32>(coef + o, hi);
+    store<f32>(coef + sb + o, a);
+    store<f32>(coef + 2 * sb + o, <f32>(lo == 0 ? b : b - lo * <f64>a));
+  }
+}
+
+/** Forward, float64: m = mean, a = rstd·γ, b = β. */
+export function prep_norm_f64(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+  const sb = <usize>stride << 3;
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 3;
+    store<f64>(coef + o, mean);
+    store<f64>(coef + sb + o, rstd * load<f64>(gamma + o));
+    store<f64>(coef + 2 * sb + o, load<f64>(beta + o));
+  }
+}
+
+/**
+ * Input backward for one group: with s1 = Σ γ·ds and s2 = Σ γ·db over its channels and M values,
+ * A = rstd·γ, B = −rstd³·s1/M, C0 = −rstd·s2/M; float32 folds the mean's low part into C0.
+ */
+export function prep_dx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
+  let s1: f64 = 0, s2: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 3;
+    const g = load<f64>(gamma + o);
+    s1 += g * load<f64>(ds + o);
+    s2 += g * load<f64>(db + o);
+  }
+  const B = (-rstd * rstd * rstd * s1) / M;
+  const C0 = (-rstd * s2) / M;
+  if (f32out) {
+    const sb = <usize>stride << 2;
+    const hi = <f32>mean;
+    const lo = mean - <f64>hi;
+    const Bf = <f32>B;
+    const Cf = <f32>(lo == 0 ? C0 : C0 - lo * <f64>Bf);
+    for (let i = 0; i < count; i++) {
+      const o = <usize>i << 2;
+      store<f32>(coef + o, <f32>(rstd * load<f64>(gamma + (<usize>i << 3))));
+      store<f32>(coef + sb + o, Bf);
+      store<f32>(coef + 2 * sb + o, Cf);
+      store<f32>(coef + 3 * sb + o, hi);
+    }
+  } else {
+    const sb = <usize>stride << 3;
+    for (let i = 0; i < count; i++) {
+      const o = <usize>i << 3;
+      store<f64>(coef + o, rstd * load<f64>(gamma + o));
+      store<f64>(coef + sb + o, B);
+      store<f64>(coef + 2 * sb + o, C0);
+      store<f64>(coef + 3 * sb + o, mean);
+    }
+  }
+}

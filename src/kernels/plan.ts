@@ -4,7 +4,8 @@
  * on its own instance over the one shared memory.
  *
  * Work is split into *items* and *units*:
- *   NCHW  item = (n, g); unit = one block of at most BLOCK values of one channel's HxW run.
+ *   NCHW  item = (n, g); unit = as many whole channel runs (HxW values each) as fit in BLOCK
+ *         values, or, when one run is longer, one block of BLOCK values of one channel.
  *   NHWC  item = n;      unit = ROWS consecutive spatial rows (all C channels) of sample n.
  * Every unit writes its own partial sums; an item's statistics combine its partials in one fixed
  * order. Nothing about that order depends on which thread did a unit, so results are bitwise the
@@ -59,8 +60,10 @@ export interface Job extends Geometry, JobPointers {
 export interface Layout2 {
   items: number;
   unitsPerItem: number;
-  /** NCHW: blocks per channel; NHWC: rows per unit. */
+  /** NCHW: channels per unit (1 when a run is split into blocks) and blocks per channel. */
+  cpu: number;
   blocks: number;
+  /** NHWC: rows per unit. */
   rows: number;
   partialDoubles: number;
   perItemBytes: number;
@@ -72,13 +75,18 @@ export function itemsOf(g: Geometry): number {
 
 export function workLayout(g: Geometry): Layout2 {
   if (g.layout === "nchw") {
-    const blocks = Math.max(1, Math.ceil(g.HxW / BLOCK));
-    return { items: g.N * g.G, unitsPerItem: g.D * blocks, blocks, rows: 0, partialDoubles: 2, perItemBytes: 0 };
+    // per item: coefficients (4·D f64 at most)
+    if (g.HxW <= BLOCK) {
+      const cpu = g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW));
+      return { items: g.N * g.G, unitsPerItem: Math.ceil(g.D / cpu), cpu, blocks: 1, rows: 0, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
+    }
+    const blocks = Math.ceil(g.HxW / BLOCK);
+    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, partialDoubles: 2, perItemBytes: 32 * g.D };
   }
   const rows = Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
   // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most); see scratchParts
-  return { items: g.N, unitsPerItem: units, blocks: 0, rows, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
+  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
 }
 
 /** Scratch sizes a job needs, in bytes. */
@@ -146,12 +154,24 @@ export class Executor {
     return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
   }
 
-  /** NCHW: the run of unit u of item (n, g): byte offset of its first value and its length. */
-  private run(j: Job, w: Layout2, item: number, u: number): { c: number; off: number; len: number } {
+  /** NCHW: unit u of item (n, g): its first channel, channel count, byte offset, values per channel. */
+  private run(j: Job, w: Layout2, item: number, u: number): { c0: number; nch: number; off: number; len: number } {
     const n = Math.floor(item / j.G), g = item % j.G;
-    const c = g * j.D + Math.floor(u / w.blocks), b = u % w.blocks;
-    const start = b * BLOCK;
-    return { c, off: ((n * j.C + c) * j.HxW + start) * this.elemBytes(j), len: Math.min(BLOCK, j.HxW - start) };
+    const eb = this.elemBytes(j);
+    if (w.blocks === 1) {
+      const c0 = g * j.D + u * w.cpu;
+      return { c0, nch: Math.min(w.cpu, (g + 1) * j.D - c0), off: (n * j.C + c0) * j.HxW * eb, len: j.HxW };
+    }
+    const c0 = g * j.D + Math.floor(u / w.blocks), start = (u % w.blocks) * BLOCK;
+    return { c0, nch: 1, off: ((n * j.C + c0) * j.HxW + start) * eb, len: Math.min(BLOCK, j.HxW - start) };
+  }
+
+  /** Channels whose coefficients an item's scratch holds: NCHW its group's D, NHWC all C. */
+  private coefFrame(j: Job, w: Layout2, item: number): { ptr: number; first: number; count: number } {
+    const base = j.perItem + item * w.perItemBytes;
+    return j.layout === "nchw"
+      ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
+      : { ptr: base + scratchParts(j.C).coef, first: 0, count: j.C };
   }
 
   /** NHWC: the rows of unit u of sample n. */
@@ -168,11 +188,11 @@ export class Executor {
     const out = this.partialPtr(j, w, item, u);
     const f32 = j.precision === "f32";
     if (j.layout === "nchw") {
-      const { off, len } = this.run(j, w, item, u);
+      const { off, len, nch } = this.run(j, w, item, u);
       const K = this.shift(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.stats_run_f64(j.x + off, len, K, out);
-      else if (wide) this.k.stats_run_f32_wide(j.x + off, len, K, out);
-      else this.k.stats_run_f32(j.x + off, len, K, out);
+      if (!f32) this.k.stats_run_f64(j.x + off, len * nch, K, out);
+      else if (wide) this.k.stats_run_f32_wide(j.x + off, len * nch, K, out);
+      else this.k.stats_run_f32(j.x + off, len * nch, K, out);
     } else {
       const kc = this.nhwcShifts(j, w, item);
       const { off, rows } = this.rows(j, w, item, u);
@@ -198,8 +218,8 @@ export class Executor {
     let s1 = 0, s2 = 0;
     if (j.layout === "nchw") {
       for (let u = 0; u < w.unitsPerItem; u++) {
-        s1 += f[base + 2 * u];
-        s2 += f[base + 2 * u + 1];
+        s1 += f[base + w.partialDoubles * u];
+        s2 += f[base + w.partialDoubles * u + 1];
       }
     } else {
       for (let c = g * j.D; c < (g + 1) * j.D; c++) {
@@ -215,27 +235,22 @@ export class Executor {
     return [s1, s2];
   }
 
-  private groupsOf(j: Job, item: number): { n: number; groups: number[] } {
-    return j.layout === "nchw"
-      ? { n: Math.floor(item / j.G), groups: [item % j.G] }
-      : { n: item, groups: Array.from({ length: j.G }, (_, g) => g) };
-  }
-
   /**
    * Combine an item's partials into mean/rstd. A float32 fast-path overflow (non-finite sums) is
    * redone with the float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
    */
-  finalizeStats(j: Job, w: Layout2, item: number): void {
+  finalizeStats(j: Job, w: Layout2, item: number, wide = false): void {
     this.views();
     const M = j.D * j.HxW;
-    const { n, groups } = this.groupsOf(j, item);
-    let sums = groups.map((g) => this.sumStats(j, w, item, g));
-    if (j.precision === "f32" && sums.some(([a, b]) => !Number.isFinite(a) || !Number.isFinite(b))) {
-      for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
-      sums = groups.map((g) => this.sumStats(j, w, item, g));
-    }
-    groups.forEach((g, i) => {
-      const [s1, s2] = sums[i];
+    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
+    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
+    for (let g = g0; g < g1; g++) {
+      const [s1, s2] = this.sumStats(j, w, item, g);
+      if (!wide && j.precision === "f32" && !(Number.isFinite(s1) && Number.isFinite(s2))) {
+        for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
+        this.finalizeStats(j, w, item, true);
+        return;
+      }
       let mean = NaN, rstd = NaN;
       if (M > 0) {
         const m1 = s1 / M;
@@ -244,54 +259,43 @@ export class Executor {
       }
       this.f64[(j.mean >>> 3) + n * j.G + g] = mean;
       this.f64[(j.rstd >>> 3) + n * j.G + g] = rstd;
-    });
+    }
   }
 
   // ------------------------------------------------------------------ forward
 
   /**
-   * Forward coefficients of channel c in group (n, g): y = (x − mhi)·a + b with a = rstd·γ and
-   * b = β − mlo·a (float32; the mean split into high and low float32 parts), or y = (x − mean)·a + β.
+   * Per-channel forward coefficients of an item in its scratch: y = (x − m)·a + b with a = rstd·γ;
+   * for float32, m is the mean's float32 high part and its low part is folded into b.
    */
-  private normCoefficients(j: Job, n: number, c: number): { m: number; a: number; b: number } {
-    const g = Math.floor(c / j.D);
-    const mean = this.meanOf(j, n, g);
-    const a = this.rstdOf(j, n, g) * this.f64[(j.gamma >>> 3) + c];
-    const beta = this.f64[(j.beta >>> 3) + c];
-    if (j.precision === "f64") return { m: mean, a, b: beta };
-    const [hi, lo] = splitF32(mean);
-    const af = Math.fround(a);
-    return { m: hi, a: af, b: lo === 0 ? beta : beta - lo * af };
-  }
-
-  /** NHWC: per-channel coefficients of sample n for the forward normalisation. */
-  prepareNormNHWC(j: Job, n: number): void {
+  prepareNorm(j: Job, item: number): void {
     this.views();
     const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).coef;
-    const C = j.C;
-    const v = j.precision === "f32" ? this.f32 : this.f64;
-    const q = j.precision === "f32" ? ptr >>> 2 : ptr >>> 3;
-    for (let c = 0; c < C; c++) {
-      const { m, a, b } = this.normCoefficients(j, n, c);
-      v[q + c] = m;
-      v[q + C + c] = a;
-      v[q + 2 * C + c] = b;
+    const { ptr, count } = this.coefFrame(j, w, item);
+    const eb = this.elemBytes(j);
+    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
+    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
+    for (let g = g0; g < g1; g++) {
+      const at = j.layout === "nchw" ? ptr : ptr + g * j.D * eb;
+      const mean = this.meanOf(j, n, g), rstd = this.rstdOf(j, n, g);
+      const gam = j.gamma + g * j.D * 8, bet = j.beta + g * j.D * 8;
+      if (j.precision === "f32") this.k.prep_norm_f32(at, count, j.D, mean, rstd, gam, bet);
+      else this.k.prep_norm_f64(at, count, j.D, mean, rstd, gam, bet);
     }
   }
 
   normUnit(j: Job, w: Layout2, item: number, u: number): void {
     this.views();
+    const { ptr, first, count } = this.coefFrame(j, w, item);
     if (j.layout === "nchw") {
-      const { c, off, len } = this.run(j, w, item, u);
-      const { m, a, b } = this.normCoefficients(j, Math.floor(item / j.G), c);
-      if (j.precision === "f32") this.k.norm_run_f32(j.x + off, j.y + off, len, m, a, b);
-      else this.k.norm_run_f64(j.x + off, j.y + off, len, m, a, b);
+      const { c0, nch, off, len } = this.run(j, w, item, u);
+      const eb = this.elemBytes(j);
+      if (j.precision === "f32") this.k.norm_chan_f32(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * eb, count);
+      else this.k.norm_chan_f64(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * eb, count);
     } else {
       const { off, rows } = this.rows(j, w, item, u);
-      const coef = j.perItem + item * w.perItemBytes + scratchParts(j.C).coef;
-      if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, coef);
-      else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, coef);
+      if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, ptr);
+      else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, ptr);
     }
   }
 
@@ -301,7 +305,7 @@ export class Executor {
     for (let item = i0; item < i1; item++) {
       for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);
       this.finalizeStats(j, w, item);
-      if (j.layout === "nhwc") this.prepareNormNHWC(j, item);
+      this.prepareNorm(j, item);
       for (let u = 0; u < w.unitsPerItem; u++) this.normUnit(j, w, item, u);
     }
   }
@@ -317,11 +321,11 @@ export class Executor {
     const out = this.partialPtr(j, w, item, u);
     const f32 = j.precision === "f32";
     if (j.layout === "nchw") {
-      const { off, len } = this.run(j, w, item, u);
+      const { off, len, nch } = this.run(j, w, item, u);
       const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.grad_run_f64(j.dy + off, j.x + off, len, mean, out);
-      else if (wide) this.k.grad_run_f32_wide(j.dy + off, j.x + off, len, Math.fround(mean), out);
-      else this.k.grad_run_f32(j.dy + off, j.x + off, len, Math.fround(mean), out);
+      if (!f32) this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
+      else if (wide) this.k.grad_chan_f32_wide(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
+      else this.k.grad_chan_f32(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
     } else {
       const { off, rows } = this.rows(j, w, item, u);
       const means = this.nhwcMeans(j, w, item, f32 && !wide);
@@ -350,9 +354,15 @@ export class Executor {
     let t = 0, b = 0;
     if (j.layout === "nchw") {
       const d = c - (item % j.G) * j.D;
-      for (let k = 0; k < w.blocks; k++) {
-        t += f[base + 2 * (d * w.blocks + k)];
-        b += f[base + 2 * (d * w.blocks + k) + 1];
+      if (w.blocks === 1) {
+        const at = base + Math.floor(d / w.cpu) * w.partialDoubles + 2 * (d % w.cpu);
+        t = f[at];
+        b = f[at + 1];
+      } else {
+        for (let k = 0; k < w.blocks; k++) {
+          t += f[base + 2 * (d * w.blocks + k)];
+          b += f[base + 2 * (d * w.blocks + k) + 1];
+        }
       }
     } else {
       for (let u = 0; u < w.unitsPerItem; u++) {
@@ -364,79 +374,56 @@ export class Executor {
   }
 
   /** Combine an item's gradient partials into ds/db per (n, c): ds = T − mlo·db. */
-  finalizeGrad(j: Job, w: Layout2, item: number): void {
+  finalizeGrad(j: Job, w: Layout2, item: number, wide = false): void {
     this.views();
-    const { n, groups } = this.groupsOf(j, item);
-    const channels: number[] = [];
-    for (const g of groups) for (let c = g * j.D; c < (g + 1) * j.D; c++) channels.push(c);
-    let sums = channels.map((c) => this.sumGrad(j, w, item, c));
-    if (j.precision === "f32" && sums.some(([a, b]) => !Number.isFinite(a) || !Number.isFinite(b))) {
-      for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
-      sums = channels.map((c) => this.sumGrad(j, w, item, c));
-    }
-    channels.forEach((c, i) => {
-      const [t, b] = sums[i];
+    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
+    const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
+    for (let c = c0; c < c1; c++) {
+      const [t, b] = this.sumGrad(j, w, item, c);
+      if (!wide && j.precision === "f32" && !(Number.isFinite(t) && Number.isFinite(b))) {
+        for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
+        this.finalizeGrad(j, w, item, true);
+        return;
+      }
       const mean = this.meanOf(j, n, Math.floor(c / j.D));
       const lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
       this.f64[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
       this.f64[(j.db >>> 3) + n * j.C + c] = b;
-    });
+    }
   }
 
   /**
-   * Input-backward coefficients of channel c in group (n, g): dx = A·dy + B·(x − m) + C0 with
-   *   A = rstd·γ_c,  B = −rstd³·Σγ·ds / M,  C0 = −rstd·Σγ·db / M,
-   * m the float32 high part of the mean and its low part folded into C0 (float32), or the mean.
+   * Per-channel input-backward coefficients of an item in its scratch: dx = A·dy + B·(x − m) + C0
+   * with A = rstd·γ_c, B = −rstd³·Σγ·ds / M, C0 = −rstd·Σγ·db / M (sums over the group; float32
+   * folds the mean's low part into C0).
    */
-  private dxCoefficients(j: Job, n: number, c: number): { A: number; B: number; C0: number; m: number } {
-    const f = this.f64;
-    const g = Math.floor(c / j.D);
-    const M = j.D * j.HxW;
-    let s1 = 0, s2 = 0;
-    for (let k = g * j.D; k < (g + 1) * j.D; k++) {
-      const gam = f[(j.gamma >>> 3) + k];
-      s1 += gam * f[(j.ds >>> 3) + n * j.C + k];
-      s2 += gam * f[(j.db >>> 3) + n * j.C + k];
-    }
-    const mean = this.meanOf(j, n, g);
-    const rstd = this.rstdOf(j, n, g);
-    const A = rstd * f[(j.gamma >>> 3) + c];
-    const B = (-rstd * rstd * rstd * s1) / M;
-    const C0 = (-rstd * s2) / M;
-    if (j.precision === "f64") return { A, B, C0, m: mean };
-    const [hi, lo] = splitF32(mean);
-    const Bf = Math.fround(B);
-    return { A, B: Bf, C0: lo === 0 ? C0 : C0 - lo * Bf, m: hi };
-  }
-
-  prepareDxNHWC(j: Job, n: number): void {
+  prepareDx(j: Job, item: number): void {
     this.views();
     const w = workLayout(j);
-    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).coef;
-    const C = j.C;
-    const v = j.precision === "f32" ? this.f32 : this.f64;
-    const q = j.precision === "f32" ? ptr >>> 2 : ptr >>> 3;
-    for (let c = 0; c < C; c++) {
-      const { A, B, C0, m } = this.dxCoefficients(j, n, c);
-      v[q + c] = A;
-      v[q + C + c] = B;
-      v[q + 2 * C + c] = C0;
-      v[q + 3 * C + c] = m;
+    const { ptr, count } = this.coefFrame(j, w, item);
+    const eb = this.elemBytes(j);
+    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
+    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
+    const M = j.D * j.HxW;
+    for (let g = g0; g < g1; g++) {
+      const at = j.layout === "nchw" ? ptr : ptr + g * j.D * eb;
+      const c0 = (n * j.C + g * j.D) * 8;
+      this.k.prep_dx(at, count, j.D, this.meanOf(j, n, g), this.rstdOf(j, n, g), M, j.gamma + g * j.D * 8, j.ds + c0, j.db + c0, j.precision === "f32" ? 1 : 0);
     }
   }
 
   dxUnit(j: Job, w: Layout2, item: number, u: number): void {
     this.views();
+    const { ptr, first, count } = this.coefFrame(j, w, item);
     if (j.layout === "nchw") {
-      const { c, off, len } = this.run(j, w, item, u);
-      const { A, B, C0, m } = this.dxCoefficients(j, Math.floor(item / j.G), c);
-      if (j.precision === "f32") this.k.dx_run_f32(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, m);
-      else this.k.dx_run_f64(j.dy + off, j.x + off, j.dx + off, len, A, B, C0, m);
+      const { c0, nch, off, len } = this.run(j, w, item, u);
+      const eb = this.elemBytes(j);
+      if (j.precision === "f32") this.k.dx_chan_f32(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * eb, count);
+      else this.k.dx_chan_f64(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * eb, count);
     } else {
       const { off, rows } = this.rows(j, w, item, u);
-      const coef = j.perItem + item * w.perItemBytes + scratchParts(j.C).coef;
-      if (j.precision === "f32") this.k.dx_rows_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, coef);
-      else this.k.dx_rows_f64(j.dy + off, j.x + off, j.dx + off, rows, j.C, coef);
+      if (j.precision === "f32") this.k.dx_rows_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, ptr);
+      else this.k.dx_rows_f64(j.dy + off, j.x + off, j.dx + off, rows, j.C, ptr);
     }
   }
 
@@ -450,7 +437,7 @@ export class Executor {
       for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u);
       this.finalizeGrad(j, w, item);
       if (!j.wantDx) continue;
-      if (j.layout === "nhwc") this.prepareDxNHWC(j, item);
+      this.prepareDx(j, item);
       for (let u = 0; u < w.unitsPerItem; u++) this.dxUnit(j, w, item, u);
     }
   }

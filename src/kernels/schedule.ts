@@ -58,7 +58,7 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
       team.barrier();
       eachItem((item) => {
         exec.finalizeStats(job, w, item);
-        if (kind === "forward" && job.layout === "nhwc") exec.prepareNormNHWC(job, item);
+        if (kind === "forward") exec.prepareNorm(job, item);
       });
       team.barrier();
     }
@@ -70,7 +70,7 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
     team.barrier();
     eachItem((item) => {
       exec.finalizeGrad(job, w, item);
-      if (job.wantDx && job.layout === "nhwc") exec.prepareDxNHWC(job, item);
+      if (job.wantDx) exec.prepareDx(job, item);
     });
     team.barrier();
     if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, w, item, u));

@@ -25,6 +25,16 @@ export interface KernelExports {
   grad_rows_f64(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
   dx_rows_f32(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
   dx_rows_f64(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
+  norm_chan_f32(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
+  norm_chan_f64(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
+  grad_chan_f32(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
+  grad_chan_f32_wide(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
+  grad_chan_f64(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
+  dx_chan_f32(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
+  dx_chan_f64(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
+  prep_norm_f32(coef: number, stride: number, count: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_norm_f64(coef: number, stride: number, count: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_dx(coef: number, stride: number, count: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
   stream_copy(a: number, c: number, n: number): void;
   stream_add(a: number, b: number, c: number, n: number): void;
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;
