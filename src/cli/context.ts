@@ -7,7 +7,7 @@ export interface Context {
   /** Exit status the command chose (0 unless set). */
   exitCode: number;
   /** An engine with `threads` threads; closed by main when the command ends. */
-  engine(threads: number): Promise<Engine>;
+  engine(threads: number, cacheBytes?: number): Promise<Engine>;
 }
 
 export async function createEngine(threads: number, cacheBytes?: number): Promise<Engine> {

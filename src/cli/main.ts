@@ -9,6 +9,7 @@ import { abortAllOutputsSync } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { backwardCommand } from "./commands/backward.js";
 import { forwardCommand } from "./commands/forward.js";
+import { rooflineCommand } from "./commands/roofline.js";
 import { Console, type Streams } from "./console.js";
 import { type Context, createEngine } from "./context.js";
 
@@ -23,8 +24,8 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
   const ctx: Context = {
     console,
     exitCode: 0,
-    async engine(threads) {
-      const e = await createEngine(threads);
+    async engine(threads, cacheBytes) {
+      const e = await createEngine(threads, cacheBytes);
       engines.push(e);
       return e;
     },
@@ -40,7 +41,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
     .exitOverride();
-  for (const make of [forwardCommand, backwardCommand]) {
+  for (const make of [forwardCommand, backwardCommand, rooflineCommand]) {
     const cmd = make(ctx);
     cmd.exitOverride().configureOutput({
       writeOut: (s) => streams.stdout.write(s),

@@ -1,0 +1,155 @@
+/**
+ * Roofline measurements on the engine's own threads and WebAssembly: STREAM-style probes for the
+ * attainable bandwidth, a multiply-add probe for the compute ceiling, and GroupNorm forward and
+ * backward timings on warm buffers with their compulsory bytes and FLOPs.
+ */
+import { performance } from "node:perf_hooks";
+import type { Dims } from "../core/dims.js";
+import type { Engine } from "../kernels/engine.js";
+import type { Geometry, Precision } from "../kernels/plan.js";
+import { Probe } from "../kernels/probes.js";
+
+export interface Attainable {
+  copy_gbps: number;
+  add_gbps: number;
+  triad_gbps: number;
+  read_gbps: number;
+  /** bytes per array (float64 arrays, STREAM counting). */
+  array_bytes: number;
+}
+
+export interface KernelTiming {
+  name: "forward" | "backward";
+  seconds: number;
+  median_seconds: number;
+  runs: number;
+  bytes: number;
+  flops: number;
+}
+
+/** FLOPs per element, by the operations the kernels perform (see README "Roofline"). */
+export const FLOPS_PER_ELEMENT = { forward: 7, backward: 9 } as const;
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function timeRuns(runs: number, f: () => Promise<void>): Promise<number[]> {
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await f();
+    t.push((performance.now() - t0) / 1000);
+  }
+  return t;
+}
+
+/** STREAM copy/add/triad/read with three float64 arrays of `arrayBytes` each; best of `runs`. */
+export async function measureBandwidth(engine: Engine, arrayBytes: number, runs = 10, onStep?: () => void): Promise<Attainable> {
+  const n = Math.max(8, Math.floor(arrayBytes / 64) * 8);
+  const mark = engine.arena.used;
+  try {
+    const a = engine.arena.alloc(n * 8), b = engine.arena.alloc(n * 8), c = engine.arena.alloc(n * 8);
+    engine.arena.f64(a, n).fill(1);
+    engine.arena.f64(b, n).fill(2);
+    engine.arena.f64(c, n).fill(0);
+    const bytes = n * 8;
+    const best = async (probe: Probe) => {
+      await engine.runner.probe({ probe, a, b, c, n }); // warm
+      const t = Math.min(...(await timeRuns(runs, () => engine.runner.probe({ probe, a, b, c, n }))));
+      onStep?.();
+      return t;
+    };
+    const copy = await best(Probe.Copy);
+    const add = await best(Probe.Add);
+    const triad = await best(Probe.Triad);
+    const read = await best(Probe.Read);
+    return {
+      copy_gbps: (2 * bytes) / copy / 1e9,
+      add_gbps: (3 * bytes) / add / 1e9,
+      triad_gbps: (3 * bytes) / triad / 1e9,
+      read_gbps: bytes / read / 1e9,
+      array_bytes: bytes,
+    };
+  } finally {
+    engine.arena.release(mark);
+  }
+}
+
+/** Peak multiply-add rate of the pool (GFLOP/s): 8 chains × 2 lanes × 2 FLOPs per round. */
+export async function measureCompute(engine: Engine, rounds = 20_000_000): Promise<number> {
+  await engine.runner.probe({ probe: Probe.Flops, a: 0, b: 0, c: 0, n: 1000 });
+  const t = Math.min(...(await timeRuns(3, () => engine.runner.probe({ probe: Probe.Flops, a: 0, b: 0, c: 0, n: rounds }))));
+  return (rounds * 8 * 2 * 2 * engine.runner.threads) / t / 1e9;
+}
+
+/** Fill with a cheap deterministic pseudo-random sequence in [-1, 1). */
+function fill(v: Float32Array<ArrayBufferLike> | Float64Array<ArrayBufferLike>, seed: number): void {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < v.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    v[i] = (s >>> 0) / 2147483648 - 1;
+  }
+}
+
+/**
+ * Forward and backward (statistics given, as PyTorch's native_group_norm_backward) on warm buffers:
+ * `runs` timed runs after two warm-ups; best and median seconds.
+ */
+export async function measureKernels(engine: Engine, d: Dims, precision: Precision, runs = 10, onStep?: () => void): Promise<KernelTiming[]> {
+  const numel = d.N * d.C * d.HxW;
+  const eb = precision === "f32" ? 4 : 8;
+  const statBytes = precision === "f32" ? 4 : 8;
+  const geo: Geometry = { ...d, precision };
+  const mark = engine.arena.used;
+  try {
+    const x = engine.arena.alloc(numel * eb), y = engine.arena.alloc(numel * eb);
+    const dy = engine.arena.alloc(numel * eb), dx = engine.arena.alloc(numel * eb);
+    const view = (p: number) => (precision === "f32" ? engine.arena.f32(p, numel) : engine.arena.f64(p, numel));
+    fill(view(x), 12345);
+    fill(view(dy), 678);
+    view(y).fill(0);
+    view(dx).fill(0);
+    const gamma = new Float64Array(d.C).fill(1.25), beta = new Float64Array(d.C).fill(-0.5);
+    let stats = await engine.forward(geo, 1e-5, x, y, gamma, beta);
+    const fwd = async () => {
+      stats = await engine.forward(geo, 1e-5, x, y, gamma, beta);
+    };
+    const bwd = async () => {
+      await engine.backward(geo, 1e-5, { dy, x, dx }, gamma, stats);
+    };
+    await fwd();
+    const tf = await timeRuns(runs, fwd);
+    onStep?.();
+    await bwd();
+    await bwd();
+    const tb = await timeRuns(runs, bwd);
+    onStep?.();
+    const NG = d.N * d.G;
+    return [
+      {
+        name: "forward",
+        seconds: Math.min(...tf),
+        median_seconds: median(tf),
+        runs,
+        // X in, Y out; gamma and beta in; mean and rstd out
+        bytes: 2 * numel * eb + 2 * d.C * eb + 2 * NG * statBytes,
+        flops: FLOPS_PER_ELEMENT.forward * numel,
+      },
+      {
+        name: "backward",
+        seconds: Math.min(...tb),
+        median_seconds: median(tb),
+        runs,
+        // dY and X in, dX out; gamma, mean, rstd in; dgamma and dbeta out
+        bytes: 3 * numel * eb + 3 * d.C * eb + 2 * NG * statBytes,
+        flops: FLOPS_PER_ELEMENT.backward * numel,
+      },
+    ];
+  } finally {
+    engine.arena.release(mark);
+  }
+}
