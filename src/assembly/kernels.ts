@@ -866,3 +866,99 @@ export function prep_dx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f
     }
   }
 }
+
+// ---------------------------------------------------------------- fused (software-pipelined) steps
+// While item i is normalised from cache, item i+1's statistics stream in from memory: one loop
+// reads a line of the next item and writes a line of this one, so reads and writes overlap.
+// The statistics are the same sums, in the same order, as stats_chan_f32's, so fused and unfused
+// runs give bitwise identical results.
+
+/** Block-shifted statistics of nch runs of len values (blocks restart at each run), into out. */
+export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize): void {
+  let S1: f64 = 0, S2: f64 = 0;
+  for (let k = 0; k < nch; k++) {
+    const q0 = p + (<usize>k * <usize>len << 2);
+    let i = 0;
+    while (true) {
+      const rest = len - i;
+      const L = rest >= 128 ? 128 : rest & ~15;
+      if (L == 0) break;
+      const q = q0 + (<usize>i << 2);
+      const kb = load<f32>(q);
+      const kv = f32x4.splat(kb);
+      let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+      for (let j = 0; j < L; j += 16) {
+        const r = q + (<usize>j << 2);
+        const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
+        const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
+        a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
+        a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
+        c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
+      }
+      const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
+      const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+      const delta = <f64>kb - K;
+      S1 += s1 + <f64>L * delta;
+      S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
+      i += L;
+    }
+    for (; i < len; i++) {
+      const d = <f64>load<f32>(q0 + (<usize>i << 2)) - K;
+      S1 += d; S2 += d * d;
+    }
+  }
+  store<f64>(out, S1);
+  store<f64>(out, S2, 8);
+}
+
+/** norm_chan_f32 on (x, y) and stats_chan_f32 on xn (the next item's unit), interleaved. */
+export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nch: i32, coef: usize, stride: i32, K: f64, out: usize): void {
+  const sb = <usize>stride << 2;
+  let S1: f64 = 0, S2: f64 = 0;
+  for (let k = 0; k < nch; k++) {
+    const ko = <usize>k * <usize>len << 2, co = <usize>k << 2;
+    const mh = f32x4.splat(load<f32>(coef + co)), ma = f32x4.splat(load<f32>(coef + sb + co)), mb = f32x4.splat(load<f32>(coef + 2 * sb + co));
+    const xk = x + ko, yk = y + ko, q0 = xn + ko;
+    let i = 0;
+    while (true) {
+      const rest = len - i;
+      const L = rest >= 128 ? 128 : rest & ~15;
+      if (L == 0) break;
+      const q = q0 + (<usize>i << 2);
+      const kb = load<f32>(q);
+      const kv = f32x4.splat(kb);
+      let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+      for (let j = 0; j < L; j += 16) {
+        const jo = <usize>(i + j) << 2;
+        const r = q0 + jo;
+        const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
+        const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
+        a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
+        a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
+        c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
+        const s = xk + jo, t = yk + jo;
+        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s), mh), ma), mb));
+        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 16), mh), ma), mb), 16);
+        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 32), mh), ma), mb), 32);
+        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 48), mh), ma), mb), 48);
+      }
+      const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
+      const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+      const delta = <f64>kb - K;
+      S1 += s1 + <f64>L * delta;
+      S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
+      i += L;
+    }
+    const m = load<f32>(coef + co), a = load<f32>(coef + sb + co), b = load<f32>(coef + 2 * sb + co);
+    for (; i < len; i++) {
+      const o = <usize>i << 2;
+      const d = <f64>load<f32>(q0 + o) - K;
+      S1 += d; S2 += d * d;
+      store<f32>(yk + o, (load<f32>(xk + o) - m) * a + b);
+    }
+  }
+  store<f64>(out, S1);
+  store<f64>(out, S2, 8);
+}

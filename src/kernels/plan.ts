@@ -192,7 +192,7 @@ export class Executor {
       const K = this.shift(j, Math.floor(item / j.G), item % j.G);
       if (!f32) this.k.stats_run_f64(j.x + off, len * nch, K, out);
       else if (wide) this.k.stats_run_f32_wide(j.x + off, len * nch, K, out);
-      else this.k.stats_run_f32(j.x + off, len * nch, K, out);
+      else this.k.stats_chan_f32(j.x + off, len, nch, K, out);
     } else {
       const kc = this.nhwcShifts(j, w, item);
       const { off, rows } = this.rows(j, w, item, u);
@@ -299,14 +299,31 @@ export class Executor {
     }
   }
 
+  /**
+   * NCHW float32: normalise unit u of `item` while the same unit of item + 1 streams in for its
+   * statistics (the same sums as statsUnit's, so results do not depend on the pairing).
+   */
+  private fusedUnit(j: Job, w: Layout2, item: number, u: number): void {
+    this.views();
+    const { ptr, first, count } = this.coefFrame(j, w, item);
+    const { c0, nch, off, len } = this.run(j, w, item, u);
+    const next = this.run(j, w, item + 1, u);
+    const K = this.shift(j, Math.floor((item + 1) / j.G), (item + 1) % j.G);
+    const out = this.partialPtr(j, w, item + 1, u);
+    this.k.fused_norm_stats_f32(j.x + off, j.y + off, j.x + next.off, len, nch, ptr + (c0 - first) * 4, count, K, out);
+  }
+
   /** Items [i0, i1) from start to end: each item's data makes one trip through memory. */
   forwardItems(j: Job, i0: number, i1: number): void {
     const w = workLayout(j);
+    const fuse = j.layout === "nchw" && j.precision === "f32";
+    if (fuse && i0 < i1) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, i0, u);
     for (let item = i0; item < i1; item++) {
-      for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);
+      if (!fuse) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);
       this.finalizeStats(j, w, item);
       this.prepareNorm(j, item);
-      for (let u = 0; u < w.unitsPerItem; u++) this.normUnit(j, w, item, u);
+      if (fuse && item + 1 < i1) for (let u = 0; u < w.unitsPerItem; u++) this.fusedUnit(j, w, item, u);
+      else for (let u = 0; u < w.unitsPerItem; u++) this.normUnit(j, w, item, u);
     }
   }
 

@@ -16,9 +16,9 @@ const exec = new Executor(kernels, memory, ith);
 const ctl = new Int32Array(memory.buffer, 0, 64);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 
-post({ type: "ready", ith });
-
+// read the generation before saying ready: a dispatch can follow the message at once
 let seen = Atomics.load(ctl, CTL.GEN);
+post({ type: "ready", ith });
 for (;;) {
   Atomics.wait(ctl, CTL.GEN, seen);
   seen = Atomics.load(ctl, CTL.GEN);

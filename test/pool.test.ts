@@ -1,0 +1,81 @@
+// The worker pool: results bitwise identical for every thread count (whole-item and split
+// schedules), and equal to the single-thread path. Uses the built worker (dist/), built in setup.
+import { afterAll, describe, expect, it } from "vitest";
+import { groupNormDims, type Layout } from "../src/core/dims.js";
+import { Engine } from "../src/kernels/engine.js";
+import type { Precision } from "../src/kernels/plan.js";
+import { splitsItems } from "../src/kernels/schedule.js";
+import { referenceForward } from "../src/oracle/reference.js";
+import { randn, relError } from "./helpers/random.js";
+
+const engines = new Map<number, Engine>();
+async function engine(threads: number): Promise<Engine> {
+  let e = engines.get(threads);
+  if (!e) {
+    e = new Engine({ threads, cacheBytes: 1 << 20 }); // small cache: several waves in the split schedule
+    await e.ready();
+    engines.set(threads, e);
+  }
+  return e;
+}
+afterAll(async () => {
+  for (const e of engines.values()) await e.close();
+});
+
+async function run(threads: number, shape: number[], G: number, layout: Layout, precision: Precision) {
+  const e = await engine(threads);
+  const d = groupNormDims(shape, G, layout);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const eb = precision === "f32" ? 4 : 8;
+  const x = randn(n, 11, 2, 0.5), dy = randn(n, 12);
+  const gamma = randn(d.C, 13, 0.5, 1), beta = randn(d.C, 14);
+  const mark = e.arena.used;
+  try {
+    const px = e.arena.alloc(n * eb), py = e.arena.alloc(n * eb), pdy = e.arena.alloc(n * eb), pdx = e.arena.alloc(n * eb);
+    const view = (p: number) => (precision === "f32" ? e.arena.f32(p, n) : e.arena.f64(p, n));
+    view(px).set(x);
+    view(pdy).set(dy);
+    const geo = { ...d, precision };
+    const f = await e.forward(geo, 1e-5, px, py, gamma, beta);
+    const b = await e.backward(geo, 1e-5, { dy: pdy, x: px, dx: pdx }, gamma, null);
+    const bytes = (p: number) => Buffer.from(new Uint8Array(e.memory.buffer as ArrayBuffer, p, n * eb));
+    return { y: bytes(py), dx: bytes(pdx), mean: f.mean, rstd: f.rstd, ds: b.ds, db: b.db, yValues: Float64Array.from(view(py)), x: Float64Array.from(view(px)), d, gamma, beta };
+  } finally {
+    e.arena.release(mark);
+  }
+}
+
+const cases: Array<[string, number[], number, Layout]> = [
+  ["many items (whole-item schedule)", [4, 8, 33, 9], 4, "nchw"],
+  ["N = 1, G = 1 (split schedule)", [1, 6, 150, 140], 1, "nchw"],
+  ["N = 3, G = 1 (split)", [3, 4, 70, 70], 1, "nchw"],
+  ["NHWC many samples", [8, 9, 11, 12], 3, "nhwc"],
+  ["NHWC N = 1 (split)", [1, 200, 150, 8], 2, "nhwc"],
+  ["NHWC N = 3, odd C (split)", [3, 37, 41, 6], 2, "nhwc"],
+];
+
+describe.each(["f32", "f64"] as Precision[])("%s: bitwise identical for 1, 2 and 3 threads", (precision) => {
+  it.each(cases)("%s", async (_name, shape, G, layout) => {
+    const one = await run(1, shape, G, layout, precision);
+    const ref = referenceForward(one.x, one.d, one.gamma, one.beta, 1e-5);
+    expect(relError(one.yValues, ref.y)).toBeLessThan(precision === "f32" ? 3e-6 : 1e-12);
+    for (const threads of [2, 3]) {
+      const other = await run(threads, shape, G, layout, precision);
+      expect(other.y.equals(one.y), `Y with ${threads} threads`).toBe(true);
+      expect(other.dx.equals(one.dx), `dX with ${threads} threads`).toBe(true);
+      expect(Array.from(other.mean)).toEqual(Array.from(one.mean));
+      expect(Array.from(other.rstd)).toEqual(Array.from(one.rstd));
+      expect(Array.from(other.ds)).toEqual(Array.from(one.ds));
+      expect(Array.from(other.db)).toEqual(Array.from(one.db));
+    }
+  });
+});
+
+it("the split schedule is really exercised by the cases above", async () => {
+  const e = await engine(2);
+  expect(e.runner.threads).toBe(2);
+  const job = (shape: number[], G: number, layout: Layout) => ({ ...groupNormDims(shape, G, layout), precision: "f32" as const }) as never;
+  expect(splitsItems(job([1, 6, 150, 140], 1, "nchw"), 2)).toBe(true);
+  expect(splitsItems(job([1, 200, 150, 8], 2, "nhwc"), 2)).toBe(true);
+  expect(splitsItems(job([4, 8, 33, 9], 4, "nchw"), 2)).toBe(false);
+});
