@@ -71,6 +71,8 @@ const shapes: Array<[number[], number]> = [
   [[2, 6, 3, 3], 6],
   [[1, 4, 150, 150], 2], // more than one block per channel run
   [[2, 3, 33, 41], 3], // odd sizes, SIMD tails
+  [[2, 32, 7, 5], 4], // D = 8: NHWC per-group statistics path
+  [[3, 20, 40, 1], 5], // D = 4, 40 rows: several row strips
 ];
 
 describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (precision) => {
@@ -84,9 +86,11 @@ describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (p
       });
     }
     it(`${layout} ill-conditioned (mean 1000, std 0.01)`, async () => {
-      const shape = layout === "nchw" ? [2, 8, 16, 16] : [2, 16, 16, 8];
-      const e = await runBoth(shape, 4, layout, precision, { offset: layout === "nchw" ? 1000 : 3000, scale: 0.01 });
-      for (const [k, v] of Object.entries(e)) expect(v, k).toBeLessThan(precision === "f32" ? 3e-5 : 1e-9);
+      for (const G of [4, 2]) {
+        const shape = layout === "nchw" ? [2, 8, 16, 16] : [2, 16, 16, 8];
+        const e = await runBoth(shape, G, layout, precision, { offset: layout === "nchw" ? 1000 : 3000, scale: 0.01 });
+        for (const [k, v] of Object.entries(e)) expect(v, k).toBeLessThan(precision === "f32" ? 3e-5 : 1e-9);
+      }
     });
     it(`${layout} without affine`, async () => {
       const shape = layout === "nchw" ? [2, 6, 4, 5] : [2, 4, 5, 6];

@@ -962,3 +962,48 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
   store<f64>(out, S1);
   store<f64>(out, S2, 8);
 }
+
+/**
+ * NHWC statistics per group, float32, for D a multiple of 4: acc S1[G] at acc, S2[G] at acc + 8·G
+ * (float64, accumulated into); kg: float64 shift of each group; tmp: 2·G float32x4 of scratch.
+ * Rows in order, strips of up to 16 rows, each strip shifted by its first row's first value of the
+ * group; float32 lane sums over a strip, merged into float64 at the strip's end.
+ */
+export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize): void {
+  const rowBytes = <usize>C << 2;
+  const G = C / D;
+  const gb = <usize>D << 2;
+  const t2 = tmp + (<usize>G << 4);
+  const s2 = acc + (<usize>G << 3);
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const L = rows - r0 < 16 ? rows - r0 : 16;
+    const base = p + <usize>r0 * rowBytes;
+    memory.fill(tmp, 0, <usize>G << 5);
+    for (let r = 0; r < L; r++) {
+      const ro = base + <usize>r * rowBytes;
+      for (let g = 0; g < G; g++) {
+        const go = <usize>g * gb;
+        const k = f32x4.splat(load<f32>(base + go));
+        let a = f32x4.splat(0), q = f32x4.splat(0);
+        for (let j: usize = 0; j < gb; j += 16) {
+          const v = f32x4.sub(v128.load(ro + go + j), k);
+          a = f32x4.add(a, v);
+          q = f32x4.add(q, f32x4.mul(v, v));
+        }
+        const to = <usize>g << 4;
+        v128.store(tmp + to, f32x4.add(v128.load(tmp + to), a));
+        v128.store(t2 + to, f32x4.add(v128.load(t2 + to), q));
+      }
+    }
+    const n = <f64>L * <f64>D;
+    for (let g = 0; g < G; g++) {
+      const to = <usize>g << 4, ao = <usize>g << 3;
+      const kb = <f64>load<f32>(base + <usize>g * gb);
+      const s1 = hsum32(v128.load(tmp + to));
+      const q = hsum32(v128.load(t2 + to));
+      const delta = kb - load<f64>(kg + ao);
+      store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
+      store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
+    }
+  }
+}

@@ -65,6 +65,8 @@ export interface Layout2 {
   blocks: number;
   /** NHWC: rows per unit. */
   rows: number;
+  /** NHWC float32 with D a multiple of 4: statistics partials per group (else per channel). */
+  groupStats: boolean;
   partialDoubles: number;
   perItemBytes: number;
 }
@@ -78,15 +80,16 @@ export function workLayout(g: Geometry): Layout2 {
     // per item: coefficients (4·D f64 at most)
     if (g.HxW <= BLOCK) {
       const cpu = g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW));
-      return { items: g.N * g.G, unitsPerItem: Math.ceil(g.D / cpu), cpu, blocks: 1, rows: 0, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
+      return { items: g.N * g.G, unitsPerItem: Math.ceil(g.D / cpu), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
     }
     const blocks = Math.ceil(g.HxW / BLOCK);
-    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, partialDoubles: 2, perItemBytes: 32 * g.D };
+    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, partialDoubles: 2, perItemBytes: 32 * g.D };
   }
   const rows = Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
   // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most); see scratchParts
-  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
+  const groupStats = g.precision === "f32" && g.D % 4 === 0;
+  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
 }
 
 /** Scratch sizes a job needs, in bytes. */
@@ -194,29 +197,41 @@ export class Executor {
       else if (wide) this.k.stats_run_f32_wide(j.x + off, len * nch, K, out);
       else this.k.stats_chan_f32(j.x + off, len, nch, K, out);
     } else {
-      const kc = this.nhwcShifts(j, w, item);
       const { off, rows } = this.rows(j, w, item, u);
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
+      if (w.groupStats && !wide) {
+        this.k.stats_rows_g_f32(j.x + off, rows, j.C, j.D, this.nhwcShifts(j, w, item, true), out, this.tmp(j));
+        return;
+      }
+      const kc = this.nhwcShifts(j, w, item, false);
       if (!f32) this.k.stats_rows_f64(j.x + off, rows, j.C, kc, out);
       else if (wide) this.k.stats_rows_f32_wide(j.x + off, rows, j.C, kc, out);
       else this.k.stats_rows_f32(j.x + off, rows, j.C, kc, out, this.tmp(j));
     }
   }
 
-  /** NHWC: per-channel shift array of sample n (its group's K), in the item's scratch. */
-  private nhwcShifts(j: Job, w: Layout2, n: number): number {
+  /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
+  private nhwcShifts(j: Job, w: Layout2, n: number, perGroup: boolean): number {
     const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).shifts;
     const base = ptr >>> 3;
-    for (let g = 0; g < j.G; g++) this.f64.fill(this.shift(j, n, g), base + g * j.D, base + (g + 1) * j.D);
+    for (let g = 0; g < j.G; g++) {
+      if (perGroup) this.f64[base + g] = this.shift(j, n, g);
+      else this.f64.fill(this.shift(j, n, g), base + g * j.D, base + (g + 1) * j.D);
+    }
     return ptr;
   }
 
   /** Σ over an item's partials, per group, in a fixed order (channel, then unit). */
-  private sumStats(j: Job, w: Layout2, item: number, g: number): [number, number] {
+  private sumStats(j: Job, w: Layout2, item: number, g: number, wide: boolean): [number, number] {
     const f = this.f64;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
     let s1 = 0, s2 = 0;
-    if (j.layout === "nchw") {
+    if (w.groupStats && !wide) {
+      for (let u = 0; u < w.unitsPerItem; u++) {
+        s1 += f[base + u * w.partialDoubles + g];
+        s2 += f[base + u * w.partialDoubles + j.G + g];
+      }
+    } else if (j.layout === "nchw") {
       for (let u = 0; u < w.unitsPerItem; u++) {
         s1 += f[base + w.partialDoubles * u];
         s2 += f[base + w.partialDoubles * u + 1];
@@ -245,7 +260,7 @@ export class Executor {
     const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
     const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
     for (let g = g0; g < g1; g++) {
-      const [s1, s2] = this.sumStats(j, w, item, g);
+      const [s1, s2] = this.sumStats(j, w, item, g, wide);
       if (!wide && j.precision === "f32" && !(Number.isFinite(s1) && Number.isFinite(s2))) {
         for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
         this.finalizeStats(j, w, item, true);

@@ -37,6 +37,7 @@ export interface KernelExports {
   prep_dx(coef: number, stride: number, count: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
   stats_chan_f32(p: number, len: number, nch: number, K: number, out: number): void;
   fused_norm_stats_f32(x: number, y: number, xn: number, len: number, nch: number, coef: number, stride: number, K: number, out: number): void;
+  stats_rows_g_f32(p: number, rows: number, C: number, D: number, kg: number, acc: number, tmp: number): void;
   stream_copy(a: number, c: number, n: number): void;
   stream_add(a: number, b: number, c: number, n: number): void;
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;

@@ -93,14 +93,15 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
 
     const eb = elementBytes(precision);
     const sample = d.C * d.HxW;
-    const slices = planSlices(d.N, sample * eb * (dxw ? 3 : 2), o.memoryBudget);
+    // dX is written over dY in the arena (each dy is read before its dx is written).
+    const slices = planSlices(d.N, sample * eb * 2, o.memoryBudget);
     const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
     const dgamma = new Float64Array(d.C);
     const dbeta = new Float64Array(d.C);
     const mark = engine.arena.used;
     const dyp = engine.arena.alloc(slices.size * sample * eb);
     const xp = engine.arena.alloc(slices.size * sample * eb);
-    const dxp = dxw ? engine.arena.alloc(slices.size * sample * eb) : 0;
+    const dxp = dxw ? dyp : 0;
     try {
       for (let n0 = 0; n0 < d.N; n0 += slices.size) {
         const ns = Math.min(slices.size, d.N - n0);

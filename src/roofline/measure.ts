@@ -96,8 +96,9 @@ function fill(v: Float32Array<ArrayBufferLike> | Float64Array<ArrayBufferLike>, 
 }
 
 /**
- * Forward and backward (statistics given, as PyTorch's native_group_norm_backward) on warm buffers:
- * `runs` timed runs after two warm-ups; best and median seconds.
+ * Forward and backward (statistics given, as PyTorch's native_group_norm_backward) on warm buffers,
+ * run as the file pipeline runs them: Y written over X and dX over dY, in place. `runs` timed runs
+ * after warm-ups; best and median seconds.
  */
 export async function measureKernels(engine: Engine, d: Dims, precision: Precision, runs = 10, onStep?: () => void): Promise<KernelTiming[]> {
   const numel = d.N * d.C * d.HxW;
@@ -106,13 +107,11 @@ export async function measureKernels(engine: Engine, d: Dims, precision: Precisi
   const geo: Geometry = { ...d, precision };
   const mark = engine.arena.used;
   try {
-    const x = engine.arena.alloc(numel * eb), y = engine.arena.alloc(numel * eb);
-    const dy = engine.arena.alloc(numel * eb), dx = engine.arena.alloc(numel * eb);
+    const x = engine.arena.alloc(numel * eb), y = x;
+    const dy = engine.arena.alloc(numel * eb), dx = dy;
     const view = (p: number) => (precision === "f32" ? engine.arena.f32(p, numel) : engine.arena.f64(p, numel));
     fill(view(x), 12345);
     fill(view(dy), 678);
-    view(y).fill(0);
-    view(dx).fill(0);
     const gamma = new Float64Array(d.C).fill(1.25), beta = new Float64Array(d.C).fill(-0.5);
     let stats = await engine.forward(geo, 1e-5, x, y, gamma, beta);
     const fwd = async () => {
