@@ -295,21 +295,21 @@ export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
   }
 }
 
-/** coef: float32 mhi[C], a[C], b[C]. y = (x − mhi)·a + b per channel. */
+/** coef: float32 m[C], a[C], b[C]. y = (x − m)·a + b per channel. */
 export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 2;
-  const C4 = C & ~3;
+  const end4 = <usize>(C & ~3) << 2;
+  const pA = coef + cb, pB = pA + cb;
   for (let r = 0; r < rows; r++) {
-    const xo = x + <usize>r * cb, yo = y + <usize>r * cb;
-    let c = 0;
-    for (; c < C4; c += 4) {
-      const o = <usize>c << 2;
-      const v = f32x4.sub(v128.load(xo + o), v128.load(coef + o));
-      v128.store(yo + o, f32x4.add(f32x4.mul(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
+    const ro = <usize>r * cb;
+    const v = x + ro, o = y + ro;
+    let i: usize = 0;
+    for (; i < end4; i += 16) {
+      const d = f32x4.sub(v128.load(v + i), v128.load(coef + i));
+      v128.store(o + i, f32x4.add(f32x4.mul(d, v128.load(pA + i)), v128.load(pB + i)));
     }
-    for (; c < C; c++) {
-      const o = <usize>c << 2;
-      store<f32>(yo + o, (load<f32>(xo + o) - load<f32>(coef + o)) * load<f32>(coef + cb + o) + load<f32>(coef + 2 * cb + o));
+    for (; i < cb; i += 4) {
+      store<f32>(o + i, (load<f32>(v + i) - load<f32>(coef + i)) * load<f32>(pA + i) + load<f32>(pB + i));
     }
   }
 }
@@ -427,23 +427,23 @@ export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usi
   }
 }
 
-/** coef: float32 A[C], B[C], C0[C], mhi[C]. dx = dy·A + (x − mhi)·B + C0 per channel. */
+/** coef: float32 A[C], B[C], C0[C], m[C]. dx = dy·A + (x − m)·B + C0 per channel. */
 export function dx_rows_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 2;
-  const C4 = C & ~3;
+  const end4 = <usize>(C & ~3) << 2;
+  const pB = coef + cb, pC = pB + cb, pM = pC + cb;
   for (let r = 0; r < rows; r++) {
     const ro = <usize>r * cb;
-    let c = 0;
-    for (; c < C4; c += 4) {
-      const o = <usize>c << 2;
-      const d = f32x4.sub(v128.load(x + ro + o), v128.load(coef + 3 * cb + o));
-      const t = f32x4.add(f32x4.mul(v128.load(dy + ro + o), v128.load(coef + o)), f32x4.mul(d, v128.load(coef + cb + o)));
-      v128.store(dx + ro + o, f32x4.add(t, v128.load(coef + 2 * cb + o)));
+    const g = dy + ro, v = x + ro, o = dx + ro;
+    let i: usize = 0;
+    for (; i < end4; i += 16) {
+      const d = f32x4.sub(v128.load(v + i), v128.load(pM + i));
+      const t = f32x4.add(f32x4.mul(v128.load(g + i), v128.load(coef + i)), f32x4.mul(d, v128.load(pB + i)));
+      v128.store(o + i, f32x4.add(t, v128.load(pC + i)));
     }
-    for (; c < C; c++) {
-      const o = <usize>c << 2;
-      const d = load<f32>(x + ro + o) - load<f32>(coef + 3 * cb + o);
-      store<f32>(dx + ro + o, (load<f32>(dy + ro + o) * load<f32>(coef + o) + d * load<f32>(coef + cb + o)) + load<f32>(coef + 2 * cb + o));
+    for (; i < cb; i += 4) {
+      const d = load<f32>(v + i) - load<f32>(pM + i);
+      store<f32>(o + i, (load<f32>(g + i) * load<f32>(coef + i) + d * load<f32>(pB + i)) + load<f32>(pC + i));
     }
   }
 }
@@ -633,30 +633,19 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
   const rowBytes = <usize>C << 2;
   const dbp = acc + (<usize>C << 3);
   const t2 = tmp + rowBytes;
+  const end4 = <usize>(C & ~3) << 2;
   const C4 = C & ~3;
   for (let r0 = 0; r0 < rows; r0 += 16) {
     const L = rows - r0 < 16 ? rows - r0 : 16;
     const off = <usize>r0 * rowBytes;
     memory.fill(tmp, 0, rowBytes << 1);
-    let r = 0;
-    for (; r + 2 <= L; r += 2) {
-      const o = off + <usize>r * rowBytes;
-      for (let c = 0; c < C4; c += 4) {
-        const co = <usize>c << 2;
-        const m = v128.load(mh + co);
-        const g0 = v128.load(dy + o + co), g1 = v128.load(dy + o + rowBytes + co);
-        const t = f32x4.add(f32x4.mul(g0, f32x4.sub(v128.load(x + o + co), m)), f32x4.mul(g1, f32x4.sub(v128.load(x + o + rowBytes + co), m)));
-        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), t));
-        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), f32x4.add(g0, g1)));
-      }
-    }
-    for (; r < L; r++) {
-      const o = off + <usize>r * rowBytes;
-      for (let c = 0; c < C4; c += 4) {
-        const co = <usize>c << 2;
-        const g0 = v128.load(dy + o + co);
-        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), f32x4.mul(g0, f32x4.sub(v128.load(x + o + co), v128.load(mh + co)))));
-        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), g0));
+    // one row at a time, in memory order: a single sequential stream per input
+    for (let r = 0; r < L; r++) {
+      const g = dy + off + <usize>r * rowBytes, v = x + off + <usize>r * rowBytes;
+      for (let i: usize = 0; i < end4; i += 16) {
+        const g0 = v128.load(g + i);
+        v128.store(tmp + i, f32x4.add(v128.load(tmp + i), f32x4.mul(g0, f32x4.sub(v128.load(v + i), v128.load(mh + i)))));
+        v128.store(t2 + i, f32x4.add(v128.load(t2 + i), g0));
       }
     }
     for (let c = 0; c < C4; c += 4) {
@@ -669,9 +658,9 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
       let t = load<f64>(acc + ao), b = load<f64>(dbp + ao);
       for (let j = 0; j < L; j++) {
         const o = off + <usize>j * rowBytes + co;
-        const g = <f64>load<f32>(dy + o);
-        t += g * (<f64>load<f32>(x + o) - m);
-        b += g;
+        const gg = <f64>load<f32>(dy + o);
+        t += gg * (<f64>load<f32>(x + o) - m);
+        b += gg;
       }
       store<f64>(acc + ao, t); store<f64>(dbp + ao, b);
     }
@@ -1004,6 +993,29 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
       const delta = kb - load<f64>(kg + ao);
       store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
       store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
+    }
+  }
+}
+
+/**
+ * NHWC input backward, float32, D a multiple of 4: coef = float32 A[C] then per-group B[G], C0[G],
+ * m[G]: dx = A·dy + B·(x − m) + C0.
+ */
+export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, D: i32, coef: usize): void {
+  const cb = <usize>C << 2;
+  const G = C / D;
+  const gb = <usize>D << 2;
+  const Bp = coef + cb, Cp = Bp + (<usize>G << 2), Mp = Cp + (<usize>G << 2);
+  for (let r = 0; r < rows; r++) {
+    const ro = <usize>r * cb;
+    for (let g = 0; g < G; g++) {
+      const go = <usize>g * gb, gi = <usize>g << 2;
+      const B = f32x4.splat(load<f32>(Bp + gi)), C0 = f32x4.splat(load<f32>(Cp + gi)), m = f32x4.splat(load<f32>(Mp + gi));
+      for (let j: usize = 0; j < gb; j += 16) {
+        const o = ro + go + j;
+        const t = f32x4.add(f32x4.mul(v128.load(dy + o), v128.load(coef + go + j)), f32x4.mul(f32x4.sub(v128.load(x + o), m), B));
+        v128.store(dx + o, f32x4.add(t, C0));
+      }
     }
   }
 }
