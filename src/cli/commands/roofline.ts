@@ -38,6 +38,7 @@ function printTable(c: Console, r: RooflineReport): void {
     );
   }
   c.result(`  shape (${r.kernels[0]?.shape.join(", ")}), G = ${r.kernels[0]?.groups}; bytes = compulsory traffic (forward X in, Y out; backward dY, X in, dX out; plus the small vectors)`);
+  c.result("  kernels run as the file pipeline runs them: Y over X and dX over dY in place; backward with the forward's mean/rstd given");
 }
 
 export function rooflineCommand(ctx: Context): Command {
