@@ -8,7 +8,10 @@ import { CheckFailed, formatError, InputError } from "../errors.js";
 import { abortAllOutputsSync } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { backwardCommand } from "./commands/backward.js";
+import { compareCommand } from "./commands/compare.js";
 import { forwardCommand } from "./commands/forward.js";
+import { gradcheckCommand } from "./commands/gradcheck.js";
+import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
 import { Console, type Streams } from "./console.js";
 import { type Context, createEngine } from "./context.js";
@@ -41,7 +44,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
     .exitOverride();
-  for (const make of [forwardCommand, backwardCommand, rooflineCommand]) {
+  for (const make of [forwardCommand, backwardCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand]) {
     const cmd = make(ctx);
     cmd.exitOverride().configureOutput({
       writeOut: (s) => streams.stdout.write(s),
