@@ -1019,3 +1019,14 @@ export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32,
     }
   }
 }
+
+/** out[c] = Σ_u p[u·stride + c] for c < count, u = 0, 1, … in order (float64). */
+export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: usize): void {
+  const sb = <usize>stride << 3;
+  for (let c = 0; c < count; c++) {
+    const co = <usize>c << 3;
+    let s: f64 = 0;
+    for (let u = 0; u < units; u++) s += load<f64>(p + <usize>u * sb + co);
+    store<f64>(out + co, s);
+  }
+}

@@ -95,8 +95,8 @@ export function workLayout(g: Geometry): Layout2 {
 /** Scratch sizes a job needs, in bytes. */
 export function scratchBytes(g: Geometry): { partials: number; perItem: number; perThread: number } {
   const w = workLayout(g);
-  // per thread: two float32 accumulator rows of C for the NHWC strips
-  const perThread = Math.ceil((8 * g.C) / 64) * 64;
+  // per thread: two float32 accumulator rows of C for the NHWC strips, or 2·C float64 unit sums
+  const perThread = Math.ceil((16 * g.C) / 64) * 64;
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
@@ -222,45 +222,48 @@ export class Executor {
   }
 
   /** Σ over an item's partials, per group, in a fixed order (channel, then unit). */
-  private sumStats(j: Job, w: Layout2, item: number, g: number, wide: boolean): [number, number] {
-    const f = this.f64;
-    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-    let s1 = 0, s2 = 0;
-    if (w.groupStats && !wide) {
-      for (let u = 0; u < w.unitsPerItem; u++) {
-        s1 += f[base + u * w.partialDoubles + g];
-        s2 += f[base + u * w.partialDoubles + j.G + g];
-      }
-    } else if (j.layout === "nchw") {
-      for (let u = 0; u < w.unitsPerItem; u++) {
-        s1 += f[base + w.partialDoubles * u];
-        s2 += f[base + w.partialDoubles * u + 1];
-      }
-    } else {
-      for (let c = g * j.D; c < (g + 1) * j.D; c++) {
-        let c1 = 0, c2 = 0;
-        for (let u = 0; u < w.unitsPerItem; u++) {
-          c1 += f[base + u * 2 * j.C + c];
-          c2 += f[base + u * 2 * j.C + j.C + c];
-        }
-        s1 += c1;
-        s2 += c2;
-      }
-    }
-    return [s1, s2];
+  /**
+   * NHWC: Σ over an item's units of each partial entry (count of them), in unit order, into this
+   * thread's scratch; returns its float64 index.
+   */
+  private sumUnits(j: Job, w: Layout2, item: number, count: number): number {
+    const base = j.partials + item * w.unitsPerItem * w.partialDoubles * 8;
+    const out = this.tmp(j);
+    this.k.sum_units(base, w.unitsPerItem, w.partialDoubles, count, out);
+    return out >>> 3;
   }
 
   /**
-   * Combine an item's partials into mean/rstd. A float32 fast-path overflow (non-finite sums) is
-   * redone with the float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
+   * Combine an item's partials into mean/rstd, in a fixed order (NCHW: unit; NHWC: unit, then the
+   * group's channels). A float32 fast-path overflow (non-finite sums) is redone with the
+   * float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
    */
   finalizeStats(j: Job, w: Layout2, item: number, wide = false): void {
     this.views();
+    const f = this.f64;
     const M = j.D * j.HxW;
     const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
     const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
+    const perGroup = w.groupStats && !wide;
+    let sums = 0;
+    if (j.layout === "nhwc") sums = this.sumUnits(j, w, item, perGroup ? 2 * j.C : 2 * j.C);
     for (let g = g0; g < g1; g++) {
-      const [s1, s2] = this.sumStats(j, w, item, g, wide);
+      let s1 = 0, s2 = 0;
+      if (j.layout === "nchw") {
+        const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
+        for (let u = 0; u < w.unitsPerItem; u++) {
+          s1 += f[base + w.partialDoubles * u];
+          s2 += f[base + w.partialDoubles * u + 1];
+        }
+      } else if (perGroup) {
+        s1 = f[sums + g];
+        s2 = f[sums + j.G + g];
+      } else {
+        for (let c = g * j.D; c < (g + 1) * j.D; c++) {
+          s1 += f[sums + c];
+          s2 += f[sums + j.C + c];
+        }
+      }
       if (!wide && j.precision === "f32" && !(Number.isFinite(s1) && Number.isFinite(s2))) {
         for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
         this.finalizeStats(j, w, item, true);
@@ -272,8 +275,8 @@ export class Executor {
         mean = this.shift(j, n, g) + m1;
         rstd = 1 / Math.sqrt(Math.max(0, s2 / M - m1 * m1) + j.eps);
       }
-      this.f64[(j.mean >>> 3) + n * j.G + g] = mean;
-      this.f64[(j.rstd >>> 3) + n * j.G + g] = rstd;
+      f[(j.mean >>> 3) + n * j.G + g] = mean;
+      f[(j.rstd >>> 3) + n * j.G + g] = rstd;
     }
   }
 
@@ -379,39 +382,31 @@ export class Executor {
     return ptr;
   }
 
-  /** Σ of an item's gradient partials per channel: [T, db] at channel c (fixed order). */
-  private sumGrad(j: Job, w: Layout2, item: number, c: number): [number, number] {
+  /** Combine an item's gradient partials into ds/db per (n, c) (unit order): ds = T − mlo·db. */
+  finalizeGrad(j: Job, w: Layout2, item: number, wide = false): void {
+    this.views();
     const f = this.f64;
+    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
+    const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-    let t = 0, b = 0;
-    if (j.layout === "nchw") {
-      const d = c - (item % j.G) * j.D;
-      if (w.blocks === 1) {
+    const sums = j.layout === "nhwc" ? this.sumUnits(j, w, item, 2 * j.C) : 0;
+    for (let c = c0; c < c1; c++) {
+      let t = 0, b = 0;
+      if (j.layout === "nhwc") {
+        t = f[sums + c];
+        b = f[sums + j.C + c];
+      } else if (w.blocks === 1) {
+        const d = c - c0;
         const at = base + Math.floor(d / w.cpu) * w.partialDoubles + 2 * (d % w.cpu);
         t = f[at];
         b = f[at + 1];
       } else {
+        const d = c - c0;
         for (let k = 0; k < w.blocks; k++) {
           t += f[base + 2 * (d * w.blocks + k)];
           b += f[base + 2 * (d * w.blocks + k) + 1];
         }
       }
-    } else {
-      for (let u = 0; u < w.unitsPerItem; u++) {
-        t += f[base + u * 2 * j.C + c];
-        b += f[base + u * 2 * j.C + j.C + c];
-      }
-    }
-    return [t, b];
-  }
-
-  /** Combine an item's gradient partials into ds/db per (n, c): ds = T − mlo·db. */
-  finalizeGrad(j: Job, w: Layout2, item: number, wide = false): void {
-    this.views();
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
-    for (let c = c0; c < c1; c++) {
-      const [t, b] = this.sumGrad(j, w, item, c);
       if (!wide && j.precision === "f32" && !(Number.isFinite(t) && Number.isFinite(b))) {
         for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
         this.finalizeGrad(j, w, item, true);
@@ -419,8 +414,8 @@ export class Executor {
       }
       const mean = this.meanOf(j, n, Math.floor(c / j.D));
       const lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
-      this.f64[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
-      this.f64[(j.db >>> 3) + n * j.C + c] = b;
+      f[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
+      f[(j.db >>> 3) + n * j.C + c] = b;
     }
   }
 
