@@ -1030,3 +1030,58 @@ export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: us
     store<f64>(out + co, s);
   }
 }
+
+/**
+ * NHWC forward, software-pipelined: row r of sample n is normalised (norm_rows_f32, in place or
+ * not) right after row r of sample n+1 is read for its statistics (stats_rows_g_f32's sums, in the
+ * same order, so results match the unfused steps bit for bit).
+ */
+export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i32, D: i32, coef: usize, kg: usize, acc: usize, tmp: usize): void {
+  const rowBytes = <usize>C << 2;
+  const G = C / D;
+  const gb = <usize>D << 2;
+  const t2 = tmp + (<usize>G << 4);
+  const s2 = acc + (<usize>G << 3);
+  const end4 = <usize>(C & ~3) << 2;
+  const pA = coef + rowBytes, pB = pA + rowBytes;
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const L = rows - r0 < 16 ? rows - r0 : 16;
+    const base = xn + <usize>r0 * rowBytes;
+    memory.fill(tmp, 0, <usize>G << 5);
+    for (let r = 0; r < L; r++) {
+      const ro = base + <usize>r * rowBytes;
+      for (let g = 0; g < G; g++) {
+        const go = <usize>g * gb;
+        const k = f32x4.splat(load<f32>(base + go));
+        let a = f32x4.splat(0), q = f32x4.splat(0);
+        for (let j: usize = 0; j < gb; j += 16) {
+          const v = f32x4.sub(v128.load(ro + go + j), k);
+          a = f32x4.add(a, v);
+          q = f32x4.add(q, f32x4.mul(v, v));
+        }
+        const to = <usize>g << 4;
+        v128.store(tmp + to, f32x4.add(v128.load(tmp + to), a));
+        v128.store(t2 + to, f32x4.add(v128.load(t2 + to), q));
+      }
+      const xo = <usize>(r0 + r) * rowBytes;
+      const v = x + xo, o = y + xo;
+      for (let i: usize = 0; i < end4; i += 16) {
+        const d = f32x4.sub(v128.load(v + i), v128.load(coef + i));
+        v128.store(o + i, f32x4.add(f32x4.mul(d, v128.load(pA + i)), v128.load(pB + i)));
+      }
+      for (let i: usize = end4; i < rowBytes; i += 4) {
+        store<f32>(o + i, (load<f32>(v + i) - load<f32>(coef + i)) * load<f32>(pA + i) + load<f32>(pB + i));
+      }
+    }
+    const n = <f64>L * <f64>D;
+    for (let g = 0; g < G; g++) {
+      const to = <usize>g << 4, ao = <usize>g << 3;
+      const kb = <f64>load<f32>(base + <usize>g * gb);
+      const s1 = hsum32(v128.load(tmp + to));
+      const q = hsum32(v128.load(t2 + to));
+      const delta = kb - load<f64>(kg + ao);
+      store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
+      store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
+    }
+  }
+}

@@ -39,6 +39,7 @@ export interface KernelExports {
   fused_norm_stats_f32(x: number, y: number, xn: number, len: number, nch: number, coef: number, stride: number, K: number, out: number): void;
   stats_rows_g_f32(p: number, rows: number, C: number, D: number, kg: number, acc: number, tmp: number): void;
   sum_units(p: number, units: number, stride: number, count: number, out: number): void;
+  fused_rows_g_f32(x: number, y: number, xn: number, rows: number, C: number, D: number, coef: number, kg: number, acc: number, tmp: number): void;
   stream_copy(a: number, c: number, n: number): void;
   stream_add(a: number, b: number, c: number, n: number): void;
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;
