@@ -3,7 +3,24 @@
  * and are off when the stream is not a TTY (chalk alone ignores NO_COLOR). With --json, stdout
  * carries exactly one JSON document and nothing else.
  */
-import { Chalk, type ChalkInstance } from "chalk";
+
+/** The colour functions the commands use: chalk's when colours are on, identities otherwise. */
+export interface Painter {
+  green(s: string): string;
+  red(s: string): string;
+  yellow(s: string): string;
+  bold(s: string): string;
+  dim(s: string): string;
+}
+
+const plain: Painter = { green: (s) => s, red: (s) => s, yellow: (s) => s, bold: (s) => s, dim: (s) => s };
+
+/** chalk is loaded only when some stream is coloured (it is not needed for pipes and files). */
+export async function painter(level: 0 | 1 | 2 | 3): Promise<Painter> {
+  if (level === 0) return plain;
+  const { Chalk } = await import("chalk");
+  return new Chalk({ level });
+}
 
 export interface Streams {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -25,17 +42,19 @@ export function colorLevel(tty: boolean | undefined, env: NodeJS.ProcessEnv, noC
 }
 
 export class Console {
-  readonly out: ChalkInstance;
-  readonly err: ChalkInstance;
   quiet = false;
   json = false;
 
-  constructor(
+  private constructor(
     readonly streams: Streams,
-    noColor = false,
-  ) {
-    this.out = new Chalk({ level: colorLevel(streams.stdout.isTTY, streams.env, noColor) });
-    this.err = new Chalk({ level: colorLevel(streams.stderr.isTTY, streams.env, noColor) });
+    readonly out: Painter,
+    readonly err: Painter,
+  ) {}
+
+  static async create(streams: Streams, noColor = false): Promise<Console> {
+    const out = await painter(colorLevel(streams.stdout.isTTY, streams.env, noColor));
+    const err = await painter(colorLevel(streams.stderr.isTTY, streams.env, noColor));
+    return new Console(streams, out, err);
   }
 
   /** Human text on stdout (suppressed by --quiet and --json). */

@@ -10,8 +10,7 @@ export interface Context {
   engine(threads: number, cacheBytes?: number): Promise<Engine>;
 }
 
+/** The engine's worker threads start now and finish booting while the caller reads its inputs. */
 export async function createEngine(threads: number, cacheBytes?: number): Promise<Engine> {
-  const engine = new Engine({ threads, cacheBytes });
-  await engine.ready();
-  return engine;
+  return new Engine({ threads, cacheBytes });
 }

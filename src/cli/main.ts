@@ -22,7 +22,7 @@ function version(): string {
 }
 
 export async function main(argv: string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
-  const console = new Console(streams, argv.includes("--no-color"));
+  const console = await Console.create(streams, argv.includes("--no-color"));
   const engines: Engine[] = [];
   const ctx: Context = {
     console,

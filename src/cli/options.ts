@@ -2,6 +2,7 @@
 import { availableParallelism } from "node:os";
 import { InputError } from "../errors.js";
 import { parseLayout, type Layout } from "../core/dims.js";
+import type { BackwardOutput } from "../pipeline/backward.js";
 
 export function parseGroups(value: string | undefined): number {
   if (value === undefined) throw new InputError("--groups G is required");
@@ -46,4 +47,26 @@ export function parseSize(value: string, flag: string): number {
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new InputError(`${flag} must be a size like 512M or 2G, got '${value}'`);
   return Math.floor(Number(m[1]) * unit);
+}
+
+export function parseShape(value: string): number[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.length < 2 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) {
+    throw new InputError(`--shape must be positive integers separated by commas, like 16,512,64,64; got '${value}'`);
+  }
+  return parts.map(Number);
+}
+
+
+export function parseOutputs(list: string): BackwardOutput[] {
+  const names = list.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 0) throw new InputError("--outputs names no output (expected some of dx,dgamma,dbeta)");
+  const out: BackwardOutput[] = [];
+  for (const n of names) {
+    if (n !== "dx" && n !== "dgamma" && n !== "dbeta") {
+      throw new InputError(`--outputs: unknown output '${n}' (expected dx, dgamma or dbeta)`);
+    }
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
 }

@@ -1,10 +1,10 @@
 /** Small pieces of human output shared by commands: output lines and the progress bar. */
-import cliProgress from "cli-progress";
-import type { ChalkInstance } from "chalk";
+import { createRequire } from "node:module";
+import type cliProgressTypes from "cli-progress";
 import { formatShape } from "../core/dims.js";
-import type { Console } from "./console.js";
+import type { Console, Painter } from "./console.js";
 
-export function describeOutput(c: ChalkInstance, name: string, path: string, dtype: string, shape: readonly number[]): string {
+export function describeOutput(c: Painter, name: string, path: string, dtype: string, shape: readonly number[]): string {
   return `  ${c.bold(name.padEnd(6))} ${path}  ${dtype} ${formatShape(shape)}`;
 }
 
@@ -20,7 +20,9 @@ export interface Progress {
 export function progressFor(console: Console, label: string): Progress {
   if (!console.progress) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
-  let bar: cliProgress.SingleBar | null = null;
+  // loaded only when a bar may be drawn (a TTY): not on the start-up path of scripts
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof cliProgressTypes;
+  let bar: cliProgressTypes.SingleBar | null = null;
   return {
     update(done, total) {
       if (!bar && Date.now() - started < 1000) return;

@@ -984,7 +984,10 @@ export class NpyWriter {
     this.#written += n;
   }
 
-  /** Check that exactly `size` elements were written, fsync and close. */
+  /**
+   * Check that exactly `size` elements were written and close. (No fsync: the rename that follows
+   * makes the output appear whole; forcing it to disk would cost more than the whole computation.)
+   */
   async finish(): Promise<void> {
     await this.#queue;
     const fh = this.#fh;
@@ -993,11 +996,6 @@ export class NpyWriter {
       throw new Error(
         `NpyWriter.finish: ${this.#written} elements written but shape ${shapeRepr(this.shape)} has ${this.size}`,
       );
-    }
-    try {
-      await fh.sync();
-    } catch (e) {
-      throw ioError(e, this.#display, "write");
     }
     this.#fh = undefined;
     try {

@@ -11,7 +11,7 @@ import { OutputSet } from "../io/outputs.js";
 import { type Engine, gammaBetaBackward } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector, readGroupStats, requireSameShape } from "./inputs.js";
 import { toSeconds } from "./forward.js";
-import { elementBytes, type Phases, planSlices, viewOf } from "./slices.js";
+import { elementBytes, maxCount, type Phases, pipeline, planSlices, viewOf } from "./slices.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
 
@@ -49,18 +49,6 @@ export interface BackwardReport {
   seconds: Phases;
 }
 
-export function parseOutputs(list: string): BackwardOutput[] {
-  const names = list.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (names.length === 0) throw new InputError("--outputs names no output (expected some of dx,dgamma,dbeta)");
-  const out: BackwardOutput[] = [];
-  for (const n of names) {
-    if (n !== "dx" && n !== "dgamma" && n !== "dbeta") {
-      throw new InputError(`--outputs: unknown output '${n}' (expected dx, dgamma or dbeta)`);
-    }
-    if (!out.includes(n)) out.push(n);
-  }
-  return out;
-}
 
 export async function runBackward(engine: Engine, o: BackwardOptions): Promise<BackwardReport> {
   const t0 = performance.now();
@@ -91,39 +79,41 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
     const dgw = paths.dgamma ? await outputs.create(paths.dgamma, h.dtype, [d.C]) : null;
     const dbw = paths.dbeta ? await outputs.create(paths.dbeta, h.dtype, [d.C]) : null;
 
-    const eb = elementBytes(precision);
-    const sample = d.C * d.HxW;
     // dX is written over dY in the arena (each dy is read before its dx is written).
-    const slices = planSlices(d.N, sample * eb * 2, o.memoryBudget);
-    const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
+    const slices = planSlices(d, precision, 2, o.memoryBudget);
+    const eb = elementBytes(precision);
     const dgamma = new Float64Array(d.C);
     const dbeta = new Float64Array(d.C);
     const mark = engine.arena.used;
-    const dyp = engine.arena.alloc(slices.size * sample * eb);
-    const xp = engine.arena.alloc(slices.size * sample * eb);
-    const dxp = dxw ? dyp : 0;
+    let phases: Phases;
     try {
-      for (let n0 = 0; n0 < d.N; n0 += slices.size) {
-        const ns = Math.min(slices.size, d.N - n0);
-        const count = ns * sample;
-        let t = performance.now();
-        await dyReader.read(n0 * sample, count, viewOf(engine, precision, dyp, count));
-        await xReader.read(n0 * sample, count, viewOf(engine, precision, xp, count));
-        phases.read += performance.now() - t;
-        t = performance.now();
-        const stats =
-          mean && rstd
-            ? { mean: mean.subarray(n0 * d.G, (n0 + ns) * d.G), rstd: rstd.subarray(n0 * d.G, (n0 + ns) * d.G) }
-            : null;
-        const geo = { ...d, N: ns, precision };
-        const r = await engine.backward(geo, o.eps, { dy: dyp, x: xp, dx: dxp }, gamma, stats);
-        gammaBetaBackward(geo, r.ds, r.db, r.rstd, dgamma, dbeta);
-        phases.compute += performance.now() - t;
-        t = performance.now();
-        if (dxw) await dxw.write(viewOf(engine, precision, dxp, count));
-        phases.write += performance.now() - t;
-        o.onProgress?.(n0 + ns, d.N);
-      }
+      const cap = maxCount(slices);
+      const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
+        dy: engine.arena.alloc(cap * eb),
+        x: engine.arena.alloc(cap * eb),
+      }));
+      phases = await pipeline(
+        slices,
+        buffers,
+        {
+          read: async (s, b) => {
+            await dyReader.read(s.start, s.count, viewOf(engine, precision, b.dy, s.count));
+            await xReader!.read(s.start, s.count, viewOf(engine, precision, b.x, s.count));
+          },
+          compute: async (s, b) => {
+            const NG = s.geo.N * s.geo.G;
+            const stats = mean && rstd ? { mean: mean.subarray(s.stats0, s.stats0 + NG), rstd: rstd.subarray(s.stats0, s.stats0 + NG) } : null;
+            const cs = s.c0, ce = s.c0 + s.geo.C;
+            const r = await engine.backward(s.geo, o.eps, { dy: b.dy, x: b.x, dx: dxw ? b.dy : 0 }, gamma?.subarray(cs, ce) ?? null, stats);
+            // gamma/beta backward: running sums over n, in slice (so n) order
+            gammaBetaBackward(s.geo, r.ds, r.db, r.rstd, dgamma.subarray(cs, ce), dbeta.subarray(cs, ce));
+          },
+          write: async (s, b) => {
+            if (dxw) await dxw.write(viewOf(engine, precision, b.dy, s.count));
+          },
+        },
+        (s) => o.onProgress?.(s.index + 1, slices.length),
+      );
     } finally {
       engine.arena.release(mark);
     }
@@ -144,7 +134,7 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
       statistics: mean ? "given" : "recomputed",
       outputs: paths,
       threads: engine.runner.threads,
-      slices: Math.ceil(d.N / slices.size) || 0,
+      slices: slices.length,
       bytes: {
         read: bytes + dyReader.header.size * dyReader.header.itemSize,
         written: (dxw ? bytes : 0) + ((dgw ? 1 : 0) + (dbw ? 1 : 0)) * d.C * h.itemSize,

@@ -10,7 +10,7 @@ import { type NpyDtype, NpyReader } from "../io/npy.js";
 import { OutputSet } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector } from "./inputs.js";
-import { planSlices, type Phases, elementBytes, viewOf } from "./slices.js";
+import { elementBytes, maxCount, type Phases, pipeline, planSlices, viewOf } from "./slices.js";
 
 export interface ForwardOptions {
   x: string;
@@ -63,32 +63,37 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
     const mw = await outputs.create(paths.mean, statsDtype, [d.N, d.G]);
     const rw = await outputs.create(paths.rstd, statsDtype, [d.N, d.G]);
 
+    // Y is written over X in the arena (the kernels read each value before writing it): one
+    // tensor buffer per slice in flight, and no write-allocate traffic for a separate output.
+    const slices = planSlices(d, precision, 1, o.memoryBudget);
     const eb = elementBytes(precision);
-    const sample = d.C * d.HxW;
-    // Y is written over X in the arena (the kernels read each value before writing it): half the
-    // memory, and no write-allocate traffic for a separate output buffer.
-    const slices = planSlices(d.N, sample * eb, o.memoryBudget);
-    const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
     const mark = engine.arena.used;
-    const xp = engine.arena.alloc(slices.size * sample * eb);
-    const yp = xp;
+    let phases: Phases;
     try {
-      for (let n0 = 0; n0 < d.N; n0 += slices.size) {
-        const ns = Math.min(slices.size, d.N - n0);
-        const count = ns * sample;
-        let t = performance.now();
-        await reader.read(n0 * sample, count, viewOf(engine, precision, xp, count));
-        phases.read += performance.now() - t;
-        t = performance.now();
-        const r = await engine.forward({ ...d, N: ns, precision }, o.eps, xp, yp, gamma, beta);
-        phases.compute += performance.now() - t;
-        t = performance.now();
-        await yw.write(viewOf(engine, precision, yp, count));
-        await mw.write(r.mean);
-        await rw.write(r.rstd);
-        phases.write += performance.now() - t;
-        o.onProgress?.(n0 + ns, d.N);
-      }
+      const cap = maxCount(slices);
+      const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
+        x: engine.arena.alloc(cap * eb),
+        mean: new Float64Array(0) as Float64Array<ArrayBufferLike>,
+        rstd: new Float64Array(0) as Float64Array<ArrayBufferLike>,
+      }));
+      phases = await pipeline(
+        slices,
+        buffers,
+        {
+          read: (s, b) => reader.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
+          compute: async (s, b) => {
+            const r = await engine.forward(s.geo, o.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + s.geo.C) ?? null, beta?.subarray(s.c0, s.c0 + s.geo.C) ?? null);
+            b.mean = r.mean;
+            b.rstd = r.rstd;
+          },
+          write: async (s, b) => {
+            await yw.write(viewOf(engine, precision, b.x, s.count));
+            await mw.write(b.mean);
+            await rw.write(b.rstd);
+          },
+        },
+        (s) => o.onProgress?.(s.index + 1, slices.length),
+      );
     } finally {
       engine.arena.release(mark);
     }
@@ -107,7 +112,7 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
       outputs: paths,
       dtypes: { y: h.dtype, mean: statsDtype, rstd: statsDtype },
       threads: engine.runner.threads,
-      slices: Math.ceil(d.N / slices.size) || 0,
+      slices: slices.length,
       bytes: { read: h.size * h.itemSize, written: h.size * h.itemSize + statBytes },
       seconds: toSeconds(phases),
     };

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { parseOutputs, runBackward } from "../../pipeline/backward.js";
+import { parseOutputs } from "../options.js";
 import { DEFAULT_MEMORY } from "../../pipeline/slices.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseSize, parseThreads } from "../options.js";
@@ -22,7 +22,7 @@ export function backwardCommand(ctx: Context): Command {
     .option("--dgamma <file>", "write dgamma here instead")
     .option("--dbeta <file>", "write dbeta here instead")
     .option("--threads <K>", "worker threads (default: available cores)")
-    .option("--memory <size>", "memory budget for tensor slices, e.g. 512M", "512M")
+    .option("--memory <size>", "memory budget for the slices in flight, e.g. 256M or 2G (default 384M)")
     .option("--json", "print a JSON report on stdout")
     .option("--quiet", "print nothing on success")
     .action(async (dy: string, x: string, o: Record<string, string | boolean | undefined>) => {
@@ -37,6 +37,7 @@ export function backwardCommand(ctx: Context): Command {
       const engine = await ctx.engine(threads);
       const progress = progressFor(ctx.console, "backward");
       try {
+        const { runBackward } = await import("../../pipeline/backward.js");
         const r = await runBackward(engine, {
           dy,
           x,

@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { runCompare } from "../../pipeline/compare.js";
 import type { Context } from "../context.js";
 import { parseNonNegative } from "../options.js";
 
@@ -15,6 +14,7 @@ export function compareCommand(ctx: Context): Command {
       const atol = parseNonNegative(o.atol as string, "--atol", 1e-6);
       const rtol = parseNonNegative(o.rtol as string, "--rtol", 1e-5);
       ctx.console.json = !!o.json;
+      const { runCompare } = await import("../../pipeline/compare.js");
       const r = await runCompare(a, b, atol, rtol);
       if (o.json) ctx.console.document(r);
       else {

@@ -1,5 +1,4 @@
 import { Command } from "commander";
-import { runForward } from "../../pipeline/forward.js";
 import { DEFAULT_MEMORY } from "../../pipeline/slices.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseSize, parseThreads } from "../options.js";
@@ -19,7 +18,7 @@ export function forwardCommand(ctx: Context): Command {
     .option("--mean <file>", "write mean here instead")
     .option("--rstd <file>", "write rstd here instead")
     .option("--threads <K>", "worker threads (default: available cores)")
-    .option("--memory <size>", "memory budget for tensor slices, e.g. 512M", "512M")
+    .option("--memory <size>", "memory budget for the slices in flight, e.g. 256M or 2G (default 384M)")
     .option("--json", "print a JSON report on stdout")
     .option("--quiet", "print nothing on success")
     .action(async (x: string, o: Record<string, string | boolean | undefined>) => {
@@ -33,6 +32,7 @@ export function forwardCommand(ctx: Context): Command {
       const engine = await ctx.engine(threads);
       const progress = progressFor(ctx.console, "forward");
       try {
+        const { runForward } = await import("../../pipeline/forward.js");
         const r = await runForward(engine, {
           x,
           groups,

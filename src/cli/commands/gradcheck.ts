@@ -1,15 +1,16 @@
 import { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { type Dims, formatShape, groupNormDims, sameShape } from "../../core/dims.js";
-import { defaultTolerances, gradcheck } from "../../checks/gradcheck.js";
 import { normals } from "../../checks/random.js";
+import { f16ToF32, f32ToF16 } from "../../io/float16.js";
 import { readNpy } from "../../io/npy.js";
 import { readChannelVector } from "../../pipeline/inputs.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseNonNegative, parseThreads } from "../options.js";
-import { parseShape } from "./roofline.js";
+import { parseShape } from "../options.js";
 
 type Dtype = "float16" | "float32" | "float64";
+const f16round = (x: number) => f16ToF32(f32ToF16(x));
 
 /** Values as a dtype stores them. */
 function stored(v: Float64Array, dtype: Dtype): Float64Array {
@@ -19,8 +20,6 @@ function stored(v: Float64Array, dtype: Dtype): Float64Array {
   return Float64Array.from(v, (x) => f16round(x));
 }
 
-import { f16ToF32, f32ToF16 } from "../../io/float16.js";
-const f16round = (x: number) => f16ToF32(f32ToF16(x));
 
 function parseDtype(v: string): Dtype {
   const d = v.toLowerCase();
@@ -94,6 +93,7 @@ export function gradcheckCommand(ctx: Context): Command {
         dy = r.data as Float64Array;
       } else dy = stored(normals(x.length, seed + 1), dtype);
 
+      const { defaultTolerances, gradcheck } = await import("../../checks/gradcheck.js");
       const tol = defaultTolerances(dtype);
       const atol = parseNonNegative(o.atol as string | undefined, "--atol", tol.atol);
       const rtol = parseNonNegative(o.rtol as string | undefined, "--rtol", tol.rtol);

@@ -1,6 +1,5 @@
 import { Command } from "commander";
 import { formatShape } from "../../core/dims.js";
-import { runInfo } from "../../pipeline/info.js";
 import type { Context } from "../context.js";
 
 const num = (v: number | null) => (v === null ? "—" : Number(v.toPrecision(8)).toString());
@@ -12,6 +11,7 @@ export function infoCommand(ctx: Context): Command {
     .option("--json", "print a JSON report on stdout")
     .action(async (x: string, o: Record<string, boolean | undefined>) => {
       ctx.console.json = !!o.json;
+      const { runInfo } = await import("../../pipeline/info.js");
       const r = await runInfo(x);
       if (o.json) {
         ctx.console.document(r);

@@ -1,20 +1,11 @@
 import { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { groupNormDims } from "../../core/dims.js";
-import { hostInfo, theoreticalPeak } from "../../io/host.js";
-import { measureBandwidth, measureCompute, measureKernels } from "../../roofline/measure.js";
-import { buildReport, type RooflineReport } from "../../roofline/report.js";
+import type { RooflineReport } from "../../roofline/report.js";
 import type { Context } from "../context.js";
 import type { Console } from "../console.js";
-import { parseGroups, parseLayoutOption, parseNonNegative, parseThreads } from "../options.js";
+import { parseGroups, parseLayoutOption, parseNonNegative, parseShape, parseThreads } from "../options.js";
 
-export function parseShape(value: string): number[] {
-  const parts = value.split(",").map((s) => s.trim());
-  if (parts.length < 2 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) {
-    throw new InputError(`--shape must be positive integers separated by commas, like 16,512,64,64; got '${value}'`);
-  }
-  return parts.map(Number);
-}
 
 function fmt(v: number | null, digits = 1): string {
   return v === null ? "—" : v.toFixed(digits);
@@ -65,6 +56,9 @@ export function rooflineCommand(ctx: Context): Command {
       if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InputError(`--runs must be an integer from 1 to 1000, got '${o.runs}'`);
       ctx.console.json = !!o.json;
       const d = groupNormDims(shape, groups, layout, "--shape");
+      const { hostInfo, theoreticalPeak } = await import("../../io/host.js");
+      const { measureBandwidth, measureCompute, measureKernels } = await import("../../roofline/measure.js");
+      const { buildReport } = await import("../../roofline/report.js");
       const host = hostInfo();
       const engine = await ctx.engine(threads, host.llc_bytes || undefined);
       const arrayBytes = Math.max(4 * (host.llc_bytes || 32 << 20), 64 << 20);
