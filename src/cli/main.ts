@@ -54,6 +54,14 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     program.addCommand(cmd);
   }
 
+  // An interrupted run removes its temporary outputs and says so; nothing half-written remains.
+  const onSignal = (signal: NodeJS.Signals) => {
+    abortAllOutputsSync();
+    streams.stderr.write(`groupnorm: interrupted by ${signal}: no output written\n`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     await program.parseAsync(argv, { from: "user" });
     return ctx.exitCode;
@@ -78,6 +86,8 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     else console.error("groupnorm: (set GROUPNORM_DEBUG=1 for the stack trace)");
     return 3;
   } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
     for (const e of engines) await e.close().catch(() => undefined);
   }
 }

@@ -4,8 +4,8 @@
  * removes the temporaries.
  */
 import { randomBytes } from "node:crypto";
-import { unlinkSync } from "node:fs";
-import { mkdir, rename, stat, unlink } from "node:fs/promises";
+import { renameSync, unlinkSync } from "node:fs";
+import { mkdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { type NpyDtype, NpyWriter } from "./npy.js";
@@ -13,7 +13,7 @@ import { type NpyDtype, NpyWriter } from "./npy.js";
 interface Pending {
   target: string;
   tmp: string;
-  writer: NpyWriter;
+  writer: NpyWriter | null; // null while the temporary file is being created
 }
 
 const live = new Set<OutputSet>();
@@ -55,23 +55,25 @@ export class OutputSet {
       if (e instanceof InputError) throw e;
     }
     const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    let writer: NpyWriter;
+    // registered before the file exists, so an interruption during creation still removes it
+    const entry: Pending = { target: abs, tmp, writer: null };
+    this.pending.push(entry);
     try {
-      writer = await NpyWriter.create(tmp, dtype, shape);
+      entry.writer = await NpyWriter.create(tmp, dtype, shape, target);
     } catch (e) {
       if (e instanceof InputError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       throw new InputError(`cannot write output (${code ?? (e as Error).message})`, target);
     }
-    this.pending.push({ target: abs, tmp, writer });
-    return writer;
+    return entry.writer;
   }
 
   /** Finish every writer, then rename all into place. */
   async commit(): Promise<string[]> {
     try {
-      for (const p of this.pending) await p.writer.finish();
-      for (const p of this.pending) await rename(p.tmp, p.target);
+      for (const p of this.pending) await p.writer!.finish();
+      // synchronous renames: a signal handler cannot run between them, so all appear or none
+      for (const p of this.pending) renameSync(p.tmp, p.target);
     } catch (e) {
       await this.abort();
       const code = (e as NodeJS.ErrnoException).code;
@@ -88,7 +90,7 @@ export class OutputSet {
     this.done = true;
     live.delete(this);
     for (const p of this.pending) {
-      await p.writer.abort().catch(() => undefined);
+      await p.writer?.abort().catch(() => undefined);
       await unlink(p.tmp).catch(() => undefined);
     }
   }
