@@ -82,7 +82,11 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     }
     const err = e as Error;
     console.error(`groupnorm: error: internal error: ${err?.message ?? String(e)}`);
-    if (streams.env.GROUPNORM_DEBUG === "1" && err?.stack) console.error(err.stack);
+    if (streams.env.GROUPNORM_DEBUG === "1" && err?.stack) {
+      console.error(err.stack);
+      const detail = (err as { detail?: string }).detail;
+      if (detail) console.error(`in the worker thread: ${detail}`);
+    }
     else console.error("groupnorm: (set GROUPNORM_DEBUG=1 for the stack trace)");
     return 3;
   } finally {

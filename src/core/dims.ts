@@ -56,9 +56,8 @@ export function groupNormDims(shape: readonly number[], groups: number, layout: 
   let HxW = 1;
   const spatial = layout === "nchw" ? shape.slice(2) : shape.slice(1, -1);
   for (const s of spatial) HxW *= s;
-  if (C === 0) {
-    throw new InputError(`has C = 0 channels in shape ${formatShape(shape)} (layout ${layout}); GroupNorm needs C >= 1`, file);
-  }
+  // Zero-size dimensions are accepted as PyTorch accepts them: N = 0 gives empty outputs; an empty
+  // group (HxW = 0 or C = 0) has mean 0 and rstd NaN.
   if (C % groups !== 0) {
     throw new InputError(
       `C = ${C} (shape ${formatShape(shape)}, layout ${layout}) is not divisible by --groups ${groups}`,

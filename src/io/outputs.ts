@@ -4,7 +4,7 @@
  * removes the temporaries.
  */
 import { randomBytes } from "node:crypto";
-import { renameSync, unlinkSync } from "node:fs";
+import { renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { mkdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
@@ -31,15 +31,39 @@ export class OutputSet {
     live.add(this);
   }
 
+  /** Folders this run created (deepest last), removed again if the run fails. */
+  private createdDirs: string[] = [];
+
   /** Make sure a folder exists (created with parents) and is a folder. */
-  static async ensureDir(dir: string): Promise<void> {
+  async ensureDir(dir: string): Promise<void> {
+    let first: string | undefined;
     try {
-      await mkdir(dir, { recursive: true });
+      first = await mkdir(dir, { recursive: true });
     } catch (e) {
       throw new InputError(`cannot create output folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, dir);
     }
+    if (first) {
+      // every folder from `first` down to `dir` is new
+      const chain: string[] = [];
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        chain.unshift(d);
+        if (d === resolve(first) || d === dirname(d)) break;
+      }
+      this.createdDirs.push(...chain);
+    }
     const s = await stat(dir);
     if (!s.isDirectory()) throw new InputError("output folder is not a folder", dir);
+  }
+
+  private removeCreatedDirs(): void {
+    for (const d of [...this.createdDirs].reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        break; // not empty (or gone): leave it and its parents
+      }
+    }
+    this.createdDirs = [];
   }
 
   /** Open a writer for `target` (through a temporary file beside it). */
@@ -93,6 +117,7 @@ export class OutputSet {
       await p.writer?.abort().catch(() => undefined);
       await unlink(p.tmp).catch(() => undefined);
     }
+    this.removeCreatedDirs();
   }
 
   abortSync(): void {
@@ -106,5 +131,6 @@ export class OutputSet {
         /* already gone */
       }
     }
+    this.removeCreatedDirs();
   }
 }

@@ -79,16 +79,16 @@ export function workLayout(g: Geometry): Layout2 {
   if (g.layout === "nchw") {
     // per item: coefficients (4·D f64 at most)
     if (g.HxW <= BLOCK) {
-      const cpu = g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW));
-      return { items: g.N * g.G, unitsPerItem: Math.ceil(g.D / cpu), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
+      const cpu = Math.max(1, g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW)));
+      return { items: g.N * g.G, unitsPerItem: Math.max(1, Math.ceil(g.D / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
     }
     const blocks = Math.ceil(g.HxW / BLOCK);
     return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, partialDoubles: 2, perItemBytes: 32 * g.D };
   }
-  const rows = Math.max(1, Math.floor(NHWC_BLOCK / g.C));
+  const rows = g.C === 0 ? Math.max(1, g.HxW) : Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
   // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most); see scratchParts
-  const groupStats = g.precision === "f32" && g.D % 4 === 0;
+  const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0;
   return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
 }
 
@@ -269,7 +269,8 @@ export class Executor {
         this.finalizeStats(j, w, item, true);
         return;
       }
-      let mean = NaN, rstd = NaN;
+      // an empty group (HxW = 0 or C = 0): mean 0 and rstd NaN, as PyTorch
+      let mean = 0, rstd = NaN;
       if (M > 0) {
         const m1 = s1 / M;
         mean = this.shift(j, n, g) + m1;

@@ -73,7 +73,7 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
     if (wanted.includes("dgamma")) paths.dgamma = o.dgammaPath ?? join(o.outDir, "dgamma.npy");
     if (wanted.includes("dbeta")) paths.dbeta = o.dbetaPath ?? join(o.outDir, "dbeta.npy");
     if ((paths.dx && !o.dxPath) || (paths.dgamma && !o.dgammaPath) || (paths.dbeta && !o.dbetaPath)) {
-      await OutputSet.ensureDir(o.outDir);
+      await outputs.ensureDir(o.outDir);
     }
     const dxw = paths.dx ? await outputs.create(paths.dx, h.dtype, h.shape) : null;
     const dgw = paths.dgamma ? await outputs.create(paths.dgamma, h.dtype, [d.C]) : null;

@@ -58,7 +58,7 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
       mean: o.mean ?? join(o.outDir, "mean.npy"),
       rstd: o.rstd ?? join(o.outDir, "rstd.npy"),
     };
-    if (!o.y || !o.mean || !o.rstd) await OutputSet.ensureDir(o.outDir);
+    if (!o.y || !o.mean || !o.rstd) await outputs.ensureDir(o.outDir);
     const yw = await outputs.create(paths.y, h.dtype, h.shape);
     const mw = await outputs.create(paths.mean, statsDtype, [d.N, d.G]);
     const rw = await outputs.create(paths.rstd, statsDtype, [d.N, d.G]);

@@ -15,6 +15,9 @@ const kernels = instantiateKernels(memory, setup.module);
 const exec = new Executor(kernels, memory, ith);
 const ctl = new Int32Array(memory.buffer, 0, 64);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+// Fault injection for the tests of failure handling (exit 3, never a hang): GROUPNORM_FAULT=trap
+// makes thread 0 run a kernel out of bounds, GROUPNORM_FAULT=exit makes it exit.
+const fault = ith === 0 ? process.env.GROUPNORM_FAULT : undefined;
 
 // read the generation before saying ready: a dispatch can follow the message at once
 let seen = Atomics.load(ctl, CTL.GEN);
@@ -28,6 +31,8 @@ for (;;) {
   if (ith < nth) {
     try {
       const team = { ith, nth, barrier: () => barrier(ctl, nth) };
+      if (fault === "trap") kernels.stats_run_f32(0xfffffff0, 1024, 0, 0);
+      if (fault === "exit") process.exit(7);
       if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
       else {
         const { job, cacheBytes } = decodeJob(memory.buffer);
