@@ -1,6 +1,8 @@
 // roofline: the theoretical-peak parsers on recorded inputs, the report's fields and warnings, and
 // the command's JSON end to end on a small shape.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseCacheSize, parseDmidecode, parseHmat } from "../src/io/host.js";
 import { buildReport } from "../src/roofline/report.js";
@@ -35,7 +37,7 @@ describe("theoretical peak sources", () => {
 
 describe("report", () => {
   const base = {
-    host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: true },
+    host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: true, caches: [] },
     threads: 2,
     theoretical: { gbps: 100, source: "flag" as const, detail: "--peak-gbps" },
     attainable: { copy_gbps: 40, add_gbps: 50, triad_gbps: 50, read_gbps: 60, array_bytes: 256 * 2 ** 20 },
@@ -44,6 +46,8 @@ describe("report", () => {
     dtype: "float32",
     shape: [16, 512, 64, 64],
     groups: 32,
+    itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
+    inputBytes: { forward: 134e6, backward: 268e6 },
   };
   it("computes GB/s, intensity and fractions against copy (forward) and add (backward)", () => {
     const r = buildReport({
@@ -92,5 +96,117 @@ describe("groupnorm roofline --json", () => {
     expect(groupnorm(["roofline", "--shape", "16,x"]).status).toBe(2);
     expect(groupnorm(["roofline", "--dtype", "f16"]).status).toBe(2);
     expect(groupnorm(["roofline", "--shape", "2,6,4,4", "--groups", "4"]).status).toBe(2);
+  });
+});
+
+const base = {
+  host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: false, caches: [] },
+  threads: 2,
+  theoretical: { gbps: null, source: "unavailable" as const, detail: "none" },
+  attainable: { copy_gbps: 40, add_gbps: 50, triad_gbps: 50, read_gbps: 60, array_bytes: 256 * 2 ** 20 },
+  computeGflops: 40,
+  layout: "nchw" as const,
+  dtype: "float32",
+  shape: [16, 512, 64, 64],
+  groups: 32,
+  itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
+  inputBytes: { forward: 134e6, backward: 268e6 },
+};
+
+describe("the roofline plot and byte model", async () => {
+  const { rooflineSvg } = await import("../src/roofline/svg.js");
+  const { asciiRoofline } = await import("../src/roofline/ascii.js");
+  const report = (theoretical: number | null) =>
+    buildReport({
+      host: { cpu: "Test CPU", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: false, caches: [] },
+      threads: 2,
+      theoretical: theoretical ? { gbps: theoretical, source: "dmi", detail: "2 DIMMs" } : { gbps: null, source: "unavailable", detail: "no DMI, no HMAT" },
+      attainable: { copy_gbps: 40, add_gbps: 45, triad_gbps: 44, read_gbps: 50, array_bytes: 256 * 2 ** 20 },
+      computeGflops: 100,
+      timings: [
+        { name: "forward", seconds: 0.006, median_seconds: 0.007, runs: 5, bytes: 268e6, flops: 7 * 33.5e6 },
+        { name: "backward", seconds: 0.009, median_seconds: 0.01, runs: 5, bytes: 403e6, flops: 9 * 33.5e6 },
+      ],
+      layout: "nchw",
+      dtype: "float32",
+      shape: [16, 512, 64, 64],
+      groups: 32,
+      itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
+      inputBytes: { forward: 134e6, backward: 268e6 },
+      sweep: [
+        { bytes: 16384, gbps: 120 },
+        { bytes: 1 << 20, gbps: 200 },
+        { bytes: 1 << 26, gbps: 60 },
+        { bytes: 1 << 28, gbps: 45 },
+      ],
+    });
+
+  it("draws both panels with real text: roofs, compute ceiling, ridge, kernels, sweep and caches", () => {
+    const svg = rooflineSvg(report(76.8), [
+      { level: 1, bytes: 48 << 10 },
+      { level: 2, bytes: 1 << 20 },
+      { level: 3, bytes: 32 << 20 },
+    ]);
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    for (const t of ["Roofline", "Bandwidth against working set", "copy roof 40.0 GB/s", "triad roof 44.0 GB/s", "theoretical DRAM roof 76.8 GB/s (dmi)", "compute ceiling 100 GFLOP/s", "ridge 2.50 FLOP/B", "forward nchw", "backward nchw", "L1 48 KiB", "L2 1 MiB", "L3 32 MiB", "GroupNorm forward"]) {
+      expect(svg).toContain(t);
+    }
+    expect(svg).toMatch(/stroke-dasharray="7,5"/); // the theoretical roof is dashed
+    expect(svg.match(/<circle [^>]*r="3"/g)?.length).toBe(4); // one marker per sweep point
+    const opened = (svg.match(/<text\b/g) ?? []).length, closed = (svg.match(/<\/text>/g) ?? []).length;
+    expect(opened).toBe(closed);
+    expect(svg).toContain("94% of the copy roof".replace("94", String(Math.round((268e6 / 0.006 / 1e9 / 40) * 100))));
+  });
+
+  it("says why there is no theoretical roof", () => {
+    const svg = rooflineSvg(report(null), []);
+    expect(svg).not.toMatch(/stroke-dasharray="7,5"/);
+    expect(svg).toContain("no theoretical roof: no DMI, no HMAT");
+  });
+
+  it("reports the three byte counts", () => {
+    const r = report(null);
+    const f = r.kernels[0].byte_model;
+    expect(f.compulsory.bytes).toBe(268e6);
+    expect(f.implementation.passes).toBe(1); // 256 KiB items fit in a 32 MiB / 2 / 2 share
+    expect(f.with_write_allocate.bytes).toBe(f.implementation.bytes);
+    const twoPass = buildReport({ ...base, itemBytes: { forward: 64 * 2 ** 20, backward: 128 * 2 ** 20 }, timings: [{ name: "forward", seconds: 0.01, median_seconds: 0.01, runs: 1, bytes: 268e6, flops: 1 }] });
+    const m = twoPass.kernels[0].byte_model;
+    expect(m.implementation.passes).toBe(2);
+    expect(m.implementation.bytes).toBe(268e6 + 134e6);
+    expect(m.implementation.gbps).toBeCloseTo(40.2, 6);
+  });
+
+  it("draws a compact terminal roofline", () => {
+    const lines = asciiRoofline(report(null));
+    expect(lines.length).toBeGreaterThan(10);
+    const body = lines.join("\n");
+    expect(body).toMatch(/F/);
+    expect(body).toMatch(/B/);
+    expect(body).toMatch(/╱/);
+    expect(body).toMatch(/─/);
+  });
+});
+
+describe("groupnorm roofline --svg", () => {
+  it("writes the SVG and puts the sweep, warnings and byte model in the JSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "groupnorm-svg-"));
+    try {
+      const svg = join(dir, "plot.svg");
+      const r = groupnorm(["roofline", "--json", "--shape", "2,8,16,16", "--groups", "4", "--runs", "2", "--svg", svg]);
+      expect(r.status).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.sweep.length).toBeGreaterThan(8);
+      expect(j.sweep[0].bytes).toBe(16384);
+      expect(j.kernels[0].byte_model.compulsory.bytes).toBe(j.kernels[0].bytes);
+      expect(j.warnings.length).toBeGreaterThan(0);
+      expect(j.theoretical.source === "unavailable" ? typeof j.theoretical.detail : "string").toBe("string");
+      const text = readFileSync(svg, "utf8");
+      expect(text).toContain("Bandwidth against working set");
+      expect(readdirSync(dir)).toEqual(["plot.svg"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

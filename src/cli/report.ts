@@ -17,7 +17,7 @@ export interface Progress {
  * A cli-progress bar on stderr, only on a TTY and not with --quiet/--json, and only once the work
  * has run for about a second (short runs print no bar at all).
  */
-export function progressFor(console: Console, label: string): Progress {
+export function progressFor(console: Console, label: string, unit = "slices", delayMs = 1000): Progress {
   if (!console.progress) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
   // loaded only when a bar may be drawn (a TTY): not on the start-up path of scripts
@@ -25,10 +25,10 @@ export function progressFor(console: Console, label: string): Progress {
   let bar: cliProgressTypes.SingleBar | null = null;
   return {
     update(done, total) {
-      if (!bar && Date.now() - started < 1000) return;
+      if (!bar && Date.now() - started < delayMs) return;
       if (!bar) {
         bar = new cliProgress.SingleBar(
-          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} samples | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
+          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, done);

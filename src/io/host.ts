@@ -13,6 +13,8 @@ export interface HostInfo {
   llc_bytes: number;
   node: string;
   hypervisor: boolean;
+  /** Data/unified caches of cpu0 by level (sysfs), for the sweep plot. */
+  caches: Array<{ level: number; bytes: number }>;
 }
 
 export interface Theoretical {
@@ -37,33 +39,41 @@ export function parseCacheSize(s: string): number {
   return Number(m[1]) * mult;
 }
 
-/** Size of the highest cache level of cpu0 from sysfs (0 when unknown). */
-export function lastLevelCache(root = "/sys/devices/system/cpu/cpu0/cache"): number {
-  let best = { level: 0, size: 0 };
+/** Data and unified caches of cpu0 from sysfs, one per level (largest), by level. */
+export function cacheLevels(root = "/sys/devices/system/cpu/cpu0/cache"): Array<{ level: number; bytes: number }> {
   let entries: string[] = [];
   try {
     entries = readdirSync(root).filter((e) => e.startsWith("index"));
   } catch {
-    return 0;
+    return [];
   }
+  const byLevel = new Map<number, number>();
   for (const e of entries) {
     const level = Number(read(`${root}/${e}/level`) ?? 0);
     const type = (read(`${root}/${e}/type`) ?? "").trim();
     const size = parseCacheSize(read(`${root}/${e}/size`) ?? "");
-    if (type === "Instruction") continue;
-    if (level > best.level || (level === best.level && size > best.size)) best = { level, size };
+    if (type === "Instruction" || !level || !size) continue;
+    byLevel.set(level, Math.max(byLevel.get(level) ?? 0, size));
   }
-  return best.size;
+  return [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(([level, bytes]) => ({ level, bytes }));
+}
+
+/** Size of the highest cache level of cpu0 from sysfs (0 when unknown). */
+export function lastLevelCache(root = "/sys/devices/system/cpu/cpu0/cache"): number {
+  const levels = cacheLevels(root);
+  return levels.length ? levels[levels.length - 1].bytes : 0;
 }
 
 export function hostInfo(): HostInfo {
   const cpuinfo = read("/proc/cpuinfo") ?? "";
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
   const flags = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "";
+  const caches = cacheLevels();
   return {
     cpu: model,
     cores: availableParallelism(),
-    llc_bytes: lastLevelCache(),
+    caches,
+    llc_bytes: caches.length ? caches[caches.length - 1].bytes : 0,
     node: process.version,
     hypervisor: /\bhypervisor\b/.test(flags),
   };

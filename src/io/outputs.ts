@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { renameSync, rmdirSync, unlinkSync } from "node:fs";
-import { mkdir, stat, unlink } from "node:fs/promises";
+import { mkdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { type NpyDtype, NpyWriter } from "./npy.js";
@@ -132,5 +132,19 @@ export class OutputSet {
       }
     }
     this.removeCreatedDirs();
+  }
+}
+
+/** Write a small text file whole or not at all (temporary file beside it, then rename). */
+export async function writeWhole(path: string, text: string): Promise<void> {
+  const abs = resolve(path);
+  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, text);
+    renameSync(tmp, abs);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot write output (${code ?? (e as Error).message})`, path);
   }
 }

@@ -44,7 +44,7 @@ export interface KernelExports {
   stream_add(a: number, b: number, c: number, n: number): void;
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;
   stream_read(a: number, n: number): number;
-  flops_probe(iters: number, seed: number): number;
+  flops_probe(iters: number, seed: number, f32: number): number;
 }
 
 export const WASM_PAGE = 65536;

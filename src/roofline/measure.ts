@@ -77,11 +77,16 @@ export async function measureBandwidth(engine: Engine, arrayBytes: number, runs 
   }
 }
 
-/** Peak multiply-add rate of the pool (GFLOP/s): 8 chains × 2 lanes × 2 FLOPs per round. */
-export async function measureCompute(engine: Engine, rounds = 20_000_000): Promise<number> {
-  await engine.runner.probe({ probe: Probe.Flops, a: 0, b: 0, c: 0, n: 1000 });
-  const t = Math.min(...(await timeRuns(3, () => engine.runner.probe({ probe: Probe.Flops, a: 0, b: 0, c: 0, n: rounds }))));
-  return (rounds * 8 * 2 * 2 * engine.runner.threads) / t / 1e9;
+/**
+ * Peak multiply-add rate of the pool in the kernels' precision (GFLOP/s): 12 independent chains,
+ * float32x4 (4 lanes) or float64x2 (2 lanes), 2 FLOPs per lane per round.
+ */
+export async function measureCompute(engine: Engine, precision: Precision, rounds = 5_000_000): Promise<number> {
+  const probe = precision === "f32" ? Probe.Flops32 : Probe.Flops;
+  const lanes = precision === "f32" ? 4 : 2;
+  await engine.runner.probe({ probe, a: 0, b: 0, c: 0, n: 1000 });
+  const t = Math.min(...(await timeRuns(3, () => engine.runner.probe({ probe, a: 0, b: 0, c: 0, n: rounds }))));
+  return (rounds * 12 * lanes * 2 * engine.runner.threads) / t / 1e9;
 }
 
 /** Fill with a cheap deterministic pseudo-random sequence in [-1, 1). */
@@ -148,6 +153,48 @@ export async function measureKernels(engine: Engine, d: Dims, precision: Precisi
         flops: FLOPS_PER_ELEMENT.backward * numel,
       },
     ];
+  } finally {
+    engine.arena.release(mark);
+  }
+}
+
+export interface SweepPoint {
+  /** Bytes touched per pass (both arrays of the copy). */
+  bytes: number;
+  gbps: number;
+}
+
+/** Working-set sizes for the sweep: powers of two from 16 KiB to max(4 × LLC, 64 MiB). */
+export function sweepSizes(llcBytes: number): number[] {
+  const top = Math.max(4 * (llcBytes || 32 << 20), 64 << 20);
+  const sizes: number[] = [];
+  for (let s = 16 << 10; s <= top; s *= 2) sizes.push(s);
+  return sizes;
+}
+
+/**
+ * Copy bandwidth against working-set size, from L1 to DRAM: each size is copied repeatedly within
+ * one dispatch (at least ~64 MiB moved), best of three.
+ */
+export async function measureSweep(engine: Engine, sizes: number[], onStep?: (done: number, total: number) => void): Promise<SweepPoint[]> {
+  const points: SweepPoint[] = [];
+  const maxBytes = Math.max(...sizes);
+  const mark = engine.arena.used;
+  try {
+    const nMax = Math.ceil(maxBytes / 16 / 8) * 8;
+    const a = engine.arena.alloc(nMax * 8), c = engine.arena.alloc(nMax * 8);
+    engine.arena.f64(a, nMax).fill(1);
+    engine.arena.f64(c, nMax).fill(0);
+    for (const [i, bytes] of sizes.entries()) {
+      const n = Math.max(8 * engine.runner.threads, Math.floor(bytes / 16 / 8) * 8);
+      const moved = 2 * n * 8;
+      const reps = Math.max(1, Math.ceil((64 << 20) / moved));
+      await engine.runner.probe({ probe: Probe.Copy, a, b: 0, c, n, reps: Math.min(reps, 4) });
+      const t = Math.min(...(await timeRuns(3, () => engine.runner.probe({ probe: Probe.Copy, a, b: 0, c, n, reps }))));
+      points.push({ bytes: moved, gbps: (moved * reps) / t / 1e9 });
+      onStep?.(i + 1, sizes.length);
+    }
+    return points;
   } finally {
     engine.arena.release(mark);
   }

@@ -2,6 +2,8 @@ import { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { groupNormDims } from "../../core/dims.js";
 import type { RooflineReport } from "../../roofline/report.js";
+import { writeWhole } from "../../io/outputs.js";
+import { progressFor } from "../report.js";
 import type { Context } from "../context.js";
 import type { Console } from "../console.js";
 import { parseGroups, parseLayoutOption, parseNonNegative, parseShape, parseThreads } from "../options.js";
@@ -19,7 +21,7 @@ function printTable(c: Console, r: RooflineReport): void {
   c.result(`  theoretical  ${r.theoretical.gbps === null ? "unknown" : r.theoretical.gbps.toFixed(1)}  (${r.theoretical.source}: ${r.theoretical.detail})`);
   const a = r.attainable;
   c.result(`  attainable   copy ${fmt(a.copy_gbps)}   add ${fmt(a.add_gbps)}   triad ${fmt(a.triad_gbps)}   read ${fmt(a.read_gbps)}   (WASM SIMD STREAM on the pool)`);
-  c.result(`  compute      ${fmt(r.compute_gflops)} GFLOP/s multiply-add peak (WASM SIMD, f64)`);
+  c.result(`  compute      ${fmt(r.compute_gflops)} GFLOP/s multiply-add peak (WASM SIMD, ${r.kernels[0]?.dtype ?? ""})`);
   c.result(o.bold("kernels"));
   c.result("  kernel    layout dtype  best ms  median ms     MB    GB/s  GFLOP/s  FLOP/B  of attainable  of theoretical");
   for (const k of r.kernels) {
@@ -29,6 +31,12 @@ function printTable(c: Console, r: RooflineReport): void {
     );
   }
   c.result(`  shape (${r.kernels[0]?.shape.join(", ")}), G = ${r.kernels[0]?.groups}; bytes = compulsory traffic (forward X in, Y out; backward dY, X in, dX out; plus the small vectors)`);
+  c.result(o.bold("byte model"));
+  for (const k of r.kernels) {
+    const m = k.byte_model;
+    c.result(`  ${k.name.padEnd(9)} compulsory ${(m.compulsory.bytes / 1e6).toFixed(0)} MB (${m.compulsory.gbps.toFixed(1)} GB/s); implementation ${(m.implementation.bytes / 1e6).toFixed(0)} MB (${m.implementation.gbps.toFixed(1)} GB/s, ${m.implementation.passes} pass${m.implementation.passes > 1 ? "es" : ""}); with write-allocate ${(m.with_write_allocate.bytes / 1e6).toFixed(0)} MB (${m.with_write_allocate.gbps.toFixed(1)} GB/s)`);
+  }
+  c.result(`  ${r.kernels[0]?.byte_model.implementation.note}; ${r.kernels[0]?.byte_model.with_write_allocate.note}`);
   c.result("  kernels run as the file pipeline runs them: Y over X and dX over dY in place; backward with the forward's mean/rstd given");
 }
 
@@ -42,6 +50,8 @@ export function rooflineCommand(ctx: Context): Command {
     .option("--threads <K>", "worker threads (default: available cores)")
     .option("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or HMAT if the host exposes them)")
     .option("--runs <R>", "timed runs per measurement (best and median reported)", "10")
+    .option("--svg <file>", "also draw the roofline and a bandwidth-against-working-set sweep as SVG")
+    .option("--sweep", "measure the bandwidth-against-working-set sweep (implied by --svg)")
     .option("--json", "print the SPEC.md JSON report on stdout")
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const shape = parseShape(o.shape as string);
@@ -63,8 +73,21 @@ export function rooflineCommand(ctx: Context): Command {
       const engine = await ctx.engine(threads, host.llc_bytes || undefined);
       const arrayBytes = Math.max(4 * (host.llc_bytes || 32 << 20), 64 << 20);
       const attainable = await measureBandwidth(engine, arrayBytes, runs);
-      const computeGflops = await measureCompute(engine);
+      const computeGflops = await measureCompute(engine, dtype);
       const timings = await measureKernels(engine, d, dtype, runs);
+      let sweep = null;
+      if (o.svg || o.sweep) {
+        const { measureSweep, sweepSizes } = await import("../../roofline/measure.js");
+        const progress = progressFor(ctx.console, "bandwidth sweep", "sizes", 0);
+        try {
+          sweep = await measureSweep(engine, sweepSizes(host.llc_bytes), progress.update);
+        } finally {
+          progress.stop();
+        }
+      }
+      const eb = dtype === "f32" ? 4 : 8;
+      const item = (layout === "nchw" ? d.D * d.HxW : d.C * d.HxW) * eb;
+      const numelBytes = d.N * d.C * d.HxW * eb;
       const report = buildReport({
         host,
         threads: engine.runner.threads,
@@ -76,9 +99,22 @@ export function rooflineCommand(ctx: Context): Command {
         dtype: dtype === "f32" ? "float32" : "float64",
         shape,
         groups,
+        itemBytes: { forward: item, backward: 2 * item },
+        inputBytes: { forward: numelBytes, backward: 2 * numelBytes },
+        sweep,
       });
+      if (o.svg) {
+        const { rooflineSvg } = await import("../../roofline/svg.js");
+        await writeWhole(o.svg as string, rooflineSvg(report, host.caches));
+      }
       for (const w of report.warnings) if (!o.json) ctx.console.warn(w);
-      if (o.json) ctx.console.document(report);
-      else printTable(ctx.console, report);
+      if (o.json) ctx.console.document({ ...report, caches: host.caches, svg: o.svg ?? null });
+      else {
+        printTable(ctx.console, report);
+        const { asciiRoofline } = await import("../../roofline/ascii.js");
+        ctx.console.result("");
+        for (const line of asciiRoofline(report)) ctx.console.result(line);
+        if (o.svg) ctx.console.result(`\nwrote ${o.svg}`);
+      }
     });
 }
