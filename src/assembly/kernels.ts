@@ -486,45 +486,6 @@ export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
   return f64x2.extract_lane(w, 0) + f64x2.extract_lane(w, 1);
 }
 
-/** out[0] = Σ(x−K), out[1] = Σ(x−K)² over n float32 values at p (block-shifted, see above). */
-export function stats_run_f32(p: usize, n: i32, K: f64, out: usize): void {
-  let S1: f64 = 0, S2: f64 = 0;
-  let i = 0;
-  while (true) {
-    const rest = n - i;
-    const L = rest >= 128 ? 128 : rest & ~15;
-    if (L == 0) break;
-    const q = p + (<usize>i << 2);
-    const kb = load<f32>(q);
-    const k = f32x4.splat(kb);
-    let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
-    for (let j = 0; j < L; j += 16) {
-      const r = q + (<usize>j << 2);
-      const v0 = f32x4.sub(v128.load(r), k);
-      const v1 = f32x4.sub(v128.load(r, 16), k);
-      const v2 = f32x4.sub(v128.load(r, 32), k);
-      const v3 = f32x4.sub(v128.load(r, 48), k);
-      a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
-      a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
-      c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
-    }
-    const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
-    const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
-    const delta = <f64>kb - K;
-    const nL = <f64>L;
-    S1 += s1 + nL * delta;
-    S2 += s2 + 2 * delta * s1 + nL * delta * delta;
-    i += L;
-  }
-  for (; i < n; i++) {
-    const d = <f64>load<f32>(p + (<usize>i << 2)) - K;
-    S1 += d; S2 += d * d;
-  }
-  store<f64>(out, S1);
-  store<f64>(out, S2, 8);
-}
-
 /** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values. */
 export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
   const m = f32x4.splat(mhi);
@@ -881,34 +842,52 @@ export function prep_dx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f
 // The statistics are the same sums, in the same order, as stats_chan_f32's, so fused and unfused
 // runs give bitwise identical results.
 
+// Running float64 sums of the block-shifted statistics (per instance, so per thread).
+let S1: f64 = 0, S2: f64 = 0;
+
+/**
+ * One float32 block of L values (a multiple of 16) at q, shifted by its first value, merged into
+ * S1/S2 around K. Instantiated with FUSE = v128, the same loop also normalises the L values at x
+ * into y ((x − m)·a + b): the fused step, whose statistics are these same sums in this same order.
+ * (FUSE is a compile-time switch: the plain instantiation, FUSE = i32, has no normalisation code.)
+ */
+@inline function statsBlock<FUSE>(q: usize, L: i32, K: f64, x: usize, y: usize, m: v128, a: v128, b: v128): void {
+  const kb = load<f32>(q);
+  const kv = f32x4.splat(kb);
+  let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+  for (let j = 0; j < L; j += 16) {
+    const jo = <usize>j << 2;
+    const r = q + jo;
+    const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
+    const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
+    a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
+    a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
+    c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
+    if (sizeof<FUSE>() == 16) {
+      const s = x + jo, t = y + jo;
+      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s), m), a), b));
+      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 16), m), a), b), 16);
+      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 32), m), a), b), 32);
+      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 48), m), a), b), 48);
+    }
+  }
+  const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
+  const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+  const delta = <f64>kb - K;
+  S1 += s1 + <f64>L * delta;
+  S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
+}
+
 /** Block-shifted statistics of nch runs of len values (blocks restart at each run), into out. */
 export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize): void {
-  let S1: f64 = 0, S2: f64 = 0;
+  S1 = 0; S2 = 0;
+  const z = f32x4.splat(0);
   for (let k = 0; k < nch; k++) {
     const q0 = p + (<usize>k * <usize>len << 2);
     let i = 0;
-    while (true) {
-      const rest = len - i;
-      const L = rest >= 128 ? 128 : rest & ~15;
-      if (L == 0) break;
-      const q = q0 + (<usize>i << 2);
-      const kb = load<f32>(q);
-      const kv = f32x4.splat(kb);
-      let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
-      for (let j = 0; j < L; j += 16) {
-        const r = q + (<usize>j << 2);
-        const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
-        const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
-        a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
-        a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
-        c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
-      }
-      const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
-      const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
-      const delta = <f64>kb - K;
-      S1 += s1 + <f64>L * delta;
-      S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
+    for (let L = len >= 128 ? 128 : len & ~15; L > 0; L = len - i >= 128 ? 128 : (len - i) & ~15) {
+      statsBlock<i32>(q0 + (<usize>i << 2), L, K, 0, 0, z, z, z);
       i += L;
     }
     for (; i < len; i++) {
@@ -923,43 +902,18 @@ export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize)
 /** norm_chan_f32 on (x, y) and stats_chan_f32 on xn (the next item's unit), interleaved. */
 export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nch: i32, coef: usize, stride: i32, K: f64, out: usize): void {
   const sb = <usize>stride << 2;
-  let S1: f64 = 0, S2: f64 = 0;
+  S1 = 0; S2 = 0;
   for (let k = 0; k < nch; k++) {
     const ko = <usize>k * <usize>len << 2, co = <usize>k << 2;
-    const mh = f32x4.splat(load<f32>(coef + co)), ma = f32x4.splat(load<f32>(coef + sb + co)), mb = f32x4.splat(load<f32>(coef + 2 * sb + co));
+    const m = load<f32>(coef + co), a = load<f32>(coef + sb + co), b = load<f32>(coef + 2 * sb + co);
+    const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(b);
     const xk = x + ko, yk = y + ko, q0 = xn + ko;
     let i = 0;
-    while (true) {
-      const rest = len - i;
-      const L = rest >= 128 ? 128 : rest & ~15;
-      if (L == 0) break;
-      const q = q0 + (<usize>i << 2);
-      const kb = load<f32>(q);
-      const kv = f32x4.splat(kb);
-      let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
-      let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
-      for (let j = 0; j < L; j += 16) {
-        const jo = <usize>(i + j) << 2;
-        const r = q0 + jo;
-        const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
-        const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
-        a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
-        a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
-        c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
-        const s = xk + jo, t = yk + jo;
-        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s), mh), ma), mb));
-        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 16), mh), ma), mb), 16);
-        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 32), mh), ma), mb), 32);
-        v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 48), mh), ma), mb), 48);
-      }
-      const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
-      const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
-      const delta = <f64>kb - K;
-      S1 += s1 + <f64>L * delta;
-      S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
+    for (let L = len >= 128 ? 128 : len & ~15; L > 0; L = len - i >= 128 ? 128 : (len - i) & ~15) {
+      const io = <usize>i << 2;
+      statsBlock<v128>(q0 + io, L, K, xk + io, yk + io, mv, av, bv);
       i += L;
     }
-    const m = load<f32>(coef + co), a = load<f32>(coef + sb + co), b = load<f32>(coef + 2 * sb + co);
     for (; i < len; i++) {
       const o = <usize>i << 2;
       const d = <f64>load<f32>(q0 + o) - K;
@@ -969,6 +923,36 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
   }
   store<f64>(out, S1);
   store<f64>(out, S2, 8);
+}
+
+/** One NHWC row (at ro) of every group, shifted by the strip's first row (at base), into tmp/t2. */
+@inline function groupRowStats(ro: usize, base: usize, G: i32, gb: usize, tmp: usize, t2: usize): void {
+  for (let g = 0; g < G; g++) {
+    const go = <usize>g * gb;
+    const k = f32x4.splat(load<f32>(base + go));
+    let a = f32x4.splat(0), q = f32x4.splat(0);
+    for (let j: usize = 0; j < gb; j += 16) {
+      const v = f32x4.sub(v128.load(ro + go + j), k);
+      a = f32x4.add(a, v);
+      q = f32x4.add(q, f32x4.mul(v, v));
+    }
+    const to = <usize>g << 4;
+    v128.store(tmp + to, f32x4.add(v128.load(tmp + to), a));
+    v128.store(t2 + to, f32x4.add(v128.load(t2 + to), q));
+  }
+}
+
+/** Merge a strip's float32 group sums (n values each, shifted by row base) into float64 around kg. */
+@inline function mergeGroupStrip(base: usize, G: i32, gb: usize, n: f64, tmp: usize, t2: usize, kg: usize, acc: usize, s2: usize): void {
+  for (let g = 0; g < G; g++) {
+    const to = <usize>g << 4, ao = <usize>g << 3;
+    const kb = <f64>load<f32>(base + <usize>g * gb);
+    const s1 = hsum32(v128.load(tmp + to));
+    const q = hsum32(v128.load(t2 + to));
+    const delta = kb - load<f64>(kg + ao);
+    store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
+    store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
+  }
 }
 
 /**
@@ -989,30 +973,9 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
     memory.fill(tmp, 0, <usize>G << 5);
     for (let r = 0; r < L; r++) {
       const ro = base + <usize>r * rowBytes;
-      for (let g = 0; g < G; g++) {
-        const go = <usize>g * gb;
-        const k = f32x4.splat(load<f32>(base + go));
-        let a = f32x4.splat(0), q = f32x4.splat(0);
-        for (let j: usize = 0; j < gb; j += 16) {
-          const v = f32x4.sub(v128.load(ro + go + j), k);
-          a = f32x4.add(a, v);
-          q = f32x4.add(q, f32x4.mul(v, v));
-        }
-        const to = <usize>g << 4;
-        v128.store(tmp + to, f32x4.add(v128.load(tmp + to), a));
-        v128.store(t2 + to, f32x4.add(v128.load(t2 + to), q));
-      }
+      groupRowStats(ro, base, G, gb, tmp, t2);
     }
-    const n = <f64>L * <f64>D;
-    for (let g = 0; g < G; g++) {
-      const to = <usize>g << 4, ao = <usize>g << 3;
-      const kb = <f64>load<f32>(base + <usize>g * gb);
-      const s1 = hsum32(v128.load(tmp + to));
-      const q = hsum32(v128.load(t2 + to));
-      const delta = kb - load<f64>(kg + ao);
-      store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
-      store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
-    }
+    mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
   }
 }
 
@@ -1069,19 +1032,7 @@ export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i3
     memory.fill(tmp, 0, <usize>G << 5);
     for (let r = 0; r < L; r++) {
       const ro = base + <usize>r * rowBytes;
-      for (let g = 0; g < G; g++) {
-        const go = <usize>g * gb;
-        const k = f32x4.splat(load<f32>(base + go));
-        let a = f32x4.splat(0), q = f32x4.splat(0);
-        for (let j: usize = 0; j < gb; j += 16) {
-          const v = f32x4.sub(v128.load(ro + go + j), k);
-          a = f32x4.add(a, v);
-          q = f32x4.add(q, f32x4.mul(v, v));
-        }
-        const to = <usize>g << 4;
-        v128.store(tmp + to, f32x4.add(v128.load(tmp + to), a));
-        v128.store(t2 + to, f32x4.add(v128.load(t2 + to), q));
-      }
+      groupRowStats(ro, base, G, gb, tmp, t2);
       const xo = <usize>(r0 + r) * rowBytes;
       const v = x + xo, o = y + xo;
       for (let i: usize = 0; i < end4; i += 16) {
@@ -1092,15 +1043,6 @@ export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i3
         store<f32>(o + i, (load<f32>(v + i) - load<f32>(coef + i)) * load<f32>(pA + i) + load<f32>(pB + i));
       }
     }
-    const n = <f64>L * <f64>D;
-    for (let g = 0; g < G; g++) {
-      const to = <usize>g << 4, ao = <usize>g << 3;
-      const kb = <f64>load<f32>(base + <usize>g * gb);
-      const s1 = hsum32(v128.load(tmp + to));
-      const q = hsum32(v128.load(t2 + to));
-      const delta = kb - load<f64>(kg + ao);
-      store<f64>(acc + ao, load<f64>(acc + ao) + (s1 + n * delta));
-      store<f64>(s2 + ao, load<f64>(s2 + ao) + (q + 2 * delta * s1 + n * delta * delta));
-    }
+    mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
   }
 }

@@ -8,6 +8,12 @@ export function describeOutput(c: Painter, name: string, path: string, dtype: st
   return `  ${c.bold(name.padEnd(6))} ${path}  ${dtype} ${formatShape(shape)}`;
 }
 
+/** The closing line of forward/backward: wall time, phases, threads. */
+export function timingLine(c: Painter, r: { seconds: { total: number; read: number; compute: number; write: number }; threads: number; slices: number }): string {
+  const t = r.seconds;
+  return c.dim(`${t.total.toFixed(3)} s (read ${t.read.toFixed(3)}, compute ${t.compute.toFixed(3)}, write ${t.write.toFixed(3)}; overlapping), ${r.slices} slice${r.slices === 1 ? "" : "s"}, ${r.threads} thread${r.threads === 1 ? "" : "s"}`);
+}
+
 export interface Progress {
   update: (done: number, total: number) => void;
   stop: () => void;

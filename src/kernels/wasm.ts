@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 
 export interface KernelExports {
-  stats_run_f32(p: number, n: number, K: number, out: number): void;
   stats_run_f32_wide(p: number, n: number, K: number, out: number): void;
   stats_run_f64(p: number, n: number, K: number, out: number): void;
   norm_run_f32(x: number, y: number, n: number, mhi: number, a: number, b: number): void;

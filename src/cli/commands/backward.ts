@@ -3,7 +3,7 @@ import { parseOutputs } from "../options.js";
 import { DEFAULT_MEMORY } from "../../pipeline/slices.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseSize, parseThreads } from "../options.js";
-import { describeOutput, progressFor } from "../report.js";
+import { describeOutput, progressFor, timingLine } from "../report.js";
 
 export function backwardCommand(ctx: Context): Command {
   return new Command("backward")
@@ -63,7 +63,7 @@ export function backwardCommand(ctx: Context): Command {
           if (r.outputs.dx) ctx.console.info(describeOutput(c, "dX", r.outputs.dx, r.input.dtype, r.input.shape));
           if (r.outputs.dgamma) ctx.console.info(describeOutput(c, "dgamma", r.outputs.dgamma, r.input.dtype, [r.dims.C]));
           if (r.outputs.dbeta) ctx.console.info(describeOutput(c, "dbeta", r.outputs.dbeta, r.input.dtype, [r.dims.C]));
-          ctx.console.info(c.dim(`${r.seconds.total.toFixed(3)} s (read ${r.seconds.read.toFixed(3)}, compute ${r.seconds.compute.toFixed(3)}, write ${r.seconds.write.toFixed(3)}), ${r.threads} thread${r.threads === 1 ? "" : "s"}`));
+          ctx.console.info(timingLine(c, r));
         }
       } finally {
         progress.stop();

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { DEFAULT_MEMORY } from "../../pipeline/slices.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseSize, parseThreads } from "../options.js";
-import { describeOutput, progressFor } from "../report.js";
+import { describeOutput, progressFor, timingLine } from "../report.js";
 
 export function forwardCommand(ctx: Context): Command {
   return new Command("forward")
@@ -55,7 +55,7 @@ export function forwardCommand(ctx: Context): Command {
           ctx.console.info(describeOutput(c, "Y", r.outputs.y, r.dtypes.y, r.input.shape));
           ctx.console.info(describeOutput(c, "mean", r.outputs.mean, r.dtypes.mean, [r.dims.N, r.dims.G]));
           ctx.console.info(describeOutput(c, "rstd", r.outputs.rstd, r.dtypes.rstd, [r.dims.N, r.dims.G]));
-          ctx.console.info(c.dim(`${r.seconds.total.toFixed(3)} s (read ${r.seconds.read.toFixed(3)}, compute ${r.seconds.compute.toFixed(3)}, write ${r.seconds.write.toFixed(3)}), ${r.threads} thread${r.threads === 1 ? "" : "s"}`));
+          ctx.console.info(timingLine(c, r));
         }
       } finally {
         progress.stop();

@@ -31,7 +31,7 @@ for (;;) {
   if (ith < nth) {
     try {
       const team = { ith, nth, barrier: () => barrier(ctl, nth) };
-      if (fault === "trap") kernels.stats_run_f32(0xfffffff0, 1024, 0, 0);
+      if (fault === "trap") kernels.stats_run_f64(0xfffffff0, 1024, 0, 0);
       if (fault === "exit") process.exit(7);
       if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
       else {
