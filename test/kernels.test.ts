@@ -92,6 +92,14 @@ describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (p
         for (const [k, v] of Object.entries(e)) expect(v, k).toBeLessThan(precision === "f32" ? 3e-5 : 1e-9);
       }
     });
+    it(`${layout} huge values (float32 squares overflow: the float64-accumulating fallback)`, async () => {
+      const shape = layout === "nchw" ? [2, 8, 9, 9] : [2, 9, 9, 8];
+      const e = await runBoth(shape, 2, layout, precision, { offset: 3e20, scale: 1e20 });
+      for (const [k, v] of Object.entries(e)) {
+        expect(Number.isFinite(v), k).toBe(true);
+        expect(v, k).toBeLessThan(precision === "f32" ? 3e-5 : 1e-9);
+      }
+    });
     it(`${layout} without affine`, async () => {
       const shape = layout === "nchw" ? [2, 6, 4, 5] : [2, 4, 5, 6];
       const e = await runBoth(shape, 3, layout, precision, { affine: false });
