@@ -72,8 +72,9 @@ export class Console {
     this.streams.stdout.write(JSON.stringify(value, jsonReplacer, 2) + "\n");
   }
 
+  /** Warnings go to stderr only when it is a TTY and not --quiet (SPEC.md); --json carries them too. */
   warn(line: string): void {
-    if (!this.quiet) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
+    if (!this.quiet && this.streams.stderr.isTTY) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
   }
 
   error(line: string): void {
