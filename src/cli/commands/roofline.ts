@@ -3,6 +3,7 @@ import { InputError } from "../../errors.js";
 import { groupNormDims } from "../../core/dims.js";
 import type { RooflineReport } from "../../roofline/report.js";
 import { writeWhole } from "../../io/outputs.js";
+import { bytesLabel } from "../../roofline/svg.js";
 import { progressFor } from "../report.js";
 import type { Context } from "../context.js";
 import type { Console } from "../console.js";
@@ -31,13 +32,21 @@ function printTable(c: Console, r: RooflineReport): void {
     );
   }
   c.result(`  shape (${r.kernels[0]?.shape.join(", ")}), G = ${r.kernels[0]?.groups}; bytes = compulsory traffic (forward X in, Y out; backward dY, X in, dX out; plus the small vectors)`);
+  c.result("  kernels run as the file pipeline runs them: Y over X and dX over dY in place; backward with the forward's mean/rstd given");
   c.result(o.bold("byte model"));
   for (const k of r.kernels) {
     const m = k.byte_model;
     c.result(`  ${k.name.padEnd(9)} compulsory ${(m.compulsory.bytes / 1e6).toFixed(0)} MB (${m.compulsory.gbps.toFixed(1)} GB/s); implementation ${(m.implementation.bytes / 1e6).toFixed(0)} MB (${m.implementation.gbps.toFixed(1)} GB/s, ${m.implementation.passes} pass${m.implementation.passes > 1 ? "es" : ""}); with write-allocate ${(m.with_write_allocate.bytes / 1e6).toFixed(0)} MB (${m.with_write_allocate.gbps.toFixed(1)} GB/s)`);
   }
   c.result(`  ${r.kernels[0]?.byte_model.implementation.note}; ${r.kernels[0]?.byte_model.with_write_allocate.note}`);
-  c.result("  kernels run as the file pipeline runs them: Y over X and dX over dY in place; backward with the forward's mean/rstd given");
+  if (r.sweep) {
+    c.result(o.bold("copy bandwidth against working set"));
+    c.result("  " + r.sweep.map((p) => `${bytesLabel(p.bytes)} ${p.gbps.toFixed(0)}`).join(" · ") + "  (GB/s)");
+  }
+  if (r.warnings.length) {
+    c.result(o.bold("warnings"));
+    for (const w of r.warnings) c.result(`  ${w}`);
+  }
 }
 
 export function rooflineCommand(ctx: Context): Command {
