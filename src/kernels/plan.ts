@@ -57,7 +57,7 @@ export interface Job extends Geometry, JobPointers {
   readonly wantDx: boolean;
 }
 
-export interface Layout2 {
+export interface WorkLayout {
   items: number;
   unitsPerItem: number;
   /** NCHW: channels per unit (1 when a run is split into blocks) and blocks per channel. */
@@ -71,11 +71,8 @@ export interface Layout2 {
   perItemBytes: number;
 }
 
-export function itemsOf(g: Geometry): number {
-  return g.layout === "nchw" ? g.N * g.G : g.N;
-}
 
-export function workLayout(g: Geometry): Layout2 {
+export function workLayout(g: Geometry): WorkLayout {
   if (g.layout === "nchw") {
     // per item: coefficients (4·D f64 at most)
     if (g.HxW <= BLOCK) {
@@ -100,10 +97,6 @@ export function scratchBytes(g: Geometry): { partials: number; perItem: number; 
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
-function splitF32(v: number): [number, number] {
-  const hi = Math.fround(v);
-  return [hi, v - hi];
-}
 
 /** NHWC per-item scratch: byte offsets of its parts (C channels). */
 function scratchParts(C: number): { shifts: number; means: number; coef: number } {
@@ -153,12 +146,12 @@ export class Executor {
     return this.f64[(j.rstd >>> 3) + n * j.G + g];
   }
 
-  private partialPtr(j: Job, w: Layout2, item: number, u: number): number {
+  private partialPtr(j: Job, w: WorkLayout, item: number, u: number): number {
     return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
   }
 
   /** NCHW: unit u of item (n, g): its first channel, channel count, byte offset, values per channel. */
-  private run(j: Job, w: Layout2, item: number, u: number): { c0: number; nch: number; off: number; len: number } {
+  private run(j: Job, w: WorkLayout, item: number, u: number): { c0: number; nch: number; off: number; len: number } {
     const n = Math.floor(item / j.G), g = item % j.G;
     const eb = this.elemBytes(j);
     if (w.blocks === 1) {
@@ -170,7 +163,7 @@ export class Executor {
   }
 
   /** Channels whose coefficients an item's scratch holds: NCHW its group's D, NHWC all C. */
-  private coefFrame(j: Job, w: Layout2, item: number): { ptr: number; first: number; count: number } {
+  private coefFrame(j: Job, w: WorkLayout, item: number): { ptr: number; first: number; count: number } {
     const base = j.perItem + item * w.perItemBytes;
     return j.layout === "nchw"
       ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
@@ -178,7 +171,7 @@ export class Executor {
   }
 
   /** NHWC: the rows of unit u of sample n. */
-  private rows(j: Job, w: Layout2, n: number, u: number): { off: number; rows: number } {
+  private rows(j: Job, w: WorkLayout, n: number, u: number): { off: number; rows: number } {
     const r0 = u * w.rows;
     return { off: (n * j.HxW + r0) * j.C * this.elemBytes(j), rows: Math.min(w.rows, j.HxW - r0) };
   }
@@ -186,7 +179,7 @@ export class Executor {
   // ------------------------------------------------------------------ statistics
 
   /** Statistics partial of one unit: Σ(x − K), Σ(x − K)² (per channel for NHWC). */
-  statsUnit(j: Job, w: Layout2, item: number, u: number, wide = false): void {
+  statsUnit(j: Job, w: WorkLayout, item: number, u: number, wide = false): void {
     this.views();
     const out = this.partialPtr(j, w, item, u);
     const f32 = j.precision === "f32";
@@ -211,7 +204,7 @@ export class Executor {
   }
 
   /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
-  private nhwcShifts(j: Job, w: Layout2, n: number, perGroup: boolean): number {
+  private nhwcShifts(j: Job, w: WorkLayout, n: number, perGroup: boolean): number {
     const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).shifts;
     const base = ptr >>> 3;
     for (let g = 0; g < j.G; g++) {
@@ -226,7 +219,7 @@ export class Executor {
    * NHWC: Σ over an item's units of each partial entry (count of them), in unit order, into this
    * thread's scratch; returns its float64 index.
    */
-  private sumUnits(j: Job, w: Layout2, item: number, count: number): number {
+  private sumUnits(j: Job, w: WorkLayout, item: number, count: number): number {
     const base = j.partials + item * w.unitsPerItem * w.partialDoubles * 8;
     const out = this.tmp(j);
     this.k.sum_units(base, w.unitsPerItem, w.partialDoubles, count, out);
@@ -238,7 +231,7 @@ export class Executor {
    * group's channels). A float32 fast-path overflow (non-finite sums) is redone with the
    * float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
    */
-  finalizeStats(j: Job, w: Layout2, item: number, wide = false): void {
+  finalizeStats(j: Job, w: WorkLayout, item: number, wide = false): void {
     this.views();
     const f = this.f64;
     const M = j.D * j.HxW;
@@ -303,7 +296,7 @@ export class Executor {
     }
   }
 
-  normUnit(j: Job, w: Layout2, item: number, u: number): void {
+  normUnit(j: Job, w: WorkLayout, item: number, u: number): void {
     this.views();
     const { ptr, first, count } = this.coefFrame(j, w, item);
     if (j.layout === "nchw") {
@@ -322,7 +315,7 @@ export class Executor {
    * NCHW float32: normalise unit u of `item` while the same unit of item + 1 streams in for its
    * statistics (the same sums as statsUnit's, so results do not depend on the pairing).
    */
-  private fusedUnit(j: Job, w: Layout2, item: number, u: number): void {
+  private fusedUnit(j: Job, w: WorkLayout, item: number, u: number): void {
     this.views();
     if (j.layout === "nhwc") {
       // NHWC float32, D a multiple of 4: the rows of unit u of sample `item` and of sample item + 1
@@ -363,7 +356,7 @@ export class Executor {
    * Internal gradients of one unit: T = Σ dy·(x − m), Σ dy, where m is the float32 high part of
    * the group mean (float32) or the mean itself (float64); finalizeGrad removes the low part.
    */
-  gradUnit(j: Job, w: Layout2, item: number, u: number, wide = false): void {
+  gradUnit(j: Job, w: WorkLayout, item: number, u: number, wide = false): void {
     this.views();
     const out = this.partialPtr(j, w, item, u);
     const f32 = j.precision === "f32";
@@ -384,7 +377,7 @@ export class Executor {
   }
 
   /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
-  private nhwcMeans(j: Job, w: Layout2, n: number, asF32: boolean): number {
+  private nhwcMeans(j: Job, w: WorkLayout, n: number, asF32: boolean): number {
     const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).means;
     for (let g = 0; g < j.G; g++) {
       const mean = this.meanOf(j, n, g);
@@ -395,7 +388,7 @@ export class Executor {
   }
 
   /** Combine an item's gradient partials into ds/db per (n, c) (unit order): ds = T − mlo·db. */
-  finalizeGrad(j: Job, w: Layout2, item: number, wide = false): void {
+  finalizeGrad(j: Job, w: WorkLayout, item: number, wide = false): void {
     this.views();
     const f = this.f64;
     const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
@@ -451,7 +444,7 @@ export class Executor {
     }
   }
 
-  dxUnit(j: Job, w: Layout2, item: number, u: number): void {
+  dxUnit(j: Job, w: WorkLayout, item: number, u: number): void {
     this.views();
     const { ptr, first, count } = this.coefFrame(j, w, item);
     if (j.layout === "nchw") {

@@ -7,9 +7,6 @@ import { type Dims, formatShape, groupNormDims, type Layout, sameShape } from ".
 import { type NpyDtype, NpyReader, readNpy } from "../io/npy.js";
 import type { Precision } from "../kernels/plan.js";
 
-export async function openTensor(path: string): Promise<NpyReader> {
-  return NpyReader.open(path);
-}
 
 export function precisionOf(...dtypes: NpyDtype[]): Precision {
   return dtypes.includes("float64") ? "f64" : "f32";
