@@ -81,10 +81,39 @@ describe("slicing", () => {
     for (const f of OUTPUTS) expect(bytes(join(b, f)).equals(bytes(join(a, f))), f).toBe(true);
   });
 
-  it("refuses a budget smaller than one NHWC sample or one group", async () => {
+  it("streams a sample (NHWC) or a group (NCHW) over the budget in chunks, with the same bits", async () => {
+    for (const [shape, G, layout, memory] of [
+      [[2, 100, 250, 8], "2", "nhwc", "1200K"], // 800 KB samples of 4 units (8192 rows of 8 channels)
+      [[2, 8, 130, 130], "2", "nchw", "300K"], // 270 KB groups: 4 channels of 2 blocks each
+    ] as const) {
+      const dir = await inputs([...shape], layout === "nhwc" ? shape[3] : shape[1]);
+      const whole = fresh(), chunked = fresh();
+      run(dir, whole, ["--threads", "1"], layout, G);
+      for (const threads of ["1", "2"]) {
+        const r = run(dir, chunked, ["--memory", memory, "--threads", threads], layout, G);
+        expect(r.forward.slices).toBeGreaterThan(2);
+        for (const f of OUTPUTS) expect(bytes(join(chunked, f)).equals(bytes(join(whole, f))), `${layout} ${f}, ${threads} threads`).toBe(true);
+      }
+    }
+  });
+
+  it("chunked items redo overflowing float32 sums in float64, as in memory", async () => {
+    const dir = await inputs([2, 100, 250, 8], 8);
+    const n = 2 * 100 * 250 * 8;
+    await writeNpy(join(dir, "x.npy"), "float32", [2, 100, 250, 8], randn(n, 9, 1e20, 3e20));
+    await writeNpy(join(dir, "dy.npy"), "float32", [2, 100, 250, 8], randn(n, 10, 1e20));
+    const whole = fresh(), chunked = fresh();
+    run(dir, whole, [], "nhwc", "2");
+    run(dir, chunked, ["--memory", "1200K"], "nhwc", "2");
+    for (const f of OUTPUTS) expect(bytes(join(chunked, f)).equals(bytes(join(whole, f))), f).toBe(true);
+    const y = (await readNpy(join(whole, "Y.npy"), "float64")).data;
+    expect(y.every((v) => Number.isFinite(v))).toBe(true);
+  });
+
+  it("refuses a budget smaller than one work unit", async () => {
     const dir = await inputs([2, 10, 9, 8], 8);
     const out = fresh();
-    const r = groupnorm(["forward", join(dir, "x.npy"), "--groups", "2", "--layout", "nhwc", "--memory", "1K", "--out-dir", out]);
+    const r = groupnorm(["forward", join(dir, "x.npy"), "--groups", "2", "--layout", "nhwc", "--memory", "100", "--out-dir", out]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--memory/);
     expect(readdirSync(out)).toEqual([]);

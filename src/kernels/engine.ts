@@ -4,7 +4,7 @@
  * kernels and hands back the small per-group and per-channel results.
  */
 import { Arena } from "./arena.js";
-import { Executor, type Geometry, type Job, gammaBetaBackward, scratchBytes } from "./plan.js";
+import { Executor, type Geometry, type Job, gammaBetaBackward, runUnits, scratchBytes, unitOffset, type UnitStep, workLayout } from "./plan.js";
 import { PoolRunner } from "./pool/pool.js";
 import { encodeProbe, type ProbeParams, runProbe } from "./probes.js";
 import { execute, type Kind } from "./schedule.js";
@@ -24,6 +24,8 @@ export interface BackwardResult extends ForwardResult {
 /** Runs a job on this thread or on a pool of worker threads. */
 export interface Runner {
   run(kind: Kind, job: Job): Promise<void>;
+  /** One step over units [u0, u1) of item 0 of the job, shared out among the threads. */
+  units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void>;
   probe(p: ProbeParams): Promise<void>;
   readonly threads: number;
   close(): Promise<void>;
@@ -40,6 +42,9 @@ export class InlineRunner implements Runner {
   }
   async run(kind: Kind, job: Job): Promise<void> {
     execute(this.exec, kind, job, { ith: 0, nth: 1, barrier: () => undefined }, 0);
+  }
+  async units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void> {
+    runUnits(this.exec, job, step, u0, u1);
   }
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
@@ -65,6 +70,14 @@ export class Engine {
     this.arena = new Arena(this.memory);
     const threads = options.threads ?? 1;
     this.runner = threads > 1 ? new PoolRunner(this.memory, threads, options.cacheBytes ?? 8 << 20) : new InlineRunner(this.memory);
+  }
+
+  private mainExec: Executor | undefined;
+
+  /** An executor on this thread, for the serial steps of chunked items. */
+  executor(): Executor {
+    this.mainExec ??= new Executor(instantiateKernels(this.memory), this.memory, 0);
+    return this.mainExec;
   }
 
   /** Resolves when every pool thread is up (at once for the single-thread path). */
@@ -112,6 +125,7 @@ export class Engine {
         perItem: this.arena.alloc(s.perItem),
         threadScratch: this.arena.alloc(s.perThread * this.runner.threads),
         threadScratchBytes: s.perThread,
+        shiftSource: 0,
         ds: 0,
         db: 0,
         statsGiven: false,
@@ -154,6 +168,7 @@ export class Engine {
         perItem: this.arena.alloc(s.perItem),
         threadScratch: this.arena.alloc(s.perThread * this.runner.threads),
         threadScratchBytes: s.perThread,
+        shiftSource: 0,
         ds: this.arena.alloc(NC * 8),
         db: this.arena.alloc(NC * 8),
         statsGiven: stats !== null,
@@ -173,3 +188,95 @@ export class Engine {
 }
 
 export { gammaBetaBackward };
+
+/**
+ * One work item too large for the memory budget (an NHWC sample, or an NCHW group as a one-group
+ * tensor), streamed through the arena in chunks of whole units. Its unit partials persist between
+ * chunks and combine in the usual fixed order, so results are bitwise those of an in-memory run.
+ * The caller supplies each group's shift K (the group's first value), read from the file.
+ */
+export class ChunkedItem {
+  readonly job: Job;
+  readonly units: number;
+  private readonly mark: number;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly geo: Geometry,
+    eps: number,
+    gamma: ArrayLike<number> | null,
+    beta: ArrayLike<number> | null,
+    stats: ForwardResult | null,
+    shifts: ArrayLike<number>,
+  ) {
+    if (geo.N !== 1) throw new Error("ChunkedItem: one item (N = 1) at a time");
+    const a = engine.arena;
+    this.mark = a.used;
+    const s = scratchBytes(geo);
+    const vec = (values: ArrayLike<number> | null, n: number, fill: number) => {
+      const p = a.alloc(n * 8);
+      const v = a.f64(p, n);
+      if (values) v.set(values);
+      else v.fill(fill);
+      return p;
+    };
+    this.job = {
+      ...geo,
+      eps,
+      x: 0,
+      y: 0,
+      dy: 0,
+      dx: 0,
+      gamma: vec(gamma, geo.C, 1),
+      beta: vec(beta, geo.C, 0),
+      mean: vec(stats?.mean ?? null, geo.G, 0),
+      rstd: vec(stats?.rstd ?? null, geo.G, 0),
+      partials: a.alloc(s.partials),
+      perItem: a.alloc(s.perItem),
+      threadScratch: a.alloc(s.perThread * engine.runner.threads),
+      threadScratchBytes: s.perThread,
+      shiftSource: vec(shifts, geo.G, 0),
+      ds: a.alloc(geo.C * 8),
+      db: a.alloc(geo.C * 8),
+      statsGiven: stats !== null,
+      wantDx: true,
+    };
+    this.units = workLayout(geo).unitsPerItem;
+  }
+
+  /** Run a step over units [u0, u1), whose data start at x (and dy) in the arena; outputs in place. */
+  async step(step: UnitStep, ptrs: { x: number; dy?: number }, u0: number, u1: number): Promise<void> {
+    const back = unitOffset(this.geo, u0);
+    const x = ptrs.x - back, dy = (ptrs.dy ?? 0) - back;
+    await this.engine.runner.units(step, { ...this.job, x, y: x, dy, dx: dy }, u0, u1);
+  }
+
+  /** False when float32 partial sums overflowed: rerun the chunks with "statsWide", then finalize(true). */
+  finalizeStats(wide = false): boolean {
+    return this.engine.executor().finalizeStats(this.job, workLayout(this.geo), 0, wide);
+  }
+  prepareNorm(): void {
+    this.engine.executor().prepareNorm(this.job, 0);
+  }
+  /** False when float32 partial sums overflowed: rerun the chunks with "gradWide", then finalize(true). */
+  finalizeGrad(wide = false): boolean {
+    return this.engine.executor().finalizeGrad(this.job, workLayout(this.geo), 0, wide);
+  }
+  prepareDx(): void {
+    this.engine.executor().prepareDx(this.job, 0);
+  }
+
+  results(): BackwardResult {
+    const a = this.engine.arena, G = this.geo.G, C = this.geo.C;
+    return {
+      mean: a.f64(this.job.mean, G).slice(),
+      rstd: a.f64(this.job.rstd, G).slice(),
+      ds: a.f64(this.job.ds, C).slice(),
+      db: a.f64(this.job.db, C).slice(),
+    };
+  }
+
+  release(): void {
+    this.engine.arena.release(this.mark);
+  }
+}

@@ -47,6 +47,8 @@ export interface JobPointers {
   readonly perItem: number; // items · perItemBytes: shifts and coefficients (NHWC)
   readonly threadScratch: number; // threads · threadScratchBytes: each thread's own scratch
   readonly threadScratchBytes: number;
+  /** Float64 [N·G] of the groups' shifts K when X is streamed in chunks (0: read K from X). */
+  readonly shiftSource: number;
 }
 
 export interface Job extends Geometry, JobPointers {
@@ -133,6 +135,7 @@ export class Executor {
 
   /** Value of element (n, c = g·D, s = 0), the shift K of group (n, g). */
   private shift(j: Job, n: number, g: number): number {
+    if (j.shiftSource) return this.f64[(j.shiftSource >>> 3) + n * j.G + g];
     const c = g * j.D;
     const idx = j.layout === "nchw" ? (n * j.C + c) * j.HxW : n * j.HxW * j.C + c;
     return j.precision === "f32" ? this.f32[(j.x >>> 2) + idx] : this.f64[(j.x >>> 3) + idx];
@@ -231,7 +234,7 @@ export class Executor {
    * group's channels). A float32 fast-path overflow (non-finite sums) is redone with the
    * float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
    */
-  finalizeStats(j: Job, w: WorkLayout, item: number, wide = false): void {
+  finalizeStats(j: Job, w: WorkLayout, item: number, wide = false): boolean {
     this.views();
     const f = this.f64;
     const M = j.D * j.HxW;
@@ -258,9 +261,9 @@ export class Executor {
         }
       }
       if (!wide && j.precision === "f32" && !(Number.isFinite(s1) && Number.isFinite(s2))) {
+        if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
         for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
-        this.finalizeStats(j, w, item, true);
-        return;
+        return this.finalizeStats(j, w, item, true);
       }
       // an empty group (HxW = 0 or C = 0): mean 0 and rstd NaN, as PyTorch
       let mean = 0, rstd = NaN;
@@ -272,6 +275,7 @@ export class Executor {
       f[(j.mean >>> 3) + n * j.G + g] = mean;
       f[(j.rstd >>> 3) + n * j.G + g] = rstd;
     }
+    return true;
   }
 
   // ------------------------------------------------------------------ forward
@@ -388,7 +392,7 @@ export class Executor {
   }
 
   /** Combine an item's gradient partials into ds/db per (n, c) (unit order): ds = T − mlo·db. */
-  finalizeGrad(j: Job, w: WorkLayout, item: number, wide = false): void {
+  finalizeGrad(j: Job, w: WorkLayout, item: number, wide = false): boolean {
     this.views();
     const f = this.f64;
     const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
@@ -413,15 +417,16 @@ export class Executor {
         }
       }
       if (!wide && j.precision === "f32" && !(Number.isFinite(t) && Number.isFinite(b))) {
+        if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
         for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
-        this.finalizeGrad(j, w, item, true);
-        return;
+        return this.finalizeGrad(j, w, item, true);
       }
       const mean = this.meanOf(j, n, Math.floor(c / j.D));
       const lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
       f[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
       f[(j.db >>> 3) + n * j.C + c] = b;
     }
+    return true;
   }
 
   /**
@@ -494,4 +499,27 @@ export function gammaBetaBackward(
       dbeta[c] += db[n * j.C + c];
     }
   }
+}
+
+/** The per-unit steps, for running a range of units of item 0 (chunked items, see engine). */
+export type UnitStep = "stats" | "norm" | "grad" | "dx" | "statsWide" | "gradWide";
+export const UNIT_STEPS: UnitStep[] = ["stats", "norm", "grad", "dx", "statsWide", "gradWide"];
+
+export function runUnits(exec: Executor, j: Job, step: UnitStep, u0: number, u1: number): void {
+  const w = workLayout(j);
+  for (let u = u0; u < u1; u++) {
+    if (step === "stats" || step === "statsWide") exec.statsUnit(j, w, 0, u, step === "statsWide");
+    else if (step === "norm") exec.normUnit(j, w, 0, u);
+    else if (step === "grad" || step === "gradWide") exec.gradUnit(j, w, 0, u, step === "gradWide");
+    else exec.dxUnit(j, w, 0, u);
+  }
+}
+
+/** Byte offset of unit u from the start of its item (units are in memory order). */
+export function unitOffset(g: Geometry, u: number): number {
+  const w = workLayout(g);
+  const eb = g.precision === "f32" ? 4 : 8;
+  if (g.layout === "nhwc") return u * w.rows * g.C * eb;
+  if (w.blocks === 1) return u * w.cpu * g.HxW * eb;
+  return (Math.floor(u / w.blocks) * g.HxW + (u % w.blocks) * BLOCK) * eb;
 }

@@ -8,10 +8,11 @@ import { InputError } from "../errors.js";
 import type { Layout } from "../core/dims.js";
 import { type NpyDtype, NpyReader } from "../io/npy.js";
 import { OutputSet } from "../io/outputs.js";
-import { type Engine, gammaBetaBackward } from "../kernels/engine.js";
+import { ChunkedItem, type Engine, gammaBetaBackward } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector, readGroupStats, requireSameShape } from "./inputs.js";
 import { toSeconds } from "./forward.js";
-import { elementBytes, maxCount, type Phases, pipeline, planSlices, viewOf } from "./slices.js";
+import { elementBytes, maxCount, type Phases, pipeline, planChunks, planSlices, viewOf } from "./slices.js";
+import { readShifts } from "./forward.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
 
@@ -86,34 +87,92 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
     const dbeta = new Float64Array(d.C);
     const mark = engine.arena.used;
     let phases: Phases;
+    let sliceCount = slices.length;
     try {
-      const cap = maxCount(slices);
-      const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
-        dy: engine.arena.alloc(cap * eb),
-        x: engine.arena.alloc(cap * eb),
-      }));
-      phases = await pipeline(
-        slices,
-        buffers,
-        {
-          read: async (s, b) => {
-            await dyReader.read(s.start, s.count, viewOf(engine, precision, b.dy, s.count));
-            await xReader!.read(s.start, s.count, viewOf(engine, precision, b.x, s.count));
+      if (slices.length === 0) {
+        // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks
+        const items = planChunks(d, precision, 2, o.memoryBudget);
+        sliceCount = items.length * items[0].chunks.length;
+        const t0 = performance.now();
+        phases = { read: 0, compute: 0, write: 0, total: 0 };
+        const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
+        const bdy = engine.arena.alloc(cap * eb), bx = engine.arena.alloc(cap * eb);
+        const timed = async (k: "read" | "compute" | "write", f: () => Promise<unknown>) => {
+          const t = performance.now();
+          await f();
+          phases[k] += performance.now() - t;
+        };
+        for (const [i, item] of items.entries()) {
+          const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;
+          const stats = mean && rstd ? { mean: mean.subarray(item.stats0, item.stats0 + NG), rstd: rstd.subarray(item.stats0, item.stats0 + NG) } : null;
+          const shifts = stats ? new Float64Array(NG) : await readShifts(xReader, item);
+          const ci = new ChunkedItem(engine, item.geo, o.eps, gamma?.subarray(cs, ce) ?? null, null, stats, shifts);
+          try {
+            const pass = async (step: "stats" | "statsWide" | "grad" | "gradWide" | "dx") => {
+              for (const c of item.chunks) {
+                const n = c.to - c.from;
+                await timed("read", async () => {
+                  if (step !== "stats" && step !== "statsWide") await dyReader.read(item.start + c.from, n, viewOf(engine, precision, bdy, n));
+                  await xReader!.read(item.start + c.from, n, viewOf(engine, precision, bx, n));
+                });
+                await timed("compute", () => ci.step(step, { x: bx, dy: bdy }, c.u0, c.u1));
+                if (step === "dx") await timed("write", () => dxw!.write(viewOf(engine, precision, bdy, n)));
+              }
+            };
+            if (!stats) {
+              await pass("stats");
+              if (!ci.finalizeStats()) {
+                await pass("statsWide");
+                ci.finalizeStats(true);
+              }
+            }
+            await pass("grad");
+            if (!ci.finalizeGrad()) {
+              await pass("gradWide");
+              ci.finalizeGrad(true);
+            }
+            if (dxw) {
+              ci.prepareDx();
+              await pass("dx");
+            }
+            const r = ci.results();
+            // gamma/beta backward: running sums over n, in item (so n) order
+            gammaBetaBackward(item.geo, r.ds, r.db, r.rstd, dgamma.subarray(cs, ce), dbeta.subarray(cs, ce));
+          } finally {
+            ci.release();
+          }
+          o.onProgress?.(i + 1, items.length);
+        }
+        phases.total = performance.now() - t0;
+      } else {
+        const cap = maxCount(slices);
+        const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
+          dy: engine.arena.alloc(cap * eb),
+          x: engine.arena.alloc(cap * eb),
+        }));
+        phases = await pipeline(
+          slices,
+          buffers,
+          {
+            read: async (s, b) => {
+              await dyReader.read(s.start, s.count, viewOf(engine, precision, b.dy, s.count));
+              await xReader!.read(s.start, s.count, viewOf(engine, precision, b.x, s.count));
+            },
+            compute: async (s, b) => {
+              const NG = s.geo.N * s.geo.G;
+              const stats = mean && rstd ? { mean: mean.subarray(s.stats0, s.stats0 + NG), rstd: rstd.subarray(s.stats0, s.stats0 + NG) } : null;
+              const cs = s.c0, ce = s.c0 + s.geo.C;
+              const r = await engine.backward(s.geo, o.eps, { dy: b.dy, x: b.x, dx: dxw ? b.dy : 0 }, gamma?.subarray(cs, ce) ?? null, stats);
+              // gamma/beta backward: running sums over n, in slice (so n) order
+              gammaBetaBackward(s.geo, r.ds, r.db, r.rstd, dgamma.subarray(cs, ce), dbeta.subarray(cs, ce));
+            },
+            write: async (s, b) => {
+              if (dxw) await dxw.write(viewOf(engine, precision, b.dy, s.count));
+            },
           },
-          compute: async (s, b) => {
-            const NG = s.geo.N * s.geo.G;
-            const stats = mean && rstd ? { mean: mean.subarray(s.stats0, s.stats0 + NG), rstd: rstd.subarray(s.stats0, s.stats0 + NG) } : null;
-            const cs = s.c0, ce = s.c0 + s.geo.C;
-            const r = await engine.backward(s.geo, o.eps, { dy: b.dy, x: b.x, dx: dxw ? b.dy : 0 }, gamma?.subarray(cs, ce) ?? null, stats);
-            // gamma/beta backward: running sums over n, in slice (so n) order
-            gammaBetaBackward(s.geo, r.ds, r.db, r.rstd, dgamma.subarray(cs, ce), dbeta.subarray(cs, ce));
-          },
-          write: async (s, b) => {
-            if (dxw) await dxw.write(viewOf(engine, precision, b.dy, s.count));
-          },
-        },
-        (s) => o.onProgress?.(s.index + 1, slices.length),
-      );
+          (s) => o.onProgress?.(s.index + 1, slices.length),
+        );
+      }
     } finally {
       engine.arena.release(mark);
     }
@@ -134,7 +193,7 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
       statistics: mean ? "given" : "recomputed",
       outputs: paths,
       threads: engine.runner.threads,
-      slices: slices.length,
+      slices: sliceCount,
       bytes: {
         read: bytes + dyReader.header.size * dyReader.header.itemSize,
         written: (dxw ? bytes : 0) + ((dgw ? 1 : 0) + (dbw ? 1 : 0)) * d.C * h.itemSize,

@@ -10,7 +10,10 @@ import { type NpyDtype, NpyReader } from "../io/npy.js";
 import { OutputSet } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector } from "./inputs.js";
-import { elementBytes, maxCount, type Phases, pipeline, planSlices, viewOf } from "./slices.js";
+import { type ChunkedItemPlan, elementBytes, maxCount, type Phases, pipeline, planChunks, planSlices, viewOf } from "./slices.js";
+import { ChunkedItem } from "../kernels/engine.js";
+import type { NpyWriter } from "../io/npy.js";
+import type { Precision } from "../kernels/plan.js";
 
 export interface ForwardOptions {
   x: string;
@@ -69,31 +72,39 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
     const eb = elementBytes(precision);
     const mark = engine.arena.used;
     let phases: Phases;
+    let sliceCount = slices.length;
     try {
-      const cap = maxCount(slices);
-      const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
-        x: engine.arena.alloc(cap * eb),
-        mean: new Float64Array(0) as Float64Array<ArrayBufferLike>,
-        rstd: new Float64Array(0) as Float64Array<ArrayBufferLike>,
-      }));
-      phases = await pipeline(
-        slices,
-        buffers,
-        {
-          read: (s, b) => reader.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
-          compute: async (s, b) => {
-            const r = await engine.forward(s.geo, o.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + s.geo.C) ?? null, beta?.subarray(s.c0, s.c0 + s.geo.C) ?? null);
-            b.mean = r.mean;
-            b.rstd = r.rstd;
+      if (slices.length === 0) {
+        // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks, twice
+        const items = planChunks(d, precision, 1, o.memoryBudget);
+        sliceCount = items.length * items[0].chunks.length;
+        phases = await forwardChunked(engine, reader, items, { gamma, beta, eps: o.eps, precision, eb }, { y: yw, mean: mw, rstd: rw }, o.onProgress);
+      } else {
+        const cap = maxCount(slices);
+        const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
+          x: engine.arena.alloc(cap * eb),
+          mean: new Float64Array(0) as Float64Array<ArrayBufferLike>,
+          rstd: new Float64Array(0) as Float64Array<ArrayBufferLike>,
+        }));
+        phases = await pipeline(
+          slices,
+          buffers,
+          {
+            read: (s, b) => reader.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
+            compute: async (s, b) => {
+              const r = await engine.forward(s.geo, o.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + s.geo.C) ?? null, beta?.subarray(s.c0, s.c0 + s.geo.C) ?? null);
+              b.mean = r.mean;
+              b.rstd = r.rstd;
+            },
+            write: async (s, b) => {
+              await yw.write(viewOf(engine, precision, b.x, s.count));
+              await mw.write(b.mean);
+              await rw.write(b.rstd);
+            },
           },
-          write: async (s, b) => {
-            await yw.write(viewOf(engine, precision, b.x, s.count));
-            await mw.write(b.mean);
-            await rw.write(b.rstd);
-          },
-        },
-        (s) => o.onProgress?.(s.index + 1, slices.length),
-      );
+          (s) => o.onProgress?.(s.index + 1, slices.length),
+        );
+      }
     } finally {
       engine.arena.release(mark);
     }
@@ -112,7 +123,7 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
       outputs: paths,
       dtypes: { y: h.dtype, mean: statsDtype, rstd: statsDtype },
       threads: engine.runner.threads,
-      slices: slices.length,
+      slices: sliceCount,
       bytes: { read: h.size * h.itemSize, written: h.size * h.itemSize + statBytes },
       seconds: toSeconds(phases),
     };
@@ -126,4 +137,70 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
 
 export function toSeconds(p: Phases): Phases {
   return { read: p.read / 1000, compute: p.compute / 1000, write: p.write / 1000, total: p.total / 1000 };
+}
+
+/** Each group's shift K: its first value, read from the file. */
+export async function readShifts(reader: NpyReader, item: ChunkedItemPlan): Promise<Float64Array> {
+  const shifts = new Float64Array(item.shiftAt.length);
+  const one = new Float64Array(1);
+  for (const [g, at] of item.shiftAt.entries()) {
+    await reader.read(item.start + at, 1, one);
+    shifts[g] = one[0];
+  }
+  return shifts;
+}
+
+/**
+ * Forward of items larger than the budget: per item, its chunks are read once for the statistics
+ * (again with the float64-accumulating step if float32 sums overflowed) and once more to be
+ * normalised and written.
+ */
+async function forwardChunked(
+  engine: Engine,
+  reader: NpyReader,
+  items: ChunkedItemPlan[],
+  p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision; eb: number },
+  w: { y: NpyWriter; mean: NpyWriter; rstd: NpyWriter },
+  onProgress?: (done: number, total: number) => void,
+): Promise<Phases> {
+  const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
+  const t0 = performance.now();
+  const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
+  const buf = engine.arena.alloc(cap * p.eb);
+  const timed = async (k: "read" | "compute" | "write", f: () => Promise<unknown>) => {
+    const t = performance.now();
+    await f();
+    phases[k] += performance.now() - t;
+  };
+  for (const [i, item] of items.entries()) {
+    const C = item.geo.C;
+    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(reader, item));
+    try {
+      const pass = async (step: "stats" | "statsWide" | "norm") => {
+        for (const c of item.chunks) {
+          const view = viewOf(engine, p.precision, buf, c.to - c.from);
+          await timed("read", () => reader.read(item.start + c.from, c.to - c.from, view));
+          await timed("compute", () => ci.step(step, { x: buf }, c.u0, c.u1));
+          if (step === "norm") await timed("write", () => w.y.write(view));
+        }
+      };
+      await pass("stats");
+      if (!ci.finalizeStats()) {
+        await pass("statsWide");
+        ci.finalizeStats(true);
+      }
+      ci.prepareNorm();
+      await pass("norm");
+      const r = ci.results();
+      await timed("write", async () => {
+        await w.mean.write(r.mean);
+        await w.rstd.write(r.rstd);
+      });
+    } finally {
+      ci.release();
+    }
+    onProgress?.(i + 1, items.length);
+  }
+  phases.total = performance.now() - t0;
+  return phases;
 }

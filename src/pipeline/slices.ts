@@ -9,7 +9,7 @@
 import { InputError } from "../errors.js";
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
-import type { Geometry, Precision } from "../kernels/plan.js";
+import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
 export interface Phases {
   read: number;
@@ -48,7 +48,8 @@ export interface Slice {
 
 /**
  * Slices of `tensors` tensors of d's shape (X alone for forward, dY and X for backward), each slice
- * buffer holding at most budget / (3·tensors) bytes per tensor (three buffers in flight).
+ * buffer holding at most budget / (3·tensors) bytes per tensor (three buffers in flight). Empty when
+ * not even one NCHW group or one NHWC sample fits: then the items are streamed in chunks (planChunks).
  */
 export function planSlices(d: Dims, precision: Precision, tensors: number, budget: number): Slice[] {
   const eb = elementBytes(precision);
@@ -70,10 +71,7 @@ export function planSlices(d: Dims, precision: Precision, tensors: number, budge
   }
   const group = d.D * d.HxW;
   const groupsPer = Math.max(Math.floor(perBuffer / (group * eb)), group * eb <= hardLimit ? 1 : 0);
-  if (d.layout !== "nchw" || groupsPer < 1) {
-    const what = d.layout === "nchw" ? `one group (${group * eb} bytes)` : `one NHWC sample (${sample * eb} bytes)`;
-    throw new InputError(`${what} does not fit the memory budget of ${budget} bytes; raise --memory`);
-  }
+  if (d.layout !== "nchw" || groupsPer < 1) return [];
   for (let n = 0; n < d.N; n++) {
     for (let g0 = 0; g0 < d.G; g0 += groupsPer) {
       const k = Math.min(groupsPer, d.G - g0);
@@ -141,4 +139,58 @@ export async function pipeline<B>(
   }
   phases.total = performance.now() - t0;
   return phases;
+}
+
+/** An item streamed in chunks: an NHWC sample, or an NCHW group as a one-group tensor. */
+export interface ChunkedItemPlan {
+  /** First value of the item in the file (C order) and its number of values. */
+  start: number;
+  count: number;
+  geo: Geometry;
+  n: number;
+  c0: number;
+  stats0: number;
+  /** Value index (from `start`) of each group's first value, its shift K. */
+  shiftAt: number[];
+  /** Chunks of whole units: [u0, u1) and their values [from, to) relative to `start`. */
+  chunks: Array<{ u0: number; u1: number; from: number; to: number }>;
+}
+
+/**
+ * Items too large for the budget, streamed in chunks of whole units through one buffer per
+ * tensor of at most budget / (2·tensors) bytes. The items' units are the in-memory run's units, so
+ * the partial sums, and the results, are the same.
+ */
+export function planChunks(d: Dims, precision: Precision, tensors: number, budget: number): ChunkedItemPlan[] {
+  const eb = elementBytes(precision);
+  const perBuffer = Math.floor(budget / (2 * tensors));
+  const geo: Geometry =
+    d.layout === "nhwc" ? { ...d, N: 1, precision } : { N: 1, C: d.D, HxW: d.HxW, G: 1, D: d.D, layout: "nchw", precision };
+  const w = workLayout(geo);
+  const itemValues = geo.C * geo.HxW;
+  const end = (u: number) => (u >= w.unitsPerItem ? itemValues : unitOffset(geo, u) / eb);
+  let largest = 0;
+  for (let u = 0; u < w.unitsPerItem; u++) largest = Math.max(largest, end(u + 1) - end(u));
+  const unitsPer = Math.floor(perBuffer / (largest * eb));
+  if (unitsPer < 1) {
+    throw new InputError(`a work unit of ${largest * eb} bytes does not fit the memory budget of ${budget} bytes; raise --memory`);
+  }
+  const chunks: ChunkedItemPlan["chunks"] = [];
+  for (let u0 = 0; u0 < w.unitsPerItem; u0 += unitsPer) {
+    const u1 = Math.min(w.unitsPerItem, u0 + unitsPer);
+    chunks.push({ u0, u1, from: end(u0), to: end(u1) });
+  }
+  const items: ChunkedItemPlan[] = [];
+  if (d.layout === "nhwc") {
+    for (let n = 0; n < d.N; n++) {
+      items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => g * d.D), chunks });
+    }
+  } else {
+    for (let n = 0; n < d.N; n++) {
+      for (let g = 0; g < d.G; g++) {
+        items.push({ start: (n * d.C + g * d.D) * d.HxW, count: itemValues, geo, n, c0: g * d.D, stats0: n * d.G + g, shiftAt: [0], chunks });
+      }
+    }
+  }
+  return items;
 }

@@ -5,7 +5,7 @@
  * so it still sees a thread that dies and can abort the others instead of hanging.
  */
 import { Worker } from "node:worker_threads";
-import type { Job } from "../plan.js";
+import { type Job, UNIT_STEPS, type UnitStep } from "../plan.js";
 import type { Runner } from "../engine.js";
 import { encodeProbe, type ProbeParams } from "../probes.js";
 import type { Kind } from "../schedule.js";
@@ -102,6 +102,14 @@ export class PoolRunner implements Runner {
   async run(kind: Kind, job: Job): Promise<void> {
     encodeJob(this.memory.buffer, job, this.cacheBytes);
     await this.dispatch(kind === "forward" ? Command.Forward : Command.Backward);
+  }
+
+  async units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void> {
+    encodeJob(this.memory.buffer, job, this.cacheBytes);
+    Atomics.store(this.ctl, CTL.STEP, UNIT_STEPS.indexOf(step));
+    Atomics.store(this.ctl, CTL.U0, u0);
+    Atomics.store(this.ctl, CTL.U1, u1);
+    await this.dispatch(Command.Units);
   }
 
   async probe(p: ProbeParams): Promise<void> {

@@ -16,6 +16,9 @@ export const CTL = {
   ABORT: 6, // set when any thread failed: everyone leaves barriers and stops
   ERROR: 7, // set by a thread that failed, before it counts itself done
   PROBE: 8, // probe kernel selector (roofline)
+  STEP: 9, // Units: which step (index into UNIT_STEPS)
+  U0: 10, // Units: first unit
+  U1: 11, // Units: end of the unit range
 } as const;
 export const CTL_WORDS = 64;
 
@@ -24,6 +27,7 @@ export const enum Command {
   Forward = 1,
   Backward = 2,
   Probe = 3,
+  Units = 4,
   Exit = 99,
 }
 
@@ -32,7 +36,7 @@ export const JOB_OFFSET = CTL_WORDS * 4;
 const FIELDS = [
   "N", "C", "HxW", "G", "D", "eps", "x", "y", "dy", "dx", "gamma", "beta", "mean", "rstd", "partials",
   "ds", "db", "perItem", "threadScratch", "threadScratchBytes", "precision", "layout", "statsGiven", "wantDx",
-  "cacheBytes",
+  "cacheBytes", "shiftSource",
 ] as const;
 export const JOB_FIELDS = FIELDS.length;
 

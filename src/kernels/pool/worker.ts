@@ -3,7 +3,7 @@
  * for dispatches, runs its share (ith of nth) and counts itself done.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Executor } from "../plan.js";
+import { Executor, runUnits, UNIT_STEPS } from "../plan.js";
 import { execute } from "../schedule.js";
 import { instantiateKernels } from "../wasm.js";
 import { runProbe } from "../probes.js";
@@ -34,7 +34,12 @@ for (;;) {
       if (fault === "trap") kernels.stats_run_f64(0xfffffff0, 1024, 0, 0);
       if (fault === "exit") process.exit(7);
       if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
-      else {
+      else if (cmd === Command.Units) {
+        const { job } = decodeJob(memory.buffer);
+        const u0 = Atomics.load(ctl, CTL.U0), u1 = Atomics.load(ctl, CTL.U1);
+        const a = u0 + Math.floor(((u1 - u0) * ith) / nth), b = u0 + Math.floor(((u1 - u0) * (ith + 1)) / nth);
+        runUnits(exec, job, UNIT_STEPS[Atomics.load(ctl, CTL.STEP)], a, b);
+      } else {
         const { job, cacheBytes } = decodeJob(memory.buffer);
         execute(exec, cmd === Command.Forward ? "forward" : "backward", job, team, cacheBytes);
       }
