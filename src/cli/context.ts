@@ -11,6 +11,6 @@ export interface Context {
 }
 
 /** The engine's worker threads start now and finish booting while the caller reads its inputs. */
-export async function createEngine(threads: number, cacheBytes?: number): Promise<Engine> {
-  return new Engine({ threads, cacheBytes });
+export async function createEngine(threads: number, cacheBytes?: number, fault?: string): Promise<Engine> {
+  return new Engine({ threads, cacheBytes, fault: fault === "trap" || fault === "exit" ? fault : undefined });
 }

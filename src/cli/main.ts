@@ -28,7 +28,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     console,
     exitCode: 0,
     async engine(threads, cacheBytes) {
-      const e = await createEngine(threads, cacheBytes);
+      const e = await createEngine(threads, cacheBytes, streams.env.GROUPNORM_FAULT);
       engines.push(e);
       return e;
     },

@@ -58,6 +58,8 @@ export interface EngineOptions {
   threads?: number;
   /** Last-level cache size, for the split schedule's waves (default 8 MiB). */
   cacheBytes?: number;
+  /** Test-only: make pool thread 0 fail ("trap" or "exit"). */
+  fault?: "trap" | "exit";
 }
 
 export class Engine {
@@ -69,7 +71,7 @@ export class Engine {
     this.memory = createSharedMemory();
     this.arena = new Arena(this.memory);
     const threads = options.threads ?? 1;
-    this.runner = threads > 1 ? new PoolRunner(this.memory, threads, options.cacheBytes ?? 8 << 20) : new InlineRunner(this.memory);
+    this.runner = threads > 1 ? new PoolRunner(this.memory, threads, options.cacheBytes ?? 8 << 20, options.fault) : new InlineRunner(this.memory);
   }
 
   private mainExec: Executor | undefined;

@@ -33,12 +33,13 @@ export class PoolRunner implements Runner {
     private readonly memory: WebAssembly.Memory,
     readonly threads: number,
     private readonly cacheBytes: number,
+    fault?: "trap" | "exit",
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, 64);
     const module = kernelModule();
     const started: Promise<void>[] = [];
     for (let ith = 0; ith < threads; ith++) {
-      const setup: WorkerSetup = { memory, module, ith };
+      const setup: WorkerSetup = { memory, module, ith, fault };
       const w = new Worker(workerUrl, { workerData: setup });
       started.push(
         new Promise<void>((resolve, reject) => {

@@ -73,6 +73,8 @@ export interface WorkerSetup {
   memory: WebAssembly.Memory;
   module: WebAssembly.Module;
   ith: number;
+  /** Test-only fault injection (see worker.ts). */
+  fault?: "trap" | "exit";
 }
 
 /** Messages from a pool thread. */

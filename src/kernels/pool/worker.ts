@@ -15,9 +15,9 @@ const kernels = instantiateKernels(memory, setup.module);
 const exec = new Executor(kernels, memory, ith);
 const ctl = new Int32Array(memory.buffer, 0, 64);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
-// Fault injection for the tests of failure handling (exit 3, never a hang): GROUPNORM_FAULT=trap
-// makes thread 0 run a kernel out of bounds, GROUPNORM_FAULT=exit makes it exit.
-const fault = ith === 0 ? process.env.GROUPNORM_FAULT : undefined;
+// Fault injection for the tests of failure handling (exit 3, never a hang): "trap" makes thread 0
+// run a kernel out of bounds, "exit" makes it exit (set by the CLI from GROUPNORM_FAULT).
+const fault = ith === 0 ? setup.fault : undefined;
 
 // read the generation before saying ready: a dispatch can follow the message at once
 let seen = Atomics.load(ctl, CTL.GEN);
