@@ -979,29 +979,6 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
   }
 }
 
-/**
- * NHWC input backward, float32, D a multiple of 4: coef = float32 A[C] then per-group B[G], C0[G],
- * m[G]: dx = A·dy + B·(x − m) + C0.
- */
-export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, D: i32, coef: usize): void {
-  const cb = <usize>C << 2;
-  const G = C / D;
-  const gb = <usize>D << 2;
-  const Bp = coef + cb, Cp = Bp + (<usize>G << 2), Mp = Cp + (<usize>G << 2);
-  for (let r = 0; r < rows; r++) {
-    const ro = <usize>r * cb;
-    for (let g = 0; g < G; g++) {
-      const go = <usize>g * gb, gi = <usize>g << 2;
-      const B = f32x4.splat(load<f32>(Bp + gi)), C0 = f32x4.splat(load<f32>(Cp + gi)), m = f32x4.splat(load<f32>(Mp + gi));
-      for (let j: usize = 0; j < gb; j += 16) {
-        const o = ro + go + j;
-        const t = f32x4.add(f32x4.mul(v128.load(dy + o), v128.load(coef + go + j)), f32x4.mul(f32x4.sub(v128.load(x + o), m), B));
-        v128.store(dx + o, f32x4.add(t, C0));
-      }
-    }
-  }
-}
-
 /** out[c] = Σ_u p[u·stride + c] for c < count, u = 0, 1, … in order (float64). */
 export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: usize): void {
   const sb = <usize>stride << 3;
