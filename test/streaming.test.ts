@@ -152,21 +152,38 @@ describe("whole or nothing", () => {
     expect(readdirSync(dir).sort()).toEqual(["afile", "b.npy", "dy.npy", "g.npy", "x.npy"]);
   });
 
-  it("SIGINT mid-run removes the temporaries and exits 130", async () => {
+  it("SIGINT mid-run removes the temporaries and exits 130; an input named as output is untouched", async () => {
     const dir = fresh();
     const shape = [64, 64, 64, 64]; // 64 MiB of float32
     await writeNpy(join(dir, "x.npy"), "float32", shape, randn(shape.reduce((a, b) => a * b, 1), 5));
-    const out = fresh();
-    const child = spawn(process.execPath, [bin, "forward", join(dir, "x.npy"), "--groups", "8", "--out-dir", out, "--memory", "2M", "--threads", "1"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (b) => (stderr += b));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    // wait until the run is writing its temporaries, then interrupt it
-    for (let i = 0; i < 2000 && !readdirSync(out).some((f) => f.endsWith(".tmp")); i++) await new Promise((r) => setTimeout(r, 2));
-    expect(readdirSync(out).some((f) => f.endsWith(".tmp"))).toBe(true);
-    child.kill("SIGINT");
-    expect(await exited).toBe(130);
-    expect(stderr).toMatch(/interrupted by SIGINT/);
-    expect(readdirSync(out)).toEqual([]);
+    const before = bytes(join(dir, "x.npy"));
+    for (const target of ["out", "input"]) {
+      const out = fresh();
+      const extra = target === "input" ? ["--y", join(dir, "x.npy")] : [];
+      const child = spawn(process.execPath, [bin, "forward", join(dir, "x.npy"), "--groups", "8", "--out-dir", out, "--memory", "2M", "--threads", "1", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (b) => (stderr += b));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      // wait until the run is writing its temporaries, then interrupt it
+      const tmpDir = target === "input" ? dir : out;
+      for (let i = 0; i < 2000 && !readdirSync(tmpDir).some((f) => f.endsWith(".tmp")); i++) await new Promise((r) => setTimeout(r, 2));
+      expect(readdirSync(tmpDir).some((f) => f.endsWith(".tmp"))).toBe(true);
+      child.kill("SIGINT");
+      expect(await exited).toBe(130);
+      expect(stderr).toMatch(/interrupted by SIGINT/);
+      expect(readdirSync(out)).toEqual([]);
+      expect(readdirSync(dir)).toEqual(["x.npy"]);
+      expect(bytes(join(dir, "x.npy")).equals(before)).toBe(true);
+    }
   });
+
+  it("an existing output is replaced by the new one", async () => {
+    const dir = await inputs([2, 8, 4, 4], 8);
+    const out = fresh();
+    writeFileSync(join(out, "Y.npy"), "old contents");
+    const r = groupnorm(["forward", join(dir, "x.npy"), "--groups", "4", "--out-dir", out]);
+    expect(r.status).toBe(0);
+    expect((await readNpy(join(out, "Y.npy"), "float64")).header.shape).toEqual([2, 8, 4, 4]);
+  });
+
 });

@@ -26,6 +26,23 @@ export function abortAllOutputsSync(): void {
 export class OutputSet {
   private pending: Pending[] = [];
   private done = false;
+  /** Inputs of the run (device:inode): an output naming one is replaced only at the end. */
+  private inputs = new Set<string>();
+  /** Removals of the previous versions of outputs, started early so their cost overlaps the run. */
+  private removals: Promise<void>[] = [];
+
+  /** Declare the run's input files, so outputs that name them are never removed early. */
+  async protect(paths: Array<string | undefined>): Promise<void> {
+    for (const p of paths) {
+      if (!p) continue;
+      try {
+        const s = await stat(p);
+        this.inputs.add(`${s.dev}:${s.ino}`);
+      } catch {
+        /* not a file: nothing to protect */
+      }
+    }
+  }
 
   constructor() {
     live.add(this);
@@ -72,12 +89,13 @@ export class OutputSet {
     if (this.pending.some((p) => p.target === abs)) {
       throw new InputError("the same output file is named twice", target);
     }
+    let previous: Awaited<ReturnType<typeof stat>> | undefined;
     try {
-      const s = await stat(abs);
-      if (s.isDirectory()) throw new InputError("output path is a folder, not a file", target);
-    } catch (e) {
-      if (e instanceof InputError) throw e;
+      previous = await stat(abs);
+    } catch {
+      /* no previous version */
     }
+    if (previous?.isDirectory()) throw new InputError("output path is a folder, not a file", target);
     const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     // registered before the file exists, so an interruption during creation still removes it
     const entry: Pending = { target: abs, tmp, writer: null };
@@ -89,6 +107,11 @@ export class OutputSet {
       const code = (e as NodeJS.ErrnoException).code;
       throw new InputError(`cannot write output (${code ?? (e as Error).message})`, target);
     }
+    // The previous version of an output that is not an input goes now, as cp truncates its target:
+    // freeing a large file's pages then overlaps the run instead of delaying the final rename.
+    if (previous?.isFile() && !this.inputs.has(`${previous.dev}:${previous.ino}`)) {
+      this.removals.push(unlink(abs).catch(() => undefined));
+    }
     return entry.writer;
   }
 
@@ -96,6 +119,7 @@ export class OutputSet {
   async commit(): Promise<string[]> {
     try {
       for (const p of this.pending) await p.writer!.finish();
+      await Promise.all(this.removals);
       // synchronous renames: a signal handler cannot run between them, so all appear or none
       for (const p of this.pending) renameSync(p.tmp, p.target);
     } catch (e) {

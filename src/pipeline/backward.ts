@@ -73,6 +73,7 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
     if (wanted.includes("dx")) paths.dx = o.dxPath ?? join(o.outDir, "dX.npy");
     if (wanted.includes("dgamma")) paths.dgamma = o.dgammaPath ?? join(o.outDir, "dgamma.npy");
     if (wanted.includes("dbeta")) paths.dbeta = o.dbetaPath ?? join(o.outDir, "dbeta.npy");
+    await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
     if ((paths.dx && !o.dxPath) || (paths.dgamma && !o.dgammaPath) || (paths.dbeta && !o.dbetaPath)) {
       await outputs.ensureDir(o.outDir);
     }

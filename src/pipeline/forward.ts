@@ -61,6 +61,7 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
       mean: o.mean ?? join(o.outDir, "mean.npy"),
       rstd: o.rstd ?? join(o.outDir, "rstd.npy"),
     };
+    await outputs.protect([o.x, o.gamma, o.beta]);
     if (!o.y || !o.mean || !o.rstd) await outputs.ensureDir(o.outDir);
     const yw = await outputs.create(paths.y, h.dtype, h.shape);
     const mw = await outputs.create(paths.mean, statsDtype, [d.N, d.G]);
