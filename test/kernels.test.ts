@@ -69,7 +69,7 @@ const shapes: Array<[number[], number]> = [
   [[1, 4, 2, 2, 2, 3], 4],
   [[2, 6, 3, 3], 1],
   [[2, 6, 3, 3], 6],
-  [[1, 4, 150, 150], 2], // more than one block per channel run
+  [[1, 2, 300, 300], 2], // more than one block per channel run (HxW > BLOCK)
   [[2, 3, 33, 41], 3], // odd sizes, SIMD tails
   [[2, 32, 7, 5], 4], // D = 8: NHWC per-group statistics path
   [[3, 20, 40, 1], 5], // D = 4, 40 rows: several row strips

@@ -83,8 +83,8 @@ describe("slicing", () => {
 
   it("streams a sample (NHWC) or a group (NCHW) over the budget in chunks, with the same bits", async () => {
     for (const [shape, G, layout, memory] of [
-      [[2, 100, 250, 8], "2", "nhwc", "1200K"], // 800 KB samples of 4 units (8192 rows of 8 channels)
-      [[2, 8, 130, 130], "2", "nchw", "300K"], // 270 KB groups: 4 channels of 2 blocks each
+      [[2, 200, 500, 8], "2", "nhwc", "5M"], // 3.2 MB samples of 4 units (32768 rows of 8 channels)
+      [[2, 4, 300, 300], "2", "nchw", "1500K"], // 720 KB groups: 2 channels of 2 blocks each
     ] as const) {
       const dir = await inputs([...shape], layout === "nhwc" ? shape[3] : shape[1]);
       const whole = fresh(), chunked = fresh();
@@ -98,13 +98,13 @@ describe("slicing", () => {
   });
 
   it("chunked items redo overflowing float32 sums in float64, as in memory", async () => {
-    const dir = await inputs([2, 100, 250, 8], 8);
-    const n = 2 * 100 * 250 * 8;
-    await writeNpy(join(dir, "x.npy"), "float32", [2, 100, 250, 8], randn(n, 9, 1e20, 3e20));
-    await writeNpy(join(dir, "dy.npy"), "float32", [2, 100, 250, 8], randn(n, 10, 1e20));
+    const dir = await inputs([2, 200, 500, 8], 8);
+    const n = 2 * 200 * 500 * 8;
+    await writeNpy(join(dir, "x.npy"), "float32", [2, 200, 500, 8], randn(n, 9, 1e20, 3e20));
+    await writeNpy(join(dir, "dy.npy"), "float32", [2, 200, 500, 8], randn(n, 10, 1e20));
     const whole = fresh(), chunked = fresh();
     run(dir, whole, [], "nhwc", "2");
-    run(dir, chunked, ["--memory", "1200K"], "nhwc", "2");
+    run(dir, chunked, ["--memory", "5M"], "nhwc", "2");
     for (const f of OUTPUTS) expect(bytes(join(chunked, f)).equals(bytes(join(whole, f))), f).toBe(true);
     const y = (await readNpy(join(whole, "Y.npy"), "float64")).data;
     expect(y.every((v) => Number.isFinite(v))).toBe(true);

@@ -17,9 +17,9 @@ import type { KernelExports } from "./wasm.js";
 export type Precision = "f32" | "f64";
 
 /** Values per NCHW unit (one block of a channel run). */
-export const BLOCK = 16384;
+export const BLOCK = 65536;
 /** Values per NHWC unit, rounded to whole rows. */
-export const NHWC_BLOCK = 65536;
+export const NHWC_BLOCK = 262144;
 
 export interface Geometry {
   readonly precision: Precision;
