@@ -35,23 +35,29 @@ describe("theoretical peak sources", () => {
   });
 });
 
+const base = {
+  host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: false, caches: [] },
+  threads: 2,
+  theoretical: { gbps: null, source: "unavailable" as const, detail: "none" },
+  attainable: { copy_gbps: 40, add_gbps: 50, triad_gbps: 50, read_gbps: 60, array_bytes: 256 * 2 ** 20 },
+  computeGflops: 40,
+  layout: "nchw" as const,
+  dtype: "float32",
+  shape: [16, 512, 64, 64],
+  groups: 32,
+  itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
+  inputBytes: { forward: 134e6, backward: 268e6 },
+};
+
 describe("report", () => {
-  const base = {
-    host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: true, caches: [] },
-    threads: 2,
+  const vm = {
+    ...base,
+    host: { ...base.host, hypervisor: true },
     theoretical: { gbps: 100, source: "flag" as const, detail: "--peak-gbps" },
-    attainable: { copy_gbps: 40, add_gbps: 50, triad_gbps: 50, read_gbps: 60, array_bytes: 256 * 2 ** 20 },
-    computeGflops: 40,
-    layout: "nchw" as const,
-    dtype: "float32",
-    shape: [16, 512, 64, 64],
-    groups: 32,
-    itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
-    inputBytes: { forward: 134e6, backward: 268e6 },
   };
   it("computes GB/s, intensity and fractions against copy (forward) and add (backward)", () => {
     const r = buildReport({
-      ...base,
+      ...vm,
       timings: [
         { name: "forward", seconds: 0.01, median_seconds: 0.011, runs: 5, bytes: 4e8, flops: 2e8 },
         { name: "backward", seconds: 0.02, median_seconds: 0.021, runs: 5, bytes: 6e8, flops: 3e8 },
@@ -67,7 +73,7 @@ describe("report", () => {
     expect(r.warnings.some((w) => /fits in cache/.test(w))).toBe(false);
   });
   it("warns about cache-sized working sets and too-short runs", () => {
-    const r = buildReport({ ...base, timings: [{ name: "forward", seconds: 1e-4, median_seconds: 1e-4, runs: 5, bytes: 1e6, flops: 1e6 }] });
+    const r = buildReport({ ...vm, timings: [{ name: "forward", seconds: 1e-4, median_seconds: 1e-4, runs: 5, bytes: 1e6, flops: 1e6 }] });
     expect(r.warnings.some((w) => /fits in cache: not a DRAM measurement/.test(w))).toBe(true);
     expect(r.warnings.some((w) => /too short/.test(w))).toBe(true);
   });
@@ -98,20 +104,6 @@ describe("groupnorm roofline --json", () => {
     expect(groupnorm(["roofline", "--shape", "2,6,4,4", "--groups", "4"]).status).toBe(2);
   });
 });
-
-const base = {
-  host: { cpu: "test", cores: 2, llc_bytes: 32 * 2 ** 20, node: "v20", hypervisor: false, caches: [] },
-  threads: 2,
-  theoretical: { gbps: null, source: "unavailable" as const, detail: "none" },
-  attainable: { copy_gbps: 40, add_gbps: 50, triad_gbps: 50, read_gbps: 60, array_bytes: 256 * 2 ** 20 },
-  computeGflops: 40,
-  layout: "nchw" as const,
-  dtype: "float32",
-  shape: [16, 512, 64, 64],
-  groups: 32,
-  itemBytes: { forward: 256 * 1024, backward: 512 * 1024 },
-  inputBytes: { forward: 134e6, backward: 268e6 },
-};
 
 describe("the roofline plot and byte model", async () => {
   const { rooflineSvg } = await import("../src/roofline/svg.js");

@@ -91,7 +91,8 @@ export class Engine {
     await this.runner.close();
   }
 
-  private vector(values: ArrayLike<number> | null, length: number, fill: number): number {
+  /** A float64 vector in the arena: `values`, or `length` copies of `fill`. */
+  vector(values: ArrayLike<number> | null, length: number, fill: number): number {
     const ptr = this.arena.alloc(length * 8);
     const v = this.arena.f64(ptr, length);
     if (values) v.set(values);
@@ -215,13 +216,6 @@ export class ChunkedItem {
     const a = engine.arena;
     this.mark = a.used;
     const s = scratchBytes(geo);
-    const vec = (values: ArrayLike<number> | null, n: number, fill: number) => {
-      const p = a.alloc(n * 8);
-      const v = a.f64(p, n);
-      if (values) v.set(values);
-      else v.fill(fill);
-      return p;
-    };
     this.job = {
       ...geo,
       eps,
@@ -229,15 +223,15 @@ export class ChunkedItem {
       y: 0,
       dy: 0,
       dx: 0,
-      gamma: vec(gamma, geo.C, 1),
-      beta: vec(beta, geo.C, 0),
-      mean: vec(stats?.mean ?? null, geo.G, 0),
-      rstd: vec(stats?.rstd ?? null, geo.G, 0),
+      gamma: engine.vector(gamma, geo.C, 1),
+      beta: engine.vector(beta, geo.C, 0),
+      mean: engine.vector(stats?.mean ?? null, geo.G, 0),
+      rstd: engine.vector(stats?.rstd ?? null, geo.G, 0),
       partials: a.alloc(s.partials),
       perItem: a.alloc(s.perItem),
       threadScratch: a.alloc(s.perThread * engine.runner.threads),
       threadScratchBytes: s.perThread,
-      shiftSource: vec(shifts, geo.G, 0),
+      shiftSource: engine.vector(shifts, geo.G, 0),
       ds: a.alloc(geo.C * 8),
       db: a.alloc(geo.C * 8),
       statsGiven: stats !== null,

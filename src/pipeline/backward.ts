@@ -11,8 +11,7 @@ import { OutputSet } from "../io/outputs.js";
 import { ChunkedItem, type Engine, gammaBetaBackward } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector, readGroupStats, requireSameShape } from "./inputs.js";
 import { toSeconds } from "./forward.js";
-import { elementBytes, maxCount, type Phases, pipeline, planChunks, planSlices, viewOf } from "./slices.js";
-import { readShifts } from "./forward.js";
+import { elementBytes, maxCount, type Phases, phaseTimer, pipeline, planChunks, planSlices, readShifts, viewOf } from "./slices.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
 
@@ -94,15 +93,9 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
         // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks
         const items = planChunks(d, precision, 2, o.memoryBudget);
         sliceCount = items.length * items[0].chunks.length;
-        const t0 = performance.now();
-        phases = { read: 0, compute: 0, write: 0, total: 0 };
+        const { timed, finish } = phaseTimer();
         const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
         const bdy = engine.arena.alloc(cap * eb), bx = engine.arena.alloc(cap * eb);
-        const timed = async (k: "read" | "compute" | "write", f: () => Promise<unknown>) => {
-          const t = performance.now();
-          await f();
-          phases[k] += performance.now() - t;
-        };
         for (const [i, item] of items.entries()) {
           const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;
           const stats = mean && rstd ? { mean: mean.subarray(item.stats0, item.stats0 + NG), rstd: rstd.subarray(item.stats0, item.stats0 + NG) } : null;
@@ -144,7 +137,7 @@ export async function runBackward(engine: Engine, o: BackwardOptions): Promise<B
           }
           o.onProgress?.(i + 1, items.length);
         }
-        phases.total = performance.now() - t0;
+        phases = finish();
       } else {
         const cap = maxCount(slices);
         const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({

@@ -10,7 +10,7 @@ import { type NpyDtype, NpyReader } from "../io/npy.js";
 import { OutputSet } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector } from "./inputs.js";
-import { type ChunkedItemPlan, elementBytes, maxCount, type Phases, pipeline, planChunks, planSlices, viewOf } from "./slices.js";
+import { type ChunkedItemPlan, elementBytes, maxCount, type Phases, phaseTimer, pipeline, planChunks, planSlices, readShifts, viewOf } from "./slices.js";
 import { ChunkedItem } from "../kernels/engine.js";
 import type { NpyWriter } from "../io/npy.js";
 import type { Precision } from "../kernels/plan.js";
@@ -140,17 +140,6 @@ export function toSeconds(p: Phases): Phases {
   return { read: p.read / 1000, compute: p.compute / 1000, write: p.write / 1000, total: p.total / 1000 };
 }
 
-/** Each group's shift K: its first value, read from the file. */
-export async function readShifts(reader: NpyReader, item: ChunkedItemPlan): Promise<Float64Array> {
-  const shifts = new Float64Array(item.shiftAt.length);
-  const one = new Float64Array(1);
-  for (const [g, at] of item.shiftAt.entries()) {
-    await reader.read(item.start + at, 1, one);
-    shifts[g] = one[0];
-  }
-  return shifts;
-}
-
 /**
  * Forward of items larger than the budget: per item, its chunks are read once for the statistics
  * (again with the float64-accumulating step if float32 sums overflowed) and once more to be
@@ -164,15 +153,9 @@ async function forwardChunked(
   w: { y: NpyWriter; mean: NpyWriter; rstd: NpyWriter },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
-  const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
-  const t0 = performance.now();
+  const { timed, finish } = phaseTimer();
   const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
   const buf = engine.arena.alloc(cap * p.eb);
-  const timed = async (k: "read" | "compute" | "write", f: () => Promise<unknown>) => {
-    const t = performance.now();
-    await f();
-    phases[k] += performance.now() - t;
-  };
   for (const [i, item] of items.entries()) {
     const C = item.geo.C;
     const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(reader, item));
@@ -202,6 +185,5 @@ async function forwardChunked(
     }
     onProgress?.(i + 1, items.length);
   }
-  phases.total = performance.now() - t0;
-  return phases;
+  return finish();
 }

@@ -9,6 +9,7 @@
 import { InputError } from "../errors.js";
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
+import type { NpyReader } from "../io/npy.js";
 import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
 export interface Phases {
@@ -16,6 +17,28 @@ export interface Phases {
   compute: number;
   write: number;
   total: number;
+}
+
+/** Busy time per phase (phases may overlap) and the wall time from creation to `finish()`. */
+export function phaseTimer(): {
+  phases: Phases;
+  timed: (kind: "read" | "compute" | "write", f: () => Promise<unknown>) => Promise<void>;
+  finish: () => Phases;
+} {
+  const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
+  const t0 = performance.now();
+  return {
+    phases,
+    async timed(kind, f) {
+      const t = performance.now();
+      await f();
+      phases[kind] += performance.now() - t;
+    },
+    finish() {
+      phases.total = performance.now() - t0;
+      return phases;
+    },
+  };
 }
 
 /** Default budget for the slice buffers in the arena; the process stays well under 1 GiB. */
@@ -114,13 +137,7 @@ export async function pipeline<B>(
   },
   onSlice?: (done: Slice) => void,
 ): Promise<Phases> {
-  const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
-  const t0 = performance.now();
-  const timed = async (kind: "read" | "compute" | "write", f: () => Promise<void>) => {
-    const t = performance.now();
-    await f();
-    phases[kind] += performance.now() - t;
-  };
+  const { timed, finish } = phaseTimer();
   const S = slices.length;
   const nb = buffers.length;
   if (nb < Math.min(3, S)) throw new Error(`pipeline: ${nb} buffers for ${S} slices`);
@@ -137,8 +154,7 @@ export async function pipeline<B>(
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
-  phases.total = performance.now() - t0;
-  return phases;
+  return finish();
 }
 
 /** An item streamed in chunks: an NHWC sample, or an NCHW group as a one-group tensor. */
@@ -193,4 +209,15 @@ export function planChunks(d: Dims, precision: Precision, tensors: number, budge
     }
   }
   return items;
+}
+
+/** Each group's shift K of a chunked item: its first value, read from the file. */
+export async function readShifts(reader: NpyReader, item: ChunkedItemPlan): Promise<Float64Array> {
+  const shifts = new Float64Array(item.shiftAt.length);
+  const one = new Float64Array(1);
+  for (const [g, at] of item.shiftAt.entries()) {
+    await reader.read(item.start + at, 1, one);
+    shifts[g] = one[0];
+  }
+  return shifts;
 }
