@@ -487,9 +487,10 @@ export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
 // ---------------------------------------------------------------- float32 fast paths
 //
 // The float32 statistics and internal gradients accumulate in float32 only inside short blocks
-// (at most 32 terms per lane: 128 values of a run, or STRIP = 32 rows of a channel) and merge every block
-// into float64. Each statistics block is shifted by its own first value, so every float32 term is
-// a deviation of neighbouring values, and the float64 merge re-centres it on the group's shift K:
+// (at most 32 terms per accumulator lane: 256 values of a run over two accumulators, or STRIP = 32
+// rows of a channel) and merge every block into float64. Each statistics block is shifted by its
+// own first value, so every float32 term is a deviation of neighbouring values, and the float64
+// merge re-centres it on the group's shift K:
 //   S1 += s1 + L·δ,  S2 += s2 + 2δ·s1 + L·δ²,  δ = K_block − K.
 // Gradient blocks are centred on the float32 high part of the group mean (x − mhi is exact near
 // the mean); the low part is applied once at the end by the caller: ds = T − mlo·db.
@@ -501,40 +502,50 @@ export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
   return f64x2.extract_lane(w, 0) + f64x2.extract_lane(w, 1);
 }
 
-/** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values. */
+// Running float64 internal-gradient sums (per instance, so per thread).
+let GT: f64 = 0, GB: f64 = 0;
+
+/**
+ * One float32 block of L values (a multiple of 16) of dy at gq and x at xq: T = Σ dy·(x − m) and
+ * Σ dy, merged into GT/GB. Two accumulators per sum: nothing spills (x64 has 16 vector registers).
+ */
+@inline function gradBlock(gq: usize, xq: usize, L: i32, m: v128): void {
+  let a1 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0), b2 = f32x4.splat(0);
+  for (let j = 0; j < L; j += 16) {
+    const jo = <usize>j << 2;
+    const xo = xq + jo, go = gq + jo;
+    const g0 = v128.load(go), g1 = v128.load(go, 16), g2 = v128.load(go, 32), g3 = v128.load(go, 48);
+    a1 = f32x4.add(a1, f32x4.mul(g0, f32x4.sub(v128.load(xo), m)));
+    b1 = f32x4.add(b1, f32x4.mul(g1, f32x4.sub(v128.load(xo, 16), m)));
+    a2 = f32x4.add(a2, g0); b2 = f32x4.add(b2, g1);
+    a1 = f32x4.add(a1, f32x4.mul(g2, f32x4.sub(v128.load(xo, 32), m)));
+    b1 = f32x4.add(b1, f32x4.mul(g3, f32x4.sub(v128.load(xo, 48), m)));
+    a2 = f32x4.add(a2, g2); b2 = f32x4.add(b2, g3);
+  }
+  GT += hsum32(f32x4.add(a1, b1));
+  GB += hsum32(f32x4.add(a2, b2));
+}
+
+/** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values (blocks of 256). */
 export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
   const m = f32x4.splat(mhi);
-  let T: f64 = 0, B: f64 = 0;
+  GT = 0; GB = 0;
   let i = 0;
-  while (true) {
-    const rest = n - i;
-    const L = rest >= 128 ? 128 : rest & ~15;
-    if (L == 0) break;
+  for (let L = n >= 256 ? 256 : n & ~15; L > 0; L = n - i >= 256 ? 256 : (n - i) & ~15) {
     const o = <usize>i << 2;
-    let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
-    for (let j = 0; j < L; j += 16) {
-      const xo = x + o + (<usize>j << 2), go = dy + o + (<usize>j << 2);
-      const g0 = v128.load(go), g1 = v128.load(go, 16), g2 = v128.load(go, 32), g3 = v128.load(go, 48);
-      a1 = f32x4.add(a1, f32x4.mul(g0, f32x4.sub(v128.load(xo), m)));
-      b1 = f32x4.add(b1, f32x4.mul(g1, f32x4.sub(v128.load(xo, 16), m)));
-      c1 = f32x4.add(c1, f32x4.mul(g2, f32x4.sub(v128.load(xo, 32), m)));
-      d1 = f32x4.add(d1, f32x4.mul(g3, f32x4.sub(v128.load(xo, 48), m)));
-      a2 = f32x4.add(a2, g0); b2 = f32x4.add(b2, g1); c2 = f32x4.add(c2, g2); d2 = f32x4.add(d2, g3);
-    }
-    T += hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
-    B += hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+    gradBlock(dy + o, x + o, L, m);
     i += L;
   }
   const mh = <f64>mhi;
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const g = <f64>load<f32>(dy + o);
-    T += g * (<f64>load<f32>(x + o) - mh);
-    B += g;
+    GT += g * (<f64>load<f32>(x + o) - mh);
+    GB += g;
   }
-  store<f64>(out, T);
-  store<f64>(out, B, 8);
+  store<f64>(out, GT);
+  store<f64>(out, GB, 8);
 }
 
 /** Merge a float32 strip (s1, s2 over L rows, shifted by kb) into float64 S1/S2 at a, q for 4 channels. */
@@ -869,16 +880,18 @@ let S1: f64 = 0, S2: f64 = 0;
 @inline function statsBlock<FUSE>(q: usize, L: i32, K: f64, x: usize, y: usize, m: v128, a: v128, b: v128): void {
   const kb = load<f32>(q);
   const kv = f32x4.splat(kb);
-  let a1 = f32x4.splat(0), b1 = f32x4.splat(0), c1 = f32x4.splat(0), d1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0), b2 = f32x4.splat(0), c2 = f32x4.splat(0), d2 = f32x4.splat(0);
+  // two accumulators per sum: few enough registers that nothing spills (x64 has 16)
+  let a1 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0), b2 = f32x4.splat(0);
   for (let j = 0; j < L; j += 16) {
     const jo = <usize>j << 2;
     const r = q + jo;
     const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
     const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
-    a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1); c1 = f32x4.add(c1, v2); d1 = f32x4.add(d1, v3);
+    a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1);
     a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
-    c2 = f32x4.add(c2, f32x4.mul(v2, v2)); d2 = f32x4.add(d2, f32x4.mul(v3, v3));
+    a1 = f32x4.add(a1, v2); b1 = f32x4.add(b1, v3);
+    a2 = f32x4.add(a2, f32x4.mul(v2, v2)); b2 = f32x4.add(b2, f32x4.mul(v3, v3));
     if (sizeof<FUSE>() == 16) {
       const s = x + jo, t = y + jo;
       v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s), m), a), b));
@@ -887,8 +900,8 @@ let S1: f64 = 0, S2: f64 = 0;
       v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 48), m), a), b), 48);
     }
   }
-  const s1 = hsum32(f32x4.add(a1, b1)) + hsum32(f32x4.add(c1, d1));
-  const s2 = hsum32(f32x4.add(a2, b2)) + hsum32(f32x4.add(c2, d2));
+  const s1 = hsum32(f32x4.add(a1, b1));
+  const s2 = hsum32(f32x4.add(a2, b2));
   const delta = <f64>kb - K;
   S1 += s1 + <f64>L * delta;
   S2 += s2 + 2 * delta * s1 + <f64>L * delta * delta;
@@ -901,7 +914,7 @@ export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize)
   for (let k = 0; k < nch; k++) {
     const q0 = p + (<usize>k * <usize>len << 2);
     let i = 0;
-    for (let L = len >= 128 ? 128 : len & ~15; L > 0; L = len - i >= 128 ? 128 : (len - i) & ~15) {
+    for (let L = len >= 256 ? 256 : len & ~15; L > 0; L = len - i >= 256 ? 256 : (len - i) & ~15) {
       statsBlock<i32>(q0 + (<usize>i << 2), L, K, 0, 0, z, z, z);
       i += L;
     }
@@ -924,7 +937,7 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
     const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(b);
     const xk = x + ko, yk = y + ko, q0 = xn + ko;
     let i = 0;
-    for (let L = len >= 128 ? 128 : len & ~15; L > 0; L = len - i >= 128 ? 128 : (len - i) & ~15) {
+    for (let L = len >= 256 ? 256 : len & ~15; L > 0; L = len - i >= 256 ? 256 : (len - i) & ~15) {
       const io = <usize>i << 2;
       statsBlock<v128>(q0 + io, L, K, xk + io, yk + io, mv, av, bv);
       i += L;
