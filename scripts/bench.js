@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench`: our kernels (groupnorm roofline --json), PyTorch's native_group_norm (when
 // Debian's python3-torch is installed, under tcmalloc when present) and a C STREAM build (when gcc
-// is present), measured in one run and printed side by side as ratios. Not a test: numbers vary
-// with the machine and its load.
-//   node scripts/bench.js [--shape 16,512,64,64] [--groups 32] [--threads 2] [--runs 20]
+// is present), printed side by side as ratios. Not a test: numbers vary with the machine and its load.
+//
+// The host's memory bandwidth moves between two levels (about 47 and 80 GB/s of STREAM copy here)
+// from one minute to the next, so a ratio is only meaningful between measurements taken close
+// together. The bench therefore runs in rounds: in each round and layout, C STREAM, then our kernels,
+// then PyTorch, seconds apart; every ratio compares measurements of the same round. It prints the
+// median of the per-round ratios and each round's own ratios.
+//   node scripts/bench.js [--shape 16,512,64,64] [--groups 32] [--threads 2] [--runs 20] [--rounds 5]
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,20 +24,27 @@ const shape = arg("shape", "16,512,64,64");
 const groups = arg("groups", "32");
 const threads = arg("threads", "2");
 const runs = arg("runs", "20");
+const rounds = Math.max(1, Number(arg("rounds", "5")));
 const [N, C, H, W] = shape.split(",").map(Number);
 const TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
 const PYTHON = "/usr/bin/python3";
 
-function stream() {
+function buildStream() {
   try {
     const dir = mkdtempSync(join(tmpdir(), "groupnorm-bench-"));
     const exe = join(dir, "stream");
     execFileSync("gcc", ["-O3", "-march=native", "-fopenmp", join(root, "scripts/stream.c"), "-o", exe], { stdio: "pipe" });
-    const out = execFileSync(exe, ["80000000", "10"], { env: { ...process.env, OMP_NUM_THREADS: threads, OMP_PROC_BIND: "close" }, encoding: "utf8" });
-    return JSON.parse(out);
+    return { exe };
   } catch (e) {
     return { error: `C STREAM unavailable (${e.message.split("\n")[0]})` };
   }
+}
+
+function stream(build) {
+  if (build.error) return build;
+  // 4 × 80M float64 per array would not fit short rounds; 40M (320 MB per array) is 10× the LLC
+  const out = execFileSync(build.exe, ["40000000", "8"], { env: { ...process.env, OMP_NUM_THREADS: threads, OMP_PROC_BIND: "close" }, encoding: "utf8" });
+  return JSON.parse(out);
 }
 
 function ours(layout) {
@@ -49,30 +61,66 @@ function torch(layout) {
   return { ...JSON.parse(r.stdout), tcmalloc: !!env.LD_PRELOAD };
 }
 
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const ms = (s) => (s * 1e3).toFixed(2);
-const c = stream();
-console.log(`groupnorm bench: shape (${shape}), G=${groups}, float32, ${threads} threads, ${runs} runs (best; median in brackets)`);
-if (c.error) console.log(`C STREAM: ${c.error}`);
-else console.log(`C STREAM (gcc -O3 -fopenmp, ${c.threads} threads): copy ${c.copy_gbps.toFixed(1)} GB/s, add ${c.add_gbps.toFixed(1)} GB/s, triad ${c.triad_gbps.toFixed(1)} GB/s`);
-const rows = [];
-for (const layout of ["nchw", "nhwc"]) {
-  const o = ours(layout);
-  const t = torch(layout);
-  if (layout === "nchw") console.log(`groupnorm roofline probes (WASM): copy ${o.attainable.copy_gbps.toFixed(1)} GB/s, add ${o.attainable.add_gbps.toFixed(1)} GB/s`);
-  for (const k of o.kernels) {
-    const streamRoof = c.error ? null : k.name === "forward" ? c.copy_gbps : c.add_gbps;
-    const tk = t.error ? null : t[k.name];
-    rows.push({
-      kernel: `${k.name} ${layout}`,
-      ours: `${ms(k.seconds)} [${ms(k.median_seconds)}]`,
-      gbps: k.gbps.toFixed(1),
-      stream: streamRoof ? `${((k.gbps / streamRoof) * 100).toFixed(0)}% of C ${k.name === "forward" ? "copy" : "add"}` : "n/a",
-      torch: tk ? `${ms(tk.best)} [${ms(tk.median)}]` : t.error,
-      speedup: tk ? `${(tk.best / k.seconds).toFixed(2)}×` : "n/a",
-    });
+const pct = (r) => `${(r * 100).toFixed(0)}%`;
+
+const build = buildStream();
+console.log(`groupnorm bench: shape (${shape}), G=${groups}, float32, ${threads} threads, best of ${runs} runs, ${rounds} rounds`);
+if (build.error) console.log(`C STREAM: ${build.error}`);
+
+// samples[kernel] = per-round measurements
+const samples = new Map();
+let torchError = null;
+for (let round = 1; round <= rounds; round++) {
+  for (const layout of ["nchw", "nhwc"]) {
+    const c = stream(build);
+    const o = ours(layout);
+    const t = torch(layout);
+    if (t.error) torchError = t.error;
+    for (const k of o.kernels) {
+      const key = `${k.name} ${layout}`;
+      const roof = k.name === "forward" ? "copy" : "add";
+      const s = {
+        round,
+        seconds: k.seconds,
+        median: k.median_seconds,
+        gbps: k.gbps,
+        cStream: c.error ? null : c[`${roof}_gbps`],
+        wasm: o.attainable[`${roof}_gbps`],
+        torch: t.error ? null : t[k.name].best,
+      };
+      if (!samples.has(key)) samples.set(key, []);
+      samples.get(key).push(s);
+    }
   }
+  process.stderr.write(`round ${round}/${rounds} done\n`);
+}
+
+console.log("");
+console.log("Median over rounds of the per-round figures (each ratio compares measurements of one round):");
+console.log("");
+console.log("| kernel | groupnorm ms | GB/s | C STREAM GB/s | vs C STREAM | vs WASM probe | PyTorch ms | speed-up |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const [key, v] of samples) {
+  const roof = key.startsWith("forward") ? "copy" : "add";
+  const withC = v.filter((s) => s.cStream);
+  const withT = v.filter((s) => s.torch);
+  console.log(
+    `| ${key} | ${ms(median(v.map((s) => s.seconds)))} | ${median(v.map((s) => s.gbps)).toFixed(1)} | ` +
+      `${withC.length ? `${roof} ${median(withC.map((s) => s.cStream)).toFixed(1)}` : "n/a"} | ` +
+      `${withC.length ? pct(median(withC.map((s) => s.gbps / s.cStream))) : "n/a"} | ` +
+      `${pct(median(v.map((s) => s.gbps / s.wasm)))} | ` +
+      `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
+      `${withT.length ? `${median(withT.map((s) => s.torch / s.seconds)).toFixed(2)}×` : "n/a"} |`,
+  );
 }
 console.log("");
-console.log("| kernel | groupnorm ms | GB/s | vs C STREAM | PyTorch ms | speed-up |");
-console.log("| --- | --- | --- | --- | --- | --- |");
-for (const r of rows) console.log(`| ${r.kernel} | ${r.ours} | ${r.gbps} | ${r.stream} | ${r.torch} | ${r.speedup} |`);
+console.log("Each round (ms: ours / PyTorch; % of the C STREAM roof measured just before ours):");
+for (const [key, v] of samples) {
+  const parts = v.map((s) => `${ms(s.seconds)}${s.torch ? ` / ${ms(s.torch)}` : ""}${s.cStream ? ` (${pct(s.gbps / s.cStream)} of ${s.cStream.toFixed(0)})` : ""}`);
+  console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
+}
