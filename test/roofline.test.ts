@@ -98,6 +98,17 @@ describe("groupnorm roofline --json", () => {
     expect(f.seconds).toBeLessThanOrEqual(f.median_seconds);
     expect(j.warnings.some((w: string) => /fits in cache/.test(w))).toBe(true);
   });
+  it("reads --shape as N,C,H,W for either layout, so both layouts time the same tensor", () => {
+    // C = 8 (second): 8 groups divide it; read in NHWC file order, C would be 6 and refused
+    const r = groupnorm(["roofline", "--json", "--shape", "2,8,4,6", "--groups", "8", "--layout", "nhwc", "--runs", "1"]);
+    expect(r.status).toBe(0);
+    const f = JSON.parse(r.stdout).kernels[0];
+    expect(f.layout).toBe("nhwc");
+    expect(f.shape).toEqual([2, 8, 4, 6]);
+    // X in and Y out, gamma and beta (C = 8), mean and rstd (N·G = 16), float32
+    expect(f.bytes).toBe(2 * 2 * 8 * 24 * 4 + 2 * 8 * 4 + 2 * 16 * 4);
+    expect(groupnorm(["roofline", "--shape", "2,6,4,8", "--groups", "8", "--layout", "nhwc"]).status).toBe(2);
+  });
   it("refuses a bad shape or dtype with exit 2", () => {
     expect(groupnorm(["roofline", "--shape", "16,x"]).status).toBe(2);
     expect(groupnorm(["roofline", "--dtype", "f16"]).status).toBe(2);

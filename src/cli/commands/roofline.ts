@@ -31,7 +31,7 @@ function printTable(c: Console, r: RooflineReport): void {
       `  ${k.name.padEnd(9)} ${k.layout.padEnd(6)} ${k.dtype.padEnd(5)} ${(k.seconds * 1e3).toFixed(2).padStart(8)} ${(k.median_seconds * 1e3).toFixed(2).padStart(10)} ${(k.bytes / 1e6).toFixed(0).padStart(6)} ${k.gbps.toFixed(1).padStart(7)} ${k.gflops.toFixed(1).padStart(8)} ${k.intensity.toFixed(2).padStart(7)}  ${frac.padStart(13)}  ${k.fraction_of_theoretical === null ? "—".padStart(14) : `${(k.fraction_of_theoretical * 100).toFixed(0)}%`.padStart(14)}`,
     );
   }
-  c.result(`  shape (${r.kernels[0]?.shape.join(", ")}), G = ${r.kernels[0]?.groups}; bytes = compulsory traffic (forward X in, Y out; backward dY, X in, dX out; plus the small vectors)`);
+  c.result(`  shape (${r.kernels[0]?.shape.join(", ")}) as N, C, spatial, stored ${r.kernels[0]?.layout}, G = ${r.kernels[0]?.groups}; bytes = compulsory traffic (forward X in, Y out; backward dY, X in, dX out; plus the small vectors)`);
   c.result("  kernels run as the file pipeline runs them: Y over X and dX over dY in place; backward with the forward's mean/rstd given");
   c.result(o.bold("byte model"));
   for (const k of r.kernels) {
@@ -52,7 +52,7 @@ function printTable(c: Console, r: RooflineReport): void {
 export function rooflineCommand(ctx: Context): Command {
   return new Command("roofline")
     .description("measure the kernels' memory bandwidth against what the host attains and its peak")
-    .option("--shape <N,C,H,W>", "tensor shape for the kernel timings", "16,512,64,64")
+    .option("--shape <N,C,H,W>", "tensor shape for the kernel timings, N,C,spatial in this order for either layout", "16,512,64,64")
     .option("--groups <G>", "number of groups", "32")
     .option("--layout <layout>", "nchw or nhwc", "nchw")
     .option("--dtype <dtype>", "f32 or f64", "f32")
@@ -74,7 +74,10 @@ export function rooflineCommand(ctx: Context): Command {
       const runs = Number(o.runs);
       if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InputError(`--runs must be an integer from 1 to 1000, got '${o.runs}'`);
       ctx.console.json = !!o.json;
-      const d = groupNormDims(shape, groups, layout, "--shape");
+      // --shape is the logical N,C,H,W whatever the layout; --layout only sets the memory order, so
+      // both layouts time the same tensor (as PyTorch's channels_last does)
+      const memoryShape = layout === "nhwc" && shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : shape;
+      const d = groupNormDims(memoryShape, groups, layout, "--shape");
       const { hostInfo, theoreticalPeak } = await import("../../io/host.js");
       const { measureBandwidth, measureCompute, measureKernels } = await import("../../roofline/measure.js");
       const { buildReport } = await import("../../roofline/report.js");
