@@ -1007,10 +1007,17 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
   }
 }
 
-/** out[c] = Σ_u p[u·stride + c] for c < count, u = 0, 1, … in order (float64). */
+/** out[c] = Σ_u p[u·stride + c] for c < count, u = 0, 1, … in order (float64; two c per vector). */
 export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: usize): void {
   const sb = <usize>stride << 3;
-  for (let c = 0; c < count; c++) {
+  let c = 0;
+  for (; c + 2 <= count; c += 2) {
+    const co = <usize>c << 3;
+    let s = f64x2.splat(0);
+    for (let u = 0; u < units; u++) s = f64x2.add(s, v128.load(p + <usize>u * sb + co));
+    v128.store(out + co, s);
+  }
+  for (; c < count; c++) {
     const co = <usize>c << 3;
     let s: f64 = 0;
     for (let u = 0; u < units; u++) s += load<f64>(p + <usize>u * sb + co);

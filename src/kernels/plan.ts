@@ -117,6 +117,18 @@ export class Executor {
     readonly ith = 0,
   ) {}
 
+  /**
+   * What this thread last wrote into an item's shift and mean arrays: they are the same for all of
+   * an item's units, so a job writes them once per item, not once per unit. A job's items' means
+   * and shifts do not change once its units read them (each dispatch decodes a new Job object).
+   */
+  private filled = { job: null as Job | null, shifts: "", means: "" };
+
+  private filledFor(j: Job): { shifts: string; means: string } {
+    if (this.filled.job !== j) this.filled = { job: j, shifts: "", means: "" };
+    return this.filled;
+  }
+
   private tmp(j: Job): number {
     return j.threadScratch + this.ith * j.threadScratchBytes;
   }
@@ -209,6 +221,9 @@ export class Executor {
   /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
   private nhwcShifts(j: Job, w: WorkLayout, n: number, perGroup: boolean): number {
     const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).shifts;
+    const filled = this.filledFor(j), key = `${n}:${perGroup}`;
+    if (filled.shifts === key) return ptr;
+    filled.shifts = key;
     const base = ptr >>> 3;
     for (let g = 0; g < j.G; g++) {
       if (perGroup) this.f64[base + g] = this.shift(j, n, g);
@@ -383,6 +398,9 @@ export class Executor {
   /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
   private nhwcMeans(j: Job, w: WorkLayout, n: number, asF32: boolean): number {
     const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).means;
+    const filled = this.filledFor(j), key = `${n}:${asF32}`;
+    if (filled.means === key) return ptr;
+    filled.means = key;
     for (let g = 0; g < j.G; g++) {
       const mean = this.meanOf(j, n, g);
       if (asF32) this.f32.fill(mean, (ptr >>> 2) + g * j.D, (ptr >>> 2) + (g + 1) * j.D);
@@ -399,6 +417,7 @@ export class Executor {
     const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
     const sums = j.layout === "nhwc" ? this.sumUnits(j, w, item, 2 * j.C) : 0;
+    let lo = 0;
     for (let c = c0; c < c1; c++) {
       let t = 0, b = 0;
       if (j.layout === "nhwc") {
@@ -421,8 +440,11 @@ export class Executor {
         for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
         return this.finalizeGrad(j, w, item, true);
       }
-      const mean = this.meanOf(j, n, Math.floor(c / j.D));
-      const lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
+      if ((c - c0) % j.D === 0) {
+        // the group's mean: once per group, not per channel
+        const mean = this.meanOf(j, n, Math.floor(c / j.D));
+        lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
+      }
       f[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
       f[(j.db >>> 3) + n * j.C + c] = b;
     }
