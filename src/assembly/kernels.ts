@@ -798,7 +798,7 @@ export function dx_chan_f64(dy: usize, x: usize, dx: usize, len: i32, nch: i32, 
 // For `count` channels of one group (mean, rstd): arrays `stride` entries apart at coef.
 
 /** Forward, float32: m = f32(mean), a = f32(rstd·γ), b = f32(β − (mean − m)·a). */
-export function prep_norm_f32(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+@inline function prepNormF32(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
   const sb = <usize>stride << 2;
   const hi = <f32>mean;
   const lo = mean - <f64>hi;
@@ -813,7 +813,7 @@ export function prep_norm_f32(coef: usize, stride: i32, count: i32, mean: f64, r
 }
 
 /** Forward, float64: m = mean, a = rstd·γ, b = β. */
-export function prep_norm_f64(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+@inline function prepNormF64(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
   const sb = <usize>stride << 3;
   for (let i = 0; i < count; i++) {
     const o = <usize>i << 3;
@@ -827,7 +827,7 @@ export function prep_norm_f64(coef: usize, stride: i32, count: i32, mean: f64, r
  * Input backward for one group: with s1 = Σ γ·ds and s2 = Σ γ·db over its channels and M values,
  * A = rstd·γ, B = −rstd³·s1/M, C0 = −rstd·s2/M; float32 folds the mean's low part into C0.
  */
-export function prep_dx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
+@inline function prepDx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
   let s1: f64 = 0, s2: f64 = 0;
   for (let i = 0; i < count; i++) {
     const o = <usize>i << 3;
@@ -860,6 +860,56 @@ export function prep_dx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f
       store<f64>(coef + 3 * sb + o, mean);
     }
   }
+}
+
+// One call per item for its G consecutive groups of D channels (NCHW: G = 1): the per-channel arrays
+// are `stride` entries apart at coef; mean and rstd point at the groups' float64 statistics;
+// gamma, beta, ds and db at the groups' first channel.
+
+export function prep_norm_f32(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>(g * D), go = <usize>g << 3;
+    prepNormF32(coef + (c << 2), stride, D, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+  }
+}
+
+export function prep_norm_f64(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>(g * D), go = <usize>g << 3;
+    prepNormF64(coef + (c << 3), stride, D, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+  }
+}
+
+export function prep_dx(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>(g * D), go = <usize>g << 3;
+    prepDx(coef + (f32out ? c << 2 : c << 3), stride, D, load<f64>(mean + go), load<f64>(rstd + go), M, gamma + (c << 3), ds + (c << 3), db + (c << 3), f32out);
+  }
+}
+
+/**
+ * NHWC internal gradients of one sample from its summed unit partials (T[C] at sums, Σdy[C] at
+ * sums + 8·C): ds = T − mlo·db with mlo the float64 mean's part below its float32 rounding (float32
+ * kernels centre on that rounding; 0 for float64), db = Σdy; mean: the sample's G float64 means.
+ * With `check`, returns 0 before writing anything if a sum is not finite (a float32 overflow).
+ */
+export function finish_grad_rows(sums: usize, C: i32, D: i32, mean: usize, f32: i32, check: i32, ds: usize, db: usize): i32 {
+  if (check) {
+    for (let c = 0; c < 2 * C; c++) if (!isFinite<f64>(load<f64>(sums + (<usize>c << 3)))) return 0;
+  }
+  const G = D > 0 ? C / D : 0;
+  const cb = <usize>C << 3;
+  for (let g = 0; g < G; g++) {
+    const m = load<f64>(mean + (<usize>g << 3));
+    const lo = f32 ? m - <f64><f32>m : 0;
+    for (let c = g * D; c < (g + 1) * D; c++) {
+      const o = <usize>c << 3;
+      const t = load<f64>(sums + o), b = load<f64>(sums + cb + o);
+      store<f64>(ds + o, lo == 0 ? t : t - lo * b);
+      store<f64>(db + o, b);
+    }
+  }
+  return 1;
 }
 
 // ---------------------------------------------------------------- fused (software-pipelined) steps

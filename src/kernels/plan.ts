@@ -300,19 +300,14 @@ export class Executor {
    * for float32, m is the mean's float32 high part and its low part is folded into b.
    */
   prepareNorm(j: Job, item: number): void {
-    this.views();
     const w = workLayout(j);
     const { ptr, count } = this.coefFrame(j, w, item);
-    const eb = this.elemBytes(j);
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
-    for (let g = g0; g < g1; g++) {
-      const at = j.layout === "nchw" ? ptr : ptr + g * j.D * eb;
-      const mean = this.meanOf(j, n, g), rstd = this.rstdOf(j, n, g);
-      const gam = j.gamma + g * j.D * 8, bet = j.beta + g * j.D * 8;
-      if (j.precision === "f32") this.k.prep_norm_f32(at, count, j.D, mean, rstd, gam, bet);
-      else this.k.prep_norm_f64(at, count, j.D, mean, rstd, gam, bet);
-    }
+    // NCHW: the item's one group; NHWC: all G groups of sample `item`
+    const nchw = j.layout === "nchw";
+    const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
+    const args = [ptr, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.gamma + c0 * 8, j.beta + c0 * 8] as const;
+    if (j.precision === "f32") this.k.prep_norm_f32(...args);
+    else this.k.prep_norm_f64(...args);
   }
 
   normUnit(j: Job, w: WorkLayout, item: number, u: number): void {
@@ -416,14 +411,20 @@ export class Executor {
     const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
     const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-    const sums = j.layout === "nhwc" ? this.sumUnits(j, w, item, 2 * j.C) : 0;
+    const f32 = j.precision === "f32";
+    if (j.layout === "nhwc") {
+      // all C channels of sample n, from the sums of its unit partials
+      const sums = this.sumUnits(j, w, item, 2 * j.C) * 8;
+      const cn = n * j.C * 8;
+      if (this.k.finish_grad_rows(sums, j.C, j.D, j.mean + n * j.G * 8, f32 ? 1 : 0, !wide && f32 ? 1 : 0, j.ds + cn, j.db + cn)) return true;
+      if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
+      for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
+      return this.finalizeGrad(j, w, item, true);
+    }
     let lo = 0;
     for (let c = c0; c < c1; c++) {
       let t = 0, b = 0;
-      if (j.layout === "nhwc") {
-        t = f[sums + c];
-        b = f[sums + j.C + c];
-      } else if (w.blocks === 1) {
+      if (w.blocks === 1) {
         const d = c - c0;
         const at = base + Math.floor(d / w.cpu) * w.partialDoubles + 2 * (d % w.cpu);
         t = f[at];
@@ -435,15 +436,14 @@ export class Executor {
           b += f[base + 2 * (d * w.blocks + k) + 1];
         }
       }
-      if (!wide && j.precision === "f32" && !(Number.isFinite(t) && Number.isFinite(b))) {
+      if (!wide && f32 && !(Number.isFinite(t) && Number.isFinite(b))) {
         if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
         for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
         return this.finalizeGrad(j, w, item, true);
       }
-      if ((c - c0) % j.D === 0) {
-        // the group's mean: once per group, not per channel
+      if (c === c0) {
         const mean = this.meanOf(j, n, Math.floor(c / j.D));
-        lo = j.precision === "f32" ? mean - Math.fround(mean) : 0;
+        lo = f32 ? mean - Math.fround(mean) : 0;
       }
       f[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
       f[(j.db >>> 3) + n * j.C + c] = b;
@@ -457,18 +457,13 @@ export class Executor {
    * folds the mean's low part into C0).
    */
   prepareDx(j: Job, item: number): void {
-    this.views();
     const w = workLayout(j);
     const { ptr, count } = this.coefFrame(j, w, item);
-    const eb = this.elemBytes(j);
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
-    const M = j.D * j.HxW;
-    for (let g = g0; g < g1; g++) {
-      const at = j.layout === "nchw" ? ptr : ptr + g * j.D * eb;
-      const c0 = (n * j.C + g * j.D) * 8;
-      this.k.prep_dx(at, count, j.D, this.meanOf(j, n, g), this.rstdOf(j, n, g), M, j.gamma + g * j.D * 8, j.ds + c0, j.db + c0, j.precision === "f32" ? 1 : 0);
-    }
+    const nchw = j.layout === "nchw";
+    const n = nchw ? Math.floor(item / j.G) : item;
+    const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
+    const cn = (n * j.C + c0) * 8;
+    this.k.prep_dx(ptr, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.D * j.HxW, j.gamma + c0 * 8, j.ds + cn, j.db + cn, j.precision === "f32" ? 1 : 0);
   }
 
   dxUnit(j: Job, w: WorkLayout, item: number, u: number): void {

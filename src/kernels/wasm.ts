@@ -31,9 +31,10 @@ export interface KernelExports {
   grad_chan_f64(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
   dx_chan_f32(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
   dx_chan_f64(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
-  prep_norm_f32(coef: number, stride: number, count: number, mean: number, rstd: number, gamma: number, beta: number): void;
-  prep_norm_f64(coef: number, stride: number, count: number, mean: number, rstd: number, gamma: number, beta: number): void;
-  prep_dx(coef: number, stride: number, count: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
+  prep_norm_f32(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_norm_f64(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_dx(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
+  finish_grad_rows(sums: number, C: number, D: number, mean: number, f32: number, check: number, ds: number, db: number): number;
   stats_chan_f32(p: number, len: number, nch: number, K: number, out: number): void;
   fused_norm_stats_f32(x: number, y: number, xn: number, len: number, nch: number, coef: number, stride: number, K: number, out: number): void;
   stats_rows_g_f32(p: number, rows: number, C: number, D: number, kg: number, acc: number, tmp: number): void;

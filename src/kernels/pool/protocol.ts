@@ -59,13 +59,21 @@ export function encodeJob(buf: ArrayBufferLike, job: Job, cacheBytes: number): v
 
 export function decodeJob(buf: ArrayBufferLike): Posted {
   const v = new Float64Array(buf, JOB_OFFSET, FIELDS.length);
-  const o: Record<string, unknown> = {};
-  FIELDS.forEach((f, i) => (o[f] = v[i]));
-  o.precision = v[FIELDS.indexOf("precision")] === 0 ? "f32" : "f64";
-  o.layout = v[FIELDS.indexOf("layout")] === 0 ? "nchw" : "nhwc";
-  o.statsGiven = v[FIELDS.indexOf("statsGiven")] === 1;
-  o.wantDx = v[FIELDS.indexOf("wantDx")] === 1;
-  return { job: o as unknown as Job, cacheBytes: v[FIELDS.indexOf("cacheBytes")] };
+  const at = (f: (typeof FIELDS)[number]) => v[FIELDS.indexOf(f)];
+  // An object literal, so the job has one fixed shape (fast property access in the hot paths);
+  // an object filled key by key in a loop would fall back to a dictionary.
+  const job: Job = {
+    N: at("N"), C: at("C"), HxW: at("HxW"), G: at("G"), D: at("D"), eps: at("eps"),
+    x: at("x"), y: at("y"), dy: at("dy"), dx: at("dx"), gamma: at("gamma"), beta: at("beta"),
+    mean: at("mean"), rstd: at("rstd"), partials: at("partials"), ds: at("ds"), db: at("db"),
+    perItem: at("perItem"), threadScratch: at("threadScratch"), threadScratchBytes: at("threadScratchBytes"),
+    shiftSource: at("shiftSource"),
+    precision: at("precision") === 0 ? "f32" : "f64",
+    layout: at("layout") === 0 ? "nchw" : "nhwc",
+    statsGiven: at("statsGiven") === 1,
+    wantDx: at("wantDx") === 1,
+  };
+  return { job, cacheBytes: at("cacheBytes") };
 }
 
 /** workerData of a pool thread. */
