@@ -119,8 +119,10 @@ export class Executor {
 
   /**
    * What this thread last wrote into an item's shift and mean arrays: they are the same for all of
-   * an item's units, so a job writes them once per item, not once per unit. A job's items' means
-   * and shifts do not change once its units read them (each dispatch decodes a new Job object).
+   * an item's units, so a thread writes them once per item, not once per unit. Safe because an
+   * item's means and shifts do not change while its units read them (each dispatch decodes a new
+   * Job object), and the one rewrite in the other form (per-channel shifts for the float64
+   * fallback) happens after every unit of the item has read its per-group shifts.
    */
   private filled = { job: null as Job | null, shifts: "", means: "" };
 
