@@ -16,11 +16,11 @@ describe("gradcheck", () => {
   const shapes: Array<[string, string, string, string]> = [
     ["2,6", "3", "nchw", "f64"],
     ["2,8,7", "4", "nchw", "f32"],
-    ["2,7,8", "4", "nhwc", "f32"],
+    ["2,8,7", "4", "nhwc", "f32"],
     ["2,8,5,5", "4", "nchw", "f64"],
-    ["2,5,5,8", "2", "nhwc", "f64"],
+    ["2,8,5,5", "2", "nhwc", "f64"],
     ["1,4,3,2,3", "1", "nchw", "f32"],
-    ["1,3,2,3,4", "4", "nhwc", "f16"],
+    ["1,4,3,2,3", "4", "nhwc", "f16"],
     ["3,6,4,4", "6", "nchw", "f16"],
   ];
   it.each(shapes)("passes on random %s G=%s %s %s, and fails with zero tolerances", (shape, G, layout, dtype) => {
@@ -38,6 +38,17 @@ describe("gradcheck", () => {
     const zero = groupnorm([...args, "--atol", "0", "--rtol", "0"]);
     expect(zero.status).toBe(1);
     expect(zero.stdout).toMatch(/FAIL/);
+  });
+
+  it("reads --shape as N,C,... for either layout", () => {
+    // C = 8 (second): 8 groups divide it; read in NHWC file order, C would be 5 and refused
+    const r = groupnorm(["gradcheck", "--shape", "2,8,3,5", "--groups", "8", "--layout", "nhwc", "--json"]);
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.shape).toEqual([2, 8, 3, 5]);
+    expect(j.layout).toBe("nhwc");
+    expect(j.outputs.dgamma.of).toBe(8);
+    expect(groupnorm(["gradcheck", "--shape", "2,5,3,8", "--groups", "8", "--layout", "nhwc"]).status).toBe(2);
   });
 
   it("checks files, without affine, and samples large tensors reproducibly", () => {

@@ -32,7 +32,7 @@ function parseDtype(v: string): Dtype {
 export function gradcheckCommand(ctx: Context): Command {
   return new Command("gradcheck")
     .description("check dX, dgamma, dbeta from the kernels against finite differences of the float64 reference (exit 0 pass, 1 fail)")
-    .option("--shape <N,C,...>", "random inputs of this shape (in the --layout's order)")
+    .option("--shape <N,C,...>", "random inputs of this shape, N,C,spatial in this order for either layout")
     .option("--seed <S>", "seed for random inputs and for sampling", "0")
     .option("--dtype <dtype>", "dtype of random inputs: f16, f32 or f64", "f32")
     .option("--x <file>", "input X from a file (instead of --shape)")
@@ -66,8 +66,11 @@ export function gradcheckCommand(ctx: Context): Command {
       if (o.shape !== undefined) {
         if (o.dy || o.gamma || o.beta) throw new InputError("--dy, --gamma and --beta go with --x; --shape makes random inputs");
         dtype = parseDtype(o.dtype as string);
+        // N, C, spatial in this order for either layout (as roofline's --shape); --layout nhwc
+        // lays the random tensor out channels last
         shape = parseShape(o.shape as string);
-        d = groupNormDims(shape, groups, layout, "--shape");
+        const memoryShape = layout === "nhwc" && shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : shape;
+        d = groupNormDims(memoryShape, groups, layout, "--shape");
         const n = shape.reduce((a, b) => a * b, 1);
         x = stored(normals(n, seed, 1.5, 0.5), dtype);
         if (affine) {
