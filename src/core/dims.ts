@@ -32,6 +32,14 @@ export function numel(d: Dims): number {
   return d.N * d.C * d.HxW;
 }
 
+/**
+ * A shape given as N, C, spatial (the `--shape` flags) in the layout's memory order: NHWC moves C
+ * last, as a channels-last file stores it.
+ */
+export function memoryOrder(shape: readonly number[], layout: Layout): number[] {
+  return layout === "nhwc" && shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : [...shape];
+}
+
 /** Channel axis of a file shape for the layout. */
 export function channelAxis(shape: readonly number[], layout: Layout): number {
   return layout === "nchw" ? 1 : shape.length - 1;

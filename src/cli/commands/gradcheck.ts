@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { type Dims, formatShape, groupNormDims, sameShape } from "../../core/dims.js";
+import { type Dims, formatShape, groupNormDims, memoryOrder, sameShape } from "../../core/dims.js";
 import { normals } from "../../checks/random.js";
 import { f16ToF32, f32ToF16 } from "../../io/float16.js";
 import { readNpy } from "../../io/npy.js";
@@ -69,8 +69,7 @@ export function gradcheckCommand(ctx: Context): Command {
         // N, C, spatial in this order for either layout (as roofline's --shape); --layout nhwc
         // lays the random tensor out channels last
         shape = parseShape(o.shape as string);
-        const memoryShape = layout === "nhwc" && shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : shape;
-        d = groupNormDims(memoryShape, groups, layout, "--shape");
+        d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
         const n = shape.reduce((a, b) => a * b, 1);
         x = stored(normals(n, seed, 1.5, 0.5), dtype);
         if (affine) {

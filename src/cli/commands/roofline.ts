@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { InputError } from "../../errors.js";
-import { groupNormDims } from "../../core/dims.js";
+import { groupNormDims, memoryOrder } from "../../core/dims.js";
 import type { RooflineReport } from "../../roofline/report.js";
 import { writeWhole } from "../../io/outputs.js";
 import { bytesLabel } from "../../roofline/svg.js";
@@ -76,8 +76,7 @@ export function rooflineCommand(ctx: Context): Command {
       ctx.console.json = !!o.json;
       // --shape is the logical N,C,H,W whatever the layout; --layout only sets the memory order, so
       // both layouts time the same tensor (as PyTorch's channels_last does)
-      const memoryShape = layout === "nhwc" && shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : shape;
-      const d = groupNormDims(memoryShape, groups, layout, "--shape");
+      const d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
       const { hostInfo, theoreticalPeak } = await import("../../io/host.js");
       const { measureBandwidth, measureCompute, measureKernels } = await import("../../roofline/measure.js");
       const { buildReport } = await import("../../roofline/report.js");
