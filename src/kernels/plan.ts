@@ -159,10 +159,6 @@ export class Executor {
     return this.f64[(j.mean >>> 3) + n * j.G + g];
   }
 
-  private rstdOf(j: Job, n: number, g: number): number {
-    return this.f64[(j.rstd >>> 3) + n * j.G + g];
-  }
-
   private partialPtr(j: Job, w: WorkLayout, item: number, u: number): number {
     return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
   }
@@ -408,21 +404,22 @@ export class Executor {
 
   /** Combine an item's gradient partials into ds/db per (n, c) (unit order): ds = T − mlo·db. */
   finalizeGrad(j: Job, w: WorkLayout, item: number, wide = false): boolean {
-    this.views();
-    const f = this.f64;
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    const c0 = j.layout === "nchw" ? (item % j.G) * j.D : 0, c1 = j.layout === "nchw" ? c0 + j.D : j.C;
-    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
     const f32 = j.precision === "f32";
     if (j.layout === "nhwc") {
-      // all C channels of sample n, from the sums of its unit partials
+      // all C channels of sample `item`, from the sums of its unit partials
       const sums = this.sumUnits(j, w, item, 2 * j.C) * 8;
-      const cn = n * j.C * 8;
-      if (this.k.finish_grad_rows(sums, j.C, j.D, j.mean + n * j.G * 8, f32 ? 1 : 0, !wide && f32 ? 1 : 0, j.ds + cn, j.db + cn)) return true;
+      const cn = item * j.C * 8;
+      if (this.k.finish_grad_rows(sums, j.C, j.D, j.mean + item * j.G * 8, f32 ? 1 : 0, !wide && f32 ? 1 : 0, j.ds + cn, j.db + cn)) return true;
       if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
       for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
       return this.finalizeGrad(j, w, item, true);
     }
+    // NCHW: the D channels of group item % G of sample n
+    this.views();
+    const f = this.f64;
+    const n = Math.floor(item / j.G);
+    const c0 = (item % j.G) * j.D, c1 = c0 + j.D;
+    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
     let lo = 0;
     for (let c = c0; c < c1; c++) {
       let t = 0, b = 0;
