@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { type Dims, groupNormDims, type Layout } from "../src/core/dims.js";
 import { Engine } from "../src/kernels/engine.js";
+import { createSharedMemory, instantiateKernels } from "../src/kernels/wasm.js";
 import type { Precision } from "../src/kernels/plan.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { randn, relError } from "./helpers/random.js";
@@ -73,6 +74,8 @@ const shapes: Array<[number[], number]> = [
   [[2, 3, 33, 41], 3], // odd sizes, SIMD tails
   [[2, 32, 7, 5], 4], // D = 8: NHWC per-group statistics path
   [[3, 20, 40, 1], 5], // D = 4, 40 rows: several row strips
+  [[2, 48, 5, 7], 3], // D = 16: NHWC grouped kernels, four vectors at a time
+  [[2, 96, 9, 4], 2], // D = 48
 ];
 
 describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (precision) => {
@@ -112,6 +115,40 @@ describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (p
       const shape = layout === "nchw" ? [2, 6, 4, 5] : [2, 4, 5, 6];
       const e = await runBoth(shape, 3, layout, precision, { affine: false });
       for (const [k, v] of Object.entries(e)) expect(v, k).toBeLessThan(tol);
+    });
+  }
+});
+
+describe("NHWC float32 grouped kernels (D a multiple of 4)", () => {
+  // grad_rows_g_f32 and dx_rows_g_f32 load a group's constants once; they must give bitwise the
+  // results of the per-channel grad_rows_f32 and dx_rows_f32 they replace.
+  const memory = createSharedMemory(128);
+  const k = instantiateKernels(memory);
+  const f32 = new Float32Array(memory.buffer), f64 = new Float64Array(memory.buffer);
+  const DY = 1 << 16, X = 1 << 20, OUT = 1 << 21, OUT2 = 1 << 22, COEF = 1 << 12, ACC = 1 << 14, ACC2 = 1 << 15, TMP = 3 << 14;
+  for (const [C, D, rows] of [[16, 4, 70], [24, 8, 33], [36, 12, 5], [64, 16, 70], [96, 32, 1], [96, 48, 40]]) {
+    it(`C=${C} D=${D} ${rows} rows`, () => {
+      const n = rows * C;
+      f32.set(Float32Array.from(randn(n, 7, 2)), DY / 4);
+      f32.set(Float32Array.from(randn(n, 8, 3, 0.7)), X / 4);
+      // A per channel; B, C0 and m per group (the same value at each of a group's channels)
+      const grp = randn(3 * (C / D), 9);
+      const coef = new Float32Array(4 * C);
+      coef.set(Float32Array.from(randn(C, 10)), 0);
+      for (let c = 0; c < C; c++) for (let p = 1; p < 4; p++) coef[p * C + c] = grp[(p - 1) * (C / D) + Math.floor(c / D)];
+      f32.set(coef, COEF / 4);
+      k.dx_rows_f32(DY, X, OUT, rows, C, COEF);
+      k.dx_rows_g_f32(DY, X, OUT2, rows, C, D, COEF);
+      expect(Array.from(f32.subarray(OUT2 / 4, OUT2 / 4 + n))).toEqual(Array.from(f32.subarray(OUT / 4, OUT / 4 + n)));
+      // the group mean's float32 high part, per channel, as nhwcMeans lays it out (m above)
+      const mh = COEF + 12 * C;
+      f64.fill(0, ACC / 8, ACC / 8 + 2 * C);
+      f64.fill(0, ACC2 / 8, ACC2 / 8 + 2 * C);
+      k.grad_rows_f32(DY, X, rows, C, mh, ACC, TMP);
+      k.grad_rows_g_f32(DY, X, rows, C, D, mh, ACC2, TMP);
+      const a = Array.from(f64.subarray(ACC / 8, ACC / 8 + 2 * C)), b = Array.from(f64.subarray(ACC2 / 8, ACC2 / 8 + 2 * C));
+      expect(b).toEqual(a);
+      expect(a.some((v) => v !== 0)).toBe(true);
     });
   }
 });

@@ -384,6 +384,7 @@ export class Executor {
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
       if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
       else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
+      else if (w.groupStats) this.k.grad_rows_g_f32(j.dy + off, j.x + off, rows, j.C, j.D, means, out, this.tmp(j));
       else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
     }
   }
@@ -475,7 +476,8 @@ export class Executor {
       else this.k.dx_chan_f64(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * eb, count);
     } else {
       const { off, rows } = this.rows(j, w, item, u);
-      if (j.precision === "f32") this.k.dx_rows_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, ptr);
+      if (j.precision === "f32" && w.groupStats) this.k.dx_rows_g_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, j.D, ptr);
+      else if (j.precision === "f32") this.k.dx_rows_f32(j.dy + off, j.x + off, j.dx + off, rows, j.C, ptr);
       else this.k.dx_rows_f64(j.dy + off, j.x + off, j.dx + off, rows, j.C, ptr);
     }
   }
