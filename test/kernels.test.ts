@@ -120,8 +120,8 @@ describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (p
 });
 
 describe("NHWC float32 grouped kernels (D a multiple of 4)", () => {
-  // grad_rows_g_f32 and dx_rows_g_f32 load a group's constants once; they must give bitwise the
-  // results of the per-channel grad_rows_f32 and dx_rows_f32 they replace.
+  // norm_rows_g_f32, grad_rows_g_f32 and dx_rows_g_f32 load a group's constants once; they must give
+  // bitwise the results of the per-channel norm_rows_f32, grad_rows_f32 and dx_rows_f32.
   const memory = createSharedMemory(128);
   const k = instantiateKernels(memory);
   const f32 = new Float32Array(memory.buffer), f64 = new Float64Array(memory.buffer);
@@ -137,6 +137,10 @@ describe("NHWC float32 grouped kernels (D a multiple of 4)", () => {
       coef.set(Float32Array.from(randn(C, 10)), 0);
       for (let c = 0; c < C; c++) for (let p = 1; p < 4; p++) coef[p * C + c] = grp[(p - 1) * (C / D) + Math.floor(c / D)];
       f32.set(coef, COEF / 4);
+      // forward: m per group (the first array), a and b per channel
+      k.norm_rows_f32(X, OUT, rows, C, COEF + 4 * C);
+      k.norm_rows_g_f32(X, OUT2, rows, C, D, COEF + 4 * C);
+      expect(Array.from(f32.subarray(OUT2 / 4, OUT2 / 4 + n))).toEqual(Array.from(f32.subarray(OUT / 4, OUT / 4 + n)));
       k.dx_rows_f32(DY, X, OUT, rows, C, COEF);
       k.dx_rows_g_f32(DY, X, OUT2, rows, C, D, COEF);
       expect(Array.from(f32.subarray(OUT2 / 4, OUT2 / 4 + n))).toEqual(Array.from(f32.subarray(OUT / 4, OUT / 4 + n)));

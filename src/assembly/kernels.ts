@@ -329,6 +329,47 @@ export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize
   }
 }
 
+/**
+ * One row of norm_rows_f32 for D a multiple of 4: m is constant over a group (loaded once per group),
+ * a and b are read per channel; pointer walks with constant offsets. Same operations in the same
+ * order as norm_rows_f32, so bitwise the same values.
+ */
+@inline function normRowG(v: usize, o: usize, C: i32, D: i32, coef: usize): void {
+  const cb = <usize>C << 2;
+  const gb = <usize>D << 2;
+  const pA = coef + cb;
+  let pv = v, po = o, pa = pA;
+  for (let c0: usize = 0; c0 < cb; c0 += gb) {
+    const m = v128.load32_splat(coef + c0);
+    const end = pv + gb;
+    if ((D & 15) == 0) {
+      do {
+        const d0 = f32x4.sub(v128.load(pv), m), d1 = f32x4.sub(v128.load(pv, 16), m);
+        const d2 = f32x4.sub(v128.load(pv, 32), m), d3 = f32x4.sub(v128.load(pv, 48), m);
+        v128.store(po, f32x4.add(f32x4.mul(d0, v128.load(pa)), v128.load(pa + cb)));
+        v128.store(po, f32x4.add(f32x4.mul(d1, v128.load(pa, 16)), v128.load(pa + cb, 16)), 16);
+        v128.store(po, f32x4.add(f32x4.mul(d2, v128.load(pa, 32)), v128.load(pa + cb, 32)), 32);
+        v128.store(po, f32x4.add(f32x4.mul(d3, v128.load(pa, 48)), v128.load(pa + cb, 48)), 48);
+        pv += 64; po += 64; pa += 64;
+      } while (pv < end);
+    } else {
+      do {
+        v128.store(po, f32x4.add(f32x4.mul(f32x4.sub(v128.load(pv), m), v128.load(pa)), v128.load(pa + cb)));
+        pv += 16; po += 16; pa += 16;
+      } while (pv < end);
+    }
+  }
+}
+
+/** norm_rows_f32 for D a multiple of 4 (see normRowG). */
+export function norm_rows_g_f32(x: usize, y: usize, rows: i32, C: i32, D: i32, coef: usize): void {
+  const cb = <usize>C << 2;
+  for (let r = 0; r < rows; r++) {
+    const ro = <usize>r * cb;
+    normRowG(x + ro, y + ro, C, D, coef);
+  }
+}
+
 /** coef: float64 mean[C], a[C], b[C]. */
 export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 3;
@@ -1090,8 +1131,31 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
   store<f64>(out, S2, 8);
 }
 
-/** One NHWC row (at ro) of every group, shifted by the strip's first row (at base), into tmp/t2. */
+/**
+ * One NHWC row (at ro) of every group, shifted by the strip's first row (at base), into tmp/t2.
+ * D a multiple of 16: four vectors at a time, summed pairwise, by constant offsets.
+ */
 @inline function groupRowStats(ro: usize, base: usize, G: i32, gb: usize, tmp: usize, t2: usize): void {
+  let p = ro, pk = base, pt = tmp;
+  const pend = ro + <usize>G * gb;
+  if ((gb & 63) == 0) {
+    do {
+      const k = v128.load32_splat(pk);
+      const end = p + gb;
+      let a = f32x4.splat(0), q = f32x4.splat(0);
+      do {
+        const v0 = f32x4.sub(v128.load(p), k), v1 = f32x4.sub(v128.load(p, 16), k);
+        const v2 = f32x4.sub(v128.load(p, 32), k), v3 = f32x4.sub(v128.load(p, 48), k);
+        a = f32x4.add(a, f32x4.add(f32x4.add(v0, v1), f32x4.add(v2, v3)));
+        q = f32x4.add(q, f32x4.add(f32x4.add(f32x4.mul(v0, v0), f32x4.mul(v1, v1)), f32x4.add(f32x4.mul(v2, v2), f32x4.mul(v3, v3))));
+        p += 64;
+      } while (p < end);
+      v128.store(pt, f32x4.add(v128.load(pt), a));
+      v128.store(pt + (t2 - tmp), f32x4.add(v128.load(pt + (t2 - tmp)), q));
+      pk += gb; pt += 16;
+    } while (p < pend);
+    return;
+  }
   for (let g = 0; g < G; g++) {
     const go = <usize>g * gb;
     const k = f32x4.splat(load<f32>(base + go));
@@ -1163,7 +1227,7 @@ export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: us
 }
 
 /**
- * NHWC forward, software-pipelined: row r of sample n is normalised (norm_rows_f32, in place or
+ * NHWC forward, software-pipelined: row r of sample n is normalised (norm_rows_g_f32, in place or
  * not) right after row r of sample n+1 is read for its statistics (stats_rows_g_f32's sums, in the
  * same order, so results match the unfused steps bit for bit).
  */
@@ -1173,8 +1237,6 @@ export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i3
   const gb = <usize>D << 2;
   const t2 = tmp + (<usize>G << 4);
   const s2 = acc + (<usize>G << 3);
-  const end4 = <usize>(C & ~3) << 2;
-  const pA = coef + rowBytes, pB = pA + rowBytes;
   for (let r0 = 0; r0 < rows; r0 += STRIP) {
     const L = rows - r0 < STRIP ? rows - r0 : STRIP;
     const base = xn + <usize>r0 * rowBytes;
@@ -1183,14 +1245,7 @@ export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i3
       const ro = base + <usize>r * rowBytes;
       groupRowStats(ro, base, G, gb, tmp, t2);
       const xo = <usize>(r0 + r) * rowBytes;
-      const v = x + xo, o = y + xo;
-      for (let i: usize = 0; i < end4; i += 16) {
-        const d = f32x4.sub(v128.load(v + i), v128.load(coef + i));
-        v128.store(o + i, f32x4.add(f32x4.mul(d, v128.load(pA + i)), v128.load(pB + i)));
-      }
-      for (let i: usize = end4; i < rowBytes; i += 4) {
-        store<f32>(o + i, (load<f32>(v + i) - load<f32>(coef + i)) * load<f32>(pA + i) + load<f32>(pB + i));
-      }
+      normRowG(x + xo, y + xo, C, D, coef);
     }
     mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
   }

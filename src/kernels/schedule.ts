@@ -47,8 +47,9 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
     const i1 = Math.min(w.items, i0 + wave);
     const units = (i1 - i0) * w.unitsPerItem;
     const [u0, u1] = share(units, ith, nth);
-    const eachUnit = (f: (item: number, u: number) => void) => {
-      for (let k = u0; k < u1; k++) f(i0 + Math.floor(k / w.unitsPerItem), k % w.unitsPerItem);
+    const eachUnit = (f: (item: number, u: number) => void, reversed = false) => {
+      if (reversed) for (let k = u1 - 1; k >= u0; k--) f(i0 + Math.floor(k / w.unitsPerItem), k % w.unitsPerItem);
+      else for (let k = u0; k < u1; k++) f(i0 + Math.floor(k / w.unitsPerItem), k % w.unitsPerItem);
     };
     const eachItem = (f: (item: number) => void) => {
       for (let item = i0 + ith; item < i1; item += nth) f(item);
@@ -73,7 +74,8 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
       if (job.wantDx) exec.prepareDx(job, item);
     });
     team.barrier();
-    if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, w, item, u));
+    // last units first: the internal-gradient step read them last, so they are still in cache
+    if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, w, item, u, true), true);
     // the next wave's first step writes other items' partials: no barrier needed here
   }
 }

@@ -18,6 +18,7 @@ export interface KernelExports {
   stats_rows_f32_wide(p: number, rows: number, C: number, kc: number, acc: number): void;
   stats_rows_f64(p: number, rows: number, C: number, kc: number, acc: number): void;
   norm_rows_f32(x: number, y: number, rows: number, C: number, coef: number): void;
+  norm_rows_g_f32(x: number, y: number, rows: number, C: number, D: number, coef: number): void;
   norm_rows_f64(x: number, y: number, rows: number, C: number, coef: number): void;
   grad_rows_f32(dy: number, x: number, rows: number, C: number, mh: number, acc: number, tmp: number): void;
   grad_rows_f32_wide(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
