@@ -268,45 +268,34 @@ export function stats_rows_f32_wide(p: usize, rows: i32, C: i32, kc: usize, acc:
 }
 
 export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usize): void {
+  // one row at a time, in memory order (one sequential stream; several rows at once run slower from
+  // DRAM), the same sums in the same order as rows taken together
   const rowBytes = <usize>C << 3;
   const s2 = acc + (<usize>C << 3);
-  const C2 = C & ~1;
-  let r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const base = p + <usize>r * rowBytes;
-    for (let c = 0; c < C2; c += 2) {
-      const ao = <usize>c << 3;
-      const k = v128.load(kc + ao);
-      let s = v128.load(acc + ao), q = v128.load(s2 + ao);
-      let d = f64x2.sub(v128.load(base + ao), k);
-      s = f64x2.add(s, d); q = f64x2.add(q, f64x2.mul(d, d));
-      d = f64x2.sub(v128.load(base + rowBytes + ao), k);
-      s = f64x2.add(s, d); q = f64x2.add(q, f64x2.mul(d, d));
-      d = f64x2.sub(v128.load(base + 2 * rowBytes + ao), k);
-      s = f64x2.add(s, d); q = f64x2.add(q, f64x2.mul(d, d));
-      d = f64x2.sub(v128.load(base + 3 * rowBytes + ao), k);
-      s = f64x2.add(s, d); q = f64x2.add(q, f64x2.mul(d, d));
-      v128.store(acc + ao, s); v128.store(s2 + ao, q);
+  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
+  let pr = p;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < v4; o += 64) {
+      const pk = kc + o, pa = acc + o, pq = s2 + o, px = pr + o;
+      const d0 = f64x2.sub(v128.load(px), v128.load(pk)), d1 = f64x2.sub(v128.load(px, 16), v128.load(pk, 16));
+      const d2 = f64x2.sub(v128.load(px, 32), v128.load(pk, 32)), d3 = f64x2.sub(v128.load(px, 48), v128.load(pk, 48));
+      v128.store(pa, f64x2.add(v128.load(pa), d0)); v128.store(pa, f64x2.add(v128.load(pa, 16), d1), 16);
+      v128.store(pa, f64x2.add(v128.load(pa, 32), d2), 32); v128.store(pa, f64x2.add(v128.load(pa, 48), d3), 48);
+      v128.store(pq, f64x2.add(v128.load(pq), f64x2.mul(d0, d0))); v128.store(pq, f64x2.add(v128.load(pq, 16), f64x2.mul(d1, d1)), 16);
+      v128.store(pq, f64x2.add(v128.load(pq, 32), f64x2.mul(d2, d2)), 32); v128.store(pq, f64x2.add(v128.load(pq, 48), f64x2.mul(d3, d3)), 48);
     }
-    for (let c = C2; c < C; c++) {
-      const ao = <usize>c << 3;
-      const k = load<f64>(kc + ao);
-      let a = load<f64>(acc + ao), q = load<f64>(s2 + ao);
-      for (let j = 0; j < 4; j++) {
-        const d = load<f64>(base + <usize>j * rowBytes + ao) - k;
-        a += d; q += d * d;
-      }
-      store<f64>(acc + ao, a); store<f64>(s2 + ao, q);
+    for (; o < v1; o += 16) {
+      const d = f64x2.sub(v128.load(pr + o), v128.load(kc + o));
+      v128.store(acc + o, f64x2.add(v128.load(acc + o), d));
+      v128.store(s2 + o, f64x2.add(v128.load(s2 + o), f64x2.mul(d, d)));
     }
-  }
-  for (; r < rows; r++) {
-    const base = p + <usize>r * rowBytes;
-    for (let c = 0; c < C; c++) {
-      const ao = <usize>c << 3;
-      const d = load<f64>(base + ao) - load<f64>(kc + ao);
-      store<f64>(acc + ao, load<f64>(acc + ao) + d);
-      store<f64>(s2 + ao, load<f64>(s2 + ao) + d * d);
+    for (; o < rowBytes; o += 8) {
+      const d = load<f64>(pr + o) - load<f64>(kc + o);
+      store<f64>(acc + o, load<f64>(acc + o) + d);
+      store<f64>(s2 + o, load<f64>(s2 + o) + d * d);
     }
+    pr += rowBytes;
   }
 }
 
@@ -373,19 +362,26 @@ export function norm_rows_g_f32(x: usize, y: usize, rows: i32, C: i32, D: i32, c
 /** coef: float64 mean[C], a[C], b[C]. */
 export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 3;
-  const C2 = C & ~1;
+  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
+  let pv = x, po = y;
   for (let r = 0; r < rows; r++) {
-    const xo = x + <usize>r * cb, yo = y + <usize>r * cb;
-    let c = 0;
-    for (; c < C2; c += 2) {
-      const o = <usize>c << 3;
-      const v = f64x2.sub(v128.load(xo + o), v128.load(coef + o));
-      v128.store(yo + o, f64x2.add(f64x2.mul(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
+    let o: usize = 0;
+    // four vectors at a time by constant offsets; coefficients mean, a, b at cb-byte strides
+    for (; o < v4; o += 64) {
+      const v = pv + o, q = po + o, m = coef + o, a = m + cb, b = a + cb;
+      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v), v128.load(m)), v128.load(a)), v128.load(b)));
+      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(m, 16)), v128.load(a, 16)), v128.load(b, 16)), 16);
+      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(m, 32)), v128.load(a, 32)), v128.load(b, 32)), 32);
+      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(m, 48)), v128.load(a, 48)), v128.load(b, 48)), 48);
     }
-    for (; c < C; c++) {
-      const o = <usize>c << 3;
-      store<f64>(yo + o, (load<f64>(xo + o) - load<f64>(coef + o)) * load<f64>(coef + cb + o) + load<f64>(coef + 2 * cb + o));
+    for (; o < v1; o += 16) {
+      const v = f64x2.sub(v128.load(pv + o), v128.load(coef + o));
+      v128.store(po + o, f64x2.add(f64x2.mul(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
     }
+    for (; o < cb; o += 8) {
+      store<f64>(po + o, (load<f64>(pv + o) - load<f64>(coef + o)) * load<f64>(coef + cb + o) + load<f64>(coef + 2 * cb + o));
+    }
+    pv += cb; po += cb;
   }
 }
 
@@ -442,44 +438,34 @@ export function grad_rows_f32_wide(dy: usize, x: usize, rows: i32, C: i32, meanc
 }
 
 export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+  // one row at a time, in memory order (see stats_rows_f64)
   const rowBytes = <usize>C << 3;
   const db = acc + (<usize>C << 3);
-  const C2 = C & ~1;
-  let r = 0;
-  for (; r + 2 <= rows; r += 2) {
-    const xb = x + <usize>r * rowBytes, gb = dy + <usize>r * rowBytes;
-    for (let c = 0; c < C2; c += 2) {
-      const ao = <usize>c << 3;
-      const m = v128.load(meanc + ao);
-      let s = v128.load(acc + ao), b = v128.load(db + ao);
-      let g = v128.load(gb + ao);
-      s = f64x2.add(s, f64x2.mul(g, f64x2.sub(v128.load(xb + ao), m)));
-      b = f64x2.add(b, g);
-      g = v128.load(gb + rowBytes + ao);
-      s = f64x2.add(s, f64x2.mul(g, f64x2.sub(v128.load(xb + rowBytes + ao), m)));
-      b = f64x2.add(b, g);
-      v128.store(acc + ao, s); v128.store(db + ao, b);
+  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
+  let pg = dy, pv = x;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < v4; o += 64) {
+      const pm = meanc + o, pa = acc + o, pb = db + o, g = pg + o, v = pv + o;
+      const g0 = v128.load(g), g1 = v128.load(g, 16), g2 = v128.load(g, 32), g3 = v128.load(g, 48);
+      v128.store(pa, f64x2.add(v128.load(pa), f64x2.mul(g0, f64x2.sub(v128.load(v), v128.load(pm)))));
+      v128.store(pa, f64x2.add(v128.load(pa, 16), f64x2.mul(g1, f64x2.sub(v128.load(v, 16), v128.load(pm, 16)))), 16);
+      v128.store(pa, f64x2.add(v128.load(pa, 32), f64x2.mul(g2, f64x2.sub(v128.load(v, 32), v128.load(pm, 32)))), 32);
+      v128.store(pa, f64x2.add(v128.load(pa, 48), f64x2.mul(g3, f64x2.sub(v128.load(v, 48), v128.load(pm, 48)))), 48);
+      v128.store(pb, f64x2.add(v128.load(pb), g0)); v128.store(pb, f64x2.add(v128.load(pb, 16), g1), 16);
+      v128.store(pb, f64x2.add(v128.load(pb, 32), g2), 32); v128.store(pb, f64x2.add(v128.load(pb, 48), g3), 48);
     }
-    for (let c = C2; c < C; c++) {
-      const ao = <usize>c << 3;
-      const m = load<f64>(meanc + ao);
-      let s = load<f64>(acc + ao), b = load<f64>(db + ao);
-      for (let j = 0; j < 2; j++) {
-        const g = load<f64>(gb + <usize>j * rowBytes + ao);
-        s += g * (load<f64>(xb + <usize>j * rowBytes + ao) - m);
-        b += g;
-      }
-      store<f64>(acc + ao, s); store<f64>(db + ao, b);
+    for (; o < v1; o += 16) {
+      const g = v128.load(pg + o);
+      v128.store(acc + o, f64x2.add(v128.load(acc + o), f64x2.mul(g, f64x2.sub(v128.load(pv + o), v128.load(meanc + o)))));
+      v128.store(db + o, f64x2.add(v128.load(db + o), g));
     }
-  }
-  for (; r < rows; r++) {
-    const xb = x + <usize>r * rowBytes, gb = dy + <usize>r * rowBytes;
-    for (let c = 0; c < C; c++) {
-      const ao = <usize>c << 3;
-      const g = load<f64>(gb + ao);
-      store<f64>(acc + ao, load<f64>(acc + ao) + g * (load<f64>(xb + ao) - load<f64>(meanc + ao)));
-      store<f64>(db + ao, load<f64>(db + ao) + g);
+    for (; o < rowBytes; o += 8) {
+      const g = load<f64>(pg + o);
+      store<f64>(acc + o, load<f64>(acc + o) + g * (load<f64>(pv + o) - load<f64>(meanc + o)));
+      store<f64>(db + o, load<f64>(db + o) + g);
     }
+    pg += rowBytes; pv += rowBytes;
   }
 }
 
@@ -544,21 +530,29 @@ export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32,
 /** coef: float64 A[C], B[C], C0[C], mean[C]. */
 export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
   const cb = <usize>C << 3;
-  const C2 = C & ~1;
+  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
+  const pB = coef + cb, pC = pB + cb, pM = pC + cb;
+  let pg = dy, pv = x, po = dx;
   for (let r = 0; r < rows; r++) {
-    const ro = <usize>r * cb;
-    let c = 0;
-    for (; c < C2; c += 2) {
-      const o = <usize>c << 3;
-      const d = f64x2.sub(v128.load(x + ro + o), v128.load(coef + 3 * cb + o));
-      const t = f64x2.add(f64x2.mul(v128.load(dy + ro + o), v128.load(coef + o)), f64x2.mul(d, v128.load(coef + cb + o)));
-      v128.store(dx + ro + o, f64x2.add(t, v128.load(coef + 2 * cb + o)));
+    let o: usize = 0;
+    // four vectors at a time by constant offsets; coefficients A, B, C0, m at cb-byte strides
+    for (; o < v4; o += 64) {
+      const g = pg + o, v = pv + o, q = po + o, a = coef + o;
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g), v128.load(a)), f64x2.mul(f64x2.sub(v128.load(v), v128.load(a + 3 * cb)), v128.load(a + cb))), v128.load(a + 2 * cb)));
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 16), v128.load(a, 16)), f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(a + 3 * cb, 16)), v128.load(a + cb, 16))), v128.load(a + 2 * cb, 16)), 16);
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 32), v128.load(a, 32)), f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(a + 3 * cb, 32)), v128.load(a + cb, 32))), v128.load(a + 2 * cb, 32)), 32);
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 48), v128.load(a, 48)), f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(a + 3 * cb, 48)), v128.load(a + cb, 48))), v128.load(a + 2 * cb, 48)), 48);
     }
-    for (; c < C; c++) {
-      const o = <usize>c << 3;
-      const d = load<f64>(x + ro + o) - load<f64>(coef + 3 * cb + o);
-      store<f64>(dx + ro + o, (load<f64>(dy + ro + o) * load<f64>(coef + o) + d * load<f64>(coef + cb + o)) + load<f64>(coef + 2 * cb + o));
+    for (; o < v1; o += 16) {
+      const d = f64x2.sub(v128.load(pv + o), v128.load(pM + o));
+      const t = f64x2.add(f64x2.mul(v128.load(pg + o), v128.load(coef + o)), f64x2.mul(d, v128.load(pB + o)));
+      v128.store(po + o, f64x2.add(t, v128.load(pC + o)));
     }
+    for (; o < cb; o += 8) {
+      const d = load<f64>(pv + o) - load<f64>(pM + o);
+      store<f64>(po + o, (load<f64>(pg + o) * load<f64>(coef + o) + d * load<f64>(pB + o)) + load<f64>(pC + o));
+    }
+    pg += cb; pv += cb; po += cb;
   }
 }
 
