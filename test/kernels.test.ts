@@ -120,12 +120,12 @@ describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (p
 });
 
 describe("NHWC float32 grouped kernels (D a multiple of 4)", () => {
-  // norm_rows_g_f32, grad_rows_g_f32 and dx_rows_g_f32 load a group's constants once; they must give
-  // bitwise the results of the per-channel norm_rows_f32, grad_rows_f32 and dx_rows_f32.
+  // norm_rows_g_f32 and dx_rows_g_f32 load a group's constants once; they must give bitwise the
+  // results of the per-channel norm_rows_f32 and dx_rows_f32.
   const memory = createSharedMemory(128);
   const k = instantiateKernels(memory);
-  const f32 = new Float32Array(memory.buffer), f64 = new Float64Array(memory.buffer);
-  const DY = 1 << 16, X = 1 << 20, OUT = 1 << 21, OUT2 = 1 << 22, COEF = 1 << 12, ACC = 1 << 14, ACC2 = 1 << 15, TMP = 3 << 14;
+  const f32 = new Float32Array(memory.buffer);
+  const DY = 1 << 16, X = 1 << 20, OUT = 1 << 21, OUT2 = 1 << 22, COEF = 1 << 12;
   for (const [C, D, rows] of [[16, 4, 70], [24, 8, 33], [36, 12, 5], [64, 16, 70], [96, 32, 1], [96, 48, 40]]) {
     it(`C=${C} D=${D} ${rows} rows`, () => {
       const n = rows * C;
@@ -144,15 +144,6 @@ describe("NHWC float32 grouped kernels (D a multiple of 4)", () => {
       k.dx_rows_f32(DY, X, OUT, rows, C, COEF);
       k.dx_rows_g_f32(DY, X, OUT2, rows, C, D, COEF);
       expect(Array.from(f32.subarray(OUT2 / 4, OUT2 / 4 + n))).toEqual(Array.from(f32.subarray(OUT / 4, OUT / 4 + n)));
-      // the group mean's float32 high part, per channel, as nhwcMeans lays it out (m above)
-      const mh = COEF + 12 * C;
-      f64.fill(0, ACC / 8, ACC / 8 + 2 * C);
-      f64.fill(0, ACC2 / 8, ACC2 / 8 + 2 * C);
-      k.grad_rows_f32(DY, X, rows, C, mh, ACC, TMP);
-      k.grad_rows_g_f32(DY, X, rows, C, D, mh, ACC2, TMP);
-      const a = Array.from(f64.subarray(ACC / 8, ACC / 8 + 2 * C)), b = Array.from(f64.subarray(ACC2 / 8, ACC2 / 8 + 2 * C));
-      expect(b).toEqual(a);
-      expect(a.some((v) => v !== 0)).toBe(true);
     });
   }
 });

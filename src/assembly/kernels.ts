@@ -692,7 +692,7 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
   const rowBytes = <usize>C << 2;
   const dbp = acc + (<usize>C << 3);
   const t2 = tmp + rowBytes;
-  const end4 = <usize>(C & ~3) << 2;
+  const end16 = <usize>(C & ~15) << 2, end4 = <usize>(C & ~3) << 2;
   const C4 = C & ~3;
   for (let r0 = 0; r0 < rows; r0 += STRIP) {
     const L = rows - r0 < STRIP ? rows - r0 : STRIP;
@@ -701,7 +701,19 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
     // one row at a time, in memory order: a single sequential stream per input
     for (let r = 0; r < L; r++) {
       const g = dy + off + <usize>r * rowBytes, v = x + off + <usize>r * rowBytes;
-      for (let i: usize = 0; i < end4; i += 16) {
+      let i: usize = 0;
+      // four vectors at a time by constant offsets
+      for (; i < end16; i += 64) {
+        const pg = g + i, pv = v + i, pm = mh + i, pt = tmp + i, pu = t2 + i;
+        const g0 = v128.load(pg), g1 = v128.load(pg, 16), g2 = v128.load(pg, 32), g3 = v128.load(pg, 48);
+        v128.store(pt, f32x4.add(v128.load(pt), f32x4.mul(g0, f32x4.sub(v128.load(pv), v128.load(pm)))));
+        v128.store(pt, f32x4.add(v128.load(pt, 16), f32x4.mul(g1, f32x4.sub(v128.load(pv, 16), v128.load(pm, 16)))), 16);
+        v128.store(pt, f32x4.add(v128.load(pt, 32), f32x4.mul(g2, f32x4.sub(v128.load(pv, 32), v128.load(pm, 32)))), 32);
+        v128.store(pt, f32x4.add(v128.load(pt, 48), f32x4.mul(g3, f32x4.sub(v128.load(pv, 48), v128.load(pm, 48)))), 48);
+        v128.store(pu, f32x4.add(v128.load(pu), g0)); v128.store(pu, f32x4.add(v128.load(pu, 16), g1), 16);
+        v128.store(pu, f32x4.add(v128.load(pu, 32), g2), 32); v128.store(pu, f32x4.add(v128.load(pu, 48), g3), 48);
+      }
+      for (; i < end4; i += 16) {
         const g0 = v128.load(g + i);
         v128.store(tmp + i, f32x4.add(v128.load(tmp + i), f32x4.mul(g0, f32x4.sub(v128.load(v + i), v128.load(mh + i)))));
         v128.store(t2 + i, f32x4.add(v128.load(t2 + i), g0));
@@ -722,56 +734,6 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
         b += gg;
       }
       store<f64>(acc + ao, t); store<f64>(dbp + ao, b);
-    }
-  }
-}
-
-/**
- * grad_rows_f32 for D a multiple of 4: the group's mean high part (the same value at each of its
- * channels of mh) is loaded once per group and row, and the loop walks pointers with constant
- * offsets. Bitwise the same sums as grad_rows_f32 (same operations, same order).
- */
-export function grad_rows_g_f32(dy: usize, x: usize, rows: i32, C: i32, D: i32, mh: usize, acc: usize, tmp: usize): void {
-  const rowBytes = <usize>C << 2;
-  const gb = <usize>D << 2;
-  const dbp = acc + (<usize>C << 3);
-  const C4 = C & ~3;
-  let pg = dy, pv = x;
-  for (let r0 = 0; r0 < rows; r0 += STRIP) {
-    const L = rows - r0 < STRIP ? rows - r0 : STRIP;
-    zero(tmp, rowBytes << 1);
-    for (let r = 0; r < L; r++) {
-      let pt = tmp;
-      for (let c0: usize = 0; c0 < rowBytes; c0 += gb) {
-        const m = v128.load32_splat(mh + c0);
-        const end = pg + gb;
-        if ((D & 15) == 0) {
-          do {
-            const g0 = v128.load(pg), g1 = v128.load(pg, 16);
-            v128.store(pt, f32x4.add(v128.load(pt), f32x4.mul(g0, f32x4.sub(v128.load(pv), m))));
-            v128.store(pt, f32x4.add(v128.load(pt, 16), f32x4.mul(g1, f32x4.sub(v128.load(pv, 16), m))), 16);
-            v128.store(pt + rowBytes, f32x4.add(v128.load(pt + rowBytes), g0));
-            v128.store(pt + rowBytes, f32x4.add(v128.load(pt + rowBytes, 16), g1), 16);
-            const g2 = v128.load(pg, 32), g3 = v128.load(pg, 48);
-            v128.store(pt, f32x4.add(v128.load(pt, 32), f32x4.mul(g2, f32x4.sub(v128.load(pv, 32), m))), 32);
-            v128.store(pt, f32x4.add(v128.load(pt, 48), f32x4.mul(g3, f32x4.sub(v128.load(pv, 48), m))), 48);
-            v128.store(pt + rowBytes, f32x4.add(v128.load(pt + rowBytes, 32), g2), 32);
-            v128.store(pt + rowBytes, f32x4.add(v128.load(pt + rowBytes, 48), g3), 48);
-            pg += 64; pv += 64; pt += 64;
-          } while (pg < end);
-        } else {
-          do {
-            const g0 = v128.load(pg);
-            v128.store(pt, f32x4.add(v128.load(pt), f32x4.mul(g0, f32x4.sub(v128.load(pv), m))));
-            v128.store(pt + rowBytes, f32x4.add(v128.load(pt + rowBytes), g0));
-            pg += 16; pv += 16; pt += 16;
-          } while (pg < end);
-        }
-      }
-    }
-    for (let c = 0; c < C4; c += 4) {
-      const co = <usize>c << 2, ao = <usize>c << 3;
-      mergeGrad4(v128.load(tmp + co), v128.load(tmp + rowBytes + co), acc + ao, dbp + ao);
     }
   }
 }

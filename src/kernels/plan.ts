@@ -387,7 +387,6 @@ export class Executor {
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
       if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
       else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
-      else if (w.groupStats) this.k.grad_rows_g_f32(j.dy + off, j.x + off, rows, j.C, j.D, means, out, this.tmp(j));
       else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
     }
   }

@@ -25,7 +25,6 @@ export interface KernelExports {
   grad_rows_f64(dy: number, x: number, rows: number, C: number, meanc: number, acc: number): void;
   dx_rows_f32(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
   dx_rows_f64(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
-  grad_rows_g_f32(dy: number, x: number, rows: number, C: number, D: number, mh: number, acc: number, tmp: number): void;
   dx_rows_g_f32(dy: number, x: number, dx: number, rows: number, C: number, D: number, coef: number): void;
   norm_chan_f32(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
   norm_chan_f64(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
