@@ -102,12 +102,17 @@ export function stats_run_f64(p: usize, n: i32, K: f64, out: usize): void {
 export function norm_run_f32(x: usize, y: usize, n: i32, mhi: f32, a: f32, b: f32): void {
   const vh = f32x4.splat(mhi), va = f32x4.splat(a), vb = f32x4.splat(b);
   let i = 0;
-  for (; i + 8 <= n; i += 8) {
+  // 16 values per step: V8 re-broadcasts the splats in every iteration, so fewer, longer ones
+  for (; i + 16 <= n; i += 16) {
+    const px = x + (<usize>i << 2), py = y + (<usize>i << 2);
+    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px), vh), va), vb));
+    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 16), vh), va), vb), 16);
+    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 32), vh), va), vb), 32);
+    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 48), vh), va), vb), 48);
+  }
+  for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    const u = v128.load(x + o);
-    const w = v128.load(x + o, 16);
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(u, vh), va), vb));
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(w, vh), va), vb), 16);
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + o), vh), va), vb));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
@@ -187,12 +192,18 @@ export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize)
 export function dx_run_f32(dy: usize, x: usize, dx: usize, n: i32, A: f32, B: f32, C0: f32, mhi: f32): void {
   const va = f32x4.splat(A), vb = f32x4.splat(B), vc = f32x4.splat(C0), vh = f32x4.splat(mhi);
   let i = 0;
-  for (; i + 8 <= n; i += 8) {
+  // 16 values per step (see norm_run_f32)
+  for (; i + 16 <= n; i += 16) {
     const o = <usize>i << 2;
-    const d0 = f32x4.sub(v128.load(x + o), vh);
-    const d1 = f32x4.sub(v128.load(x + o, 16), vh);
-    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o), va), f32x4.mul(d0, vb)), vc));
-    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o, 16), va), f32x4.mul(d1, vb)), vc), 16);
+    const pg = dy + o, pv = x + o, po = dx + o;
+    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg), va), f32x4.mul(f32x4.sub(v128.load(pv), vh), vb)), vc));
+    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 16), va), f32x4.mul(f32x4.sub(v128.load(pv, 16), vh), vb)), vc), 16);
+    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 32), va), f32x4.mul(f32x4.sub(v128.load(pv, 32), vh), vb)), vc), 32);
+    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 48), va), f32x4.mul(f32x4.sub(v128.load(pv, 48), vh), vb)), vc), 48);
+  }
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o), va), f32x4.mul(f32x4.sub(v128.load(x + o), vh), vb)), vc));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
@@ -1013,7 +1024,8 @@ let S1: f64 = 0, S2: f64 = 0;
  */
 @inline function statsBlock<FUSE>(q: usize, L: i32, K: f64, x: usize, y: usize, m: v128, a: v128, b: v128): void {
   const kb = load<f32>(q);
-  const kv = f32x4.splat(kb);
+  // a splat from memory: V8 keeps it in a register (a splat of a scalar it re-broadcasts per iteration)
+  const kv = v128.load32_splat(q);
   // two accumulators per sum: few enough registers that nothing spills (x64 has 16)
   let a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0);
@@ -1068,7 +1080,7 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
   for (let k = 0; k < nch; k++) {
     const ko = <usize>k * <usize>len << 2, co = <usize>k << 2;
     const m = load<f32>(coef + co), a = load<f32>(coef + sb + co), b = load<f32>(coef + 2 * sb + co);
-    const mv = f32x4.splat(m), av = f32x4.splat(a), bv = f32x4.splat(b);
+    const mv = v128.load32_splat(coef + co), av = v128.load32_splat(coef + sb + co), bv = v128.load32_splat(coef + 2 * sb + co);
     const xk = x + ko, yk = y + ko, q0 = xn + ko;
     let i = 0;
     for (let L = len >= 256 ? 256 : len & ~15; L > 0; L = len - i >= 256 ? 256 : (len - i) & ~15) {
