@@ -124,10 +124,17 @@ export function norm_run_f32(x: usize, y: usize, n: i32, mhi: f32, a: f32, b: f3
 export function norm_run_f64(x: usize, y: usize, n: i32, mean: f64, a: f64, b: f64): void {
   const vm = f64x2.splat(mean), va = f64x2.splat(a), vb = f64x2.splat(b);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  // 8 values per step, then single vectors (see norm_run_f32)
+  for (; i + 8 <= n; i += 8) {
+    const px = x + (<usize>i << 3), py = y + (<usize>i << 3);
+    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px), vm), va), vb));
+    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 16), vm), va), vb), 16);
+    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 32), vm), va), vb), 32);
+    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 48), vm), va), vb), 48);
+  }
+  for (; i + 2 <= n; i += 2) {
     const o = <usize>i << 3;
     v128.store(y + o, f64x2.add(f64x2.mul(f64x2.sub(v128.load(x + o), vm), va), vb));
-    v128.store(y + o, f64x2.add(f64x2.mul(f64x2.sub(v128.load(x + o, 16), vm), va), vb), 16);
   }
   for (; i < n; i++) {
     const o = <usize>i << 3;
@@ -214,6 +221,15 @@ export function dx_run_f32(dy: usize, x: usize, dx: usize, n: i32, A: f32, B: f3
 export function dx_run_f64(dy: usize, x: usize, dx: usize, n: i32, A: f64, B: f64, C0: f64, mean: f64): void {
   const va = f64x2.splat(A), vb = f64x2.splat(B), vc = f64x2.splat(C0), vm = f64x2.splat(mean);
   let i = 0;
+  // 8 values per step, then single vectors (see norm_run_f32)
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 3;
+    const pg = dy + o, pv = x + o, po = dx + o;
+    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg), va), f64x2.mul(f64x2.sub(v128.load(pv), vm), vb)), vc));
+    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 16), va), f64x2.mul(f64x2.sub(v128.load(pv, 16), vm), vb)), vc), 16);
+    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 32), va), f64x2.mul(f64x2.sub(v128.load(pv, 32), vm), vb)), vc), 32);
+    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 48), va), f64x2.mul(f64x2.sub(v128.load(pv, 48), vm), vb)), vc), 48);
+  }
   for (; i + 2 <= n; i += 2) {
     const o = <usize>i << 3;
     const d = f64x2.sub(v128.load(x + o), vm);
