@@ -663,7 +663,7 @@ export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize):
 /**
  * NHWC statistics, float32 fast path: acc S1[C] at acc, S2[C] at acc + 8·C (float64, accumulated
  * into); kc: float64 per-channel group shift; tmp: 2·C float32 of the calling thread's scratch.
- * Rows are read in order, four at a time, in strips of up to 16 rows; each strip is shifted by its
+ * Rows are read in order, one at a time, in strips of up to STRIP rows; each strip is shifted by its
  * first row and its float32 sums are merged into float64 at the strip's end.
  */
 export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usize, tmp: usize): void {
@@ -671,6 +671,7 @@ export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
   const s2 = acc + (<usize>C << 3);
   const t2 = tmp + rowBytes;
   const C4 = C & ~3;
+  const end16 = <usize>(C & ~15) << 2, end4 = <usize>C4 << 2;
   for (let r0 = 0; r0 < rows; r0 += STRIP) {
     const L = rows - r0 < STRIP ? rows - r0 : STRIP;
     const base = p + <usize>r0 * rowBytes;
@@ -678,8 +679,18 @@ export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
     let r = 1;
     for (; r < L; r++) {
       const ro = base + <usize>r * rowBytes;
-      for (let c = 0; c < C4; c += 4) {
-        const co = <usize>c << 2;
+      let co: usize = 0;
+      // four vectors at a time by constant offsets
+      for (; co < end16; co += 64) {
+        const pr = ro + co, pk = base + co, pt = tmp + co, pu = t2 + co;
+        const v0 = f32x4.sub(v128.load(pr), v128.load(pk)), v1 = f32x4.sub(v128.load(pr, 16), v128.load(pk, 16));
+        const v2 = f32x4.sub(v128.load(pr, 32), v128.load(pk, 32)), v3 = f32x4.sub(v128.load(pr, 48), v128.load(pk, 48));
+        v128.store(pt, f32x4.add(v128.load(pt), v0)); v128.store(pt, f32x4.add(v128.load(pt, 16), v1), 16);
+        v128.store(pt, f32x4.add(v128.load(pt, 32), v2), 32); v128.store(pt, f32x4.add(v128.load(pt, 48), v3), 48);
+        v128.store(pu, f32x4.add(v128.load(pu), f32x4.mul(v0, v0))); v128.store(pu, f32x4.add(v128.load(pu, 16), f32x4.mul(v1, v1)), 16);
+        v128.store(pu, f32x4.add(v128.load(pu, 32), f32x4.mul(v2, v2)), 32); v128.store(pu, f32x4.add(v128.load(pu, 48), f32x4.mul(v3, v3)), 48);
+      }
+      for (; co < end4; co += 16) {
         const v0 = f32x4.sub(v128.load(ro + co), v128.load(base + co));
         v128.store(tmp + co, f32x4.add(v128.load(tmp + co), v0));
         v128.store(t2 + co, f32x4.add(v128.load(t2 + co), f32x4.mul(v0, v0)));
@@ -713,7 +724,7 @@ export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
 /**
  * NHWC internal gradients, float32 fast path: acc T[C] = Σ dy·(x − mhi_c) at acc, db[C] at
  * acc + 8·C (float64, accumulated into); mh: float32 per-channel high part of the group mean;
- * tmp: 2·C float32 of the calling thread's scratch. Rows in order, two at a time, strips of 16.
+ * tmp: 2·C float32 of the calling thread's scratch. Rows in order, one at a time, strips of STRIP.
  */
 export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize): void {
   const rowBytes = <usize>C << 2;
@@ -1171,7 +1182,7 @@ export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nc
 /**
  * NHWC statistics per group, float32, for D a multiple of 4: acc S1[G] at acc, S2[G] at acc + 8·G
  * (float64, accumulated into); kg: float64 shift of each group; tmp: 2·G float32x4 of scratch.
- * Rows in order, strips of up to 16 rows, each strip shifted by its first row's first value of the
+ * Rows in order, strips of up to STRIP rows, each strip shifted by its first row's first value of the
  * group; float32 lane sums over a strip, merged into float64 at the strip's end.
  */
 export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize): void {
