@@ -76,6 +76,8 @@ const shapes: Array<[number[], number]> = [
   [[3, 20, 40, 1], 5], // D = 4, 40 rows: several row strips
   [[2, 48, 5, 7], 3], // D = 16: NHWC grouped kernels, four vectors at a time
   [[2, 96, 9, 4], 2], // D = 48
+  [[2, 16, 150, 150], 4], // NHWC: two units of rows, their input backward in reverse chunks with a short last one
+  [[2, 32, 100, 100], 2], // the same with D = 16
 ];
 
 describe.each(["f32", "f64"] as Precision[])("%s kernels against the oracle", (precision) => {
