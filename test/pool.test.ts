@@ -50,6 +50,7 @@ const cases: Array<[string, number[], number, Layout]> = [
   ["N = 1, G = 1 (split schedule)", [1, 6, 150, 140], 1, "nchw"],
   ["N = 3, G = 1 (split)", [3, 4, 70, 70], 1, "nchw"],
   ["NHWC many samples", [8, 9, 11, 12], 3, "nhwc"],
+  ["NHWC D = 16 (grouped kernels), dX in reverse chunks", [4, 70, 70, 32], 2, "nhwc"],
   ["NHWC N = 1 (split)", [1, 300, 300, 8], 2, "nhwc"],
   ["NHWC N = 3, odd C (split)", [3, 37, 41, 6], 2, "nhwc"],
   ["NHWC N = 3, D = 4: pipelined samples on 1 thread, split on 2 and 3", [3, 20, 21, 8], 2, "nhwc"],
