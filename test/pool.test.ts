@@ -54,7 +54,7 @@ const cases: Array<[string, number[], number, Layout]> = [
   ["NHWC N = 1 (split)", [1, 300, 300, 8], 2, "nhwc"],
   ["NHWC N = 3, odd C (split)", [3, 37, 41, 6], 2, "nhwc"],
   ["NHWC N = 3, D = 4: pipelined samples on 1 thread, split on 2 and 3", [3, 20, 21, 8], 2, "nhwc"],
-  ["NCHW N = 5, G = 1: pipelined groups on 1 thread, split on 2 and 3", [5, 3, 40, 40], 1, "nchw"],
+  ["NCHW N = 5, G = 1: whole items on 1 thread, split on 2 and 3", [5, 3, 40, 40], 1, "nchw"],
 ];
 
 describe.each(["f32", "f64"] as Precision[])("%s: bitwise identical for 1, 2 and 3 threads", (precision) => {

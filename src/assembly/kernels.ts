@@ -1034,22 +1034,13 @@ export function finish_grad_rows(sums: usize, C: i32, D: i32, mean: usize, f32: 
   return 1;
 }
 
-// ---------------------------------------------------------------- fused (software-pipelined) steps
-// While item i is normalised from cache, item i+1's statistics stream in from memory: one loop
-// reads a line of the next item and writes a line of this one, so reads and writes overlap.
-// The statistics are the same sums, in the same order, as stats_chan_f32's, so fused and unfused
-// runs give bitwise identical results.
+// ---------------------------------------------------------------- float32 statistics in blocks
 
 // Running float64 sums of the block-shifted statistics (per instance, so per thread).
 let S1: f64 = 0, S2: f64 = 0;
 
-/**
- * One float32 block of L values (a multiple of 16) at q, shifted by its first value, merged into
- * S1/S2 around K. Instantiated with FUSE = v128, the same loop also normalises the L values at x
- * into y ((x − m)·a + b): the fused step, whose statistics are these same sums in this same order.
- * (FUSE is a compile-time switch: the plain instantiation, FUSE = i32, has no normalisation code.)
- */
-@inline function statsBlock<FUSE>(q: usize, L: i32, K: f64, x: usize, y: usize, m: v128, a: v128, b: v128): void {
+/** One float32 block of L values (a multiple of 16) at q, shifted by its first value, merged into S1/S2 around K. */
+@inline function statsBlock(q: usize, L: i32, K: f64): void {
   const kb = load<f32>(q);
   // a splat from memory: V8 keeps it in a register (a splat of a scalar it re-broadcasts per iteration)
   const kv = v128.load32_splat(q);
@@ -1057,21 +1048,13 @@ let S1: f64 = 0, S2: f64 = 0;
   let a1 = f32x4.splat(0), b1 = f32x4.splat(0);
   let a2 = f32x4.splat(0), b2 = f32x4.splat(0);
   for (let j = 0; j < L; j += 16) {
-    const jo = <usize>j << 2;
-    const r = q + jo;
+    const r = q + (<usize>j << 2);
     const v0 = f32x4.sub(v128.load(r), kv), v1 = f32x4.sub(v128.load(r, 16), kv);
     const v2 = f32x4.sub(v128.load(r, 32), kv), v3 = f32x4.sub(v128.load(r, 48), kv);
     a1 = f32x4.add(a1, v0); b1 = f32x4.add(b1, v1);
     a2 = f32x4.add(a2, f32x4.mul(v0, v0)); b2 = f32x4.add(b2, f32x4.mul(v1, v1));
     a1 = f32x4.add(a1, v2); b1 = f32x4.add(b1, v3);
     a2 = f32x4.add(a2, f32x4.mul(v2, v2)); b2 = f32x4.add(b2, f32x4.mul(v3, v3));
-    if (sizeof<FUSE>() == 16) {
-      const s = x + jo, t = y + jo;
-      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s), m), a), b));
-      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 16), m), a), b), 16);
-      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 32), m), a), b), 32);
-      v128.store(t, f32x4.add(f32x4.mul(f32x4.sub(v128.load(s, 48), m), a), b), 48);
-    }
   }
   const s1 = hsum32(f32x4.add(a1, b1));
   const s2 = hsum32(f32x4.add(a2, b2));
@@ -1083,43 +1066,16 @@ let S1: f64 = 0, S2: f64 = 0;
 /** Block-shifted statistics of nch runs of len values (blocks restart at each run), into out. */
 export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize): void {
   S1 = 0; S2 = 0;
-  const z = f32x4.splat(0);
   for (let k = 0; k < nch; k++) {
     const q0 = p + (<usize>k * <usize>len << 2);
     let i = 0;
     for (let L = len >= 256 ? 256 : len & ~15; L > 0; L = len - i >= 256 ? 256 : (len - i) & ~15) {
-      statsBlock<i32>(q0 + (<usize>i << 2), L, K, 0, 0, z, z, z);
+      statsBlock(q0 + (<usize>i << 2), L, K);
       i += L;
     }
     for (; i < len; i++) {
       const d = <f64>load<f32>(q0 + (<usize>i << 2)) - K;
       S1 += d; S2 += d * d;
-    }
-  }
-  store<f64>(out, S1);
-  store<f64>(out, S2, 8);
-}
-
-/** norm_chan_f32 on (x, y) and stats_chan_f32 on xn (the next item's unit), interleaved. */
-export function fused_norm_stats_f32(x: usize, y: usize, xn: usize, len: i32, nch: i32, coef: usize, stride: i32, K: f64, out: usize): void {
-  const sb = <usize>stride << 2;
-  S1 = 0; S2 = 0;
-  for (let k = 0; k < nch; k++) {
-    const ko = <usize>k * <usize>len << 2, co = <usize>k << 2;
-    const m = load<f32>(coef + co), a = load<f32>(coef + sb + co), b = load<f32>(coef + 2 * sb + co);
-    const mv = v128.load32_splat(coef + co), av = v128.load32_splat(coef + sb + co), bv = v128.load32_splat(coef + 2 * sb + co);
-    const xk = x + ko, yk = y + ko, q0 = xn + ko;
-    let i = 0;
-    for (let L = len >= 256 ? 256 : len & ~15; L > 0; L = len - i >= 256 ? 256 : (len - i) & ~15) {
-      const io = <usize>i << 2;
-      statsBlock<v128>(q0 + io, L, K, xk + io, yk + io, mv, av, bv);
-      i += L;
-    }
-    for (; i < len; i++) {
-      const o = <usize>i << 2;
-      const d = <f64>load<f32>(q0 + o) - K;
-      S1 += d; S2 += d * d;
-      store<f32>(yk + o, (load<f32>(xk + o) - m) * a + b);
     }
   }
   store<f64>(out, S1);

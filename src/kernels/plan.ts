@@ -327,34 +327,27 @@ export class Executor {
   }
 
   /**
-   * NCHW float32: normalise unit u of `item` while the same unit of item + 1 streams in for its
-   * statistics (the same sums as statsUnit's, so results do not depend on the pairing).
+   * NHWC float32, D a multiple of 4: normalise the rows of unit u of sample `item` while the same rows
+   * of sample item + 1 stream in for its statistics (the same sums as statsUnit's, so results do not
+   * depend on the pairing). NCHW is not fused: a group's statistics read it from memory and its
+   * normalisation from L2, which is faster than the two in one loop since the normalisation loop
+   * keeps its constants in registers (see README, Performance).
    */
   private fusedUnit(j: Job, w: WorkLayout, item: number, u: number): void {
     this.views();
-    if (j.layout === "nhwc") {
-      // NHWC float32, D a multiple of 4: the rows of unit u of sample `item` and of sample item + 1
-      const { off, rows } = this.rows(j, w, item, u);
-      const next = this.rows(j, w, item + 1, u);
-      const out = this.partialPtr(j, w, item + 1, u);
-      this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      const kg = this.nhwcShifts(j, w, item + 1, true);
-      const { ptr } = this.coefFrame(j, w, item);
-      this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
-      return;
-    }
-    const { ptr, first, count } = this.coefFrame(j, w, item);
-    const { c0, nch, off, len } = this.run(j, w, item, u);
-    const next = this.run(j, w, item + 1, u);
-    const K = this.shift(j, Math.floor((item + 1) / j.G), (item + 1) % j.G);
+    const { off, rows } = this.rows(j, w, item, u);
+    const next = this.rows(j, w, item + 1, u);
     const out = this.partialPtr(j, w, item + 1, u);
-    this.k.fused_norm_stats_f32(j.x + off, j.y + off, j.x + next.off, len, nch, ptr + (c0 - first) * 4, count, K, out);
+    this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
+    const kg = this.nhwcShifts(j, w, item + 1, true);
+    const { ptr } = this.coefFrame(j, w, item);
+    this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
   }
 
   /** Items [i0, i1) from start to end: each item's data makes one trip through memory. */
   forwardItems(j: Job, i0: number, i1: number): void {
     const w = workLayout(j);
-    const fuse = j.precision === "f32" && (j.layout === "nchw" || w.groupStats);
+    const fuse = j.precision === "f32" && j.layout === "nhwc" && w.groupStats;
     if (fuse && i0 < i1) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, i0, u);
     for (let item = i0; item < i1; item++) {
       if (!fuse) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);

@@ -38,7 +38,6 @@ export interface KernelExports {
   prep_dx(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
   finish_grad_rows(sums: number, C: number, D: number, mean: number, f32: number, check: number, ds: number, db: number): number;
   stats_chan_f32(p: number, len: number, nch: number, K: number, out: number): void;
-  fused_norm_stats_f32(x: number, y: number, xn: number, len: number, nch: number, coef: number, stride: number, K: number, out: number): void;
   stats_rows_g_f32(p: number, rows: number, C: number, D: number, kg: number, acc: number, tmp: number): void;
   sum_units(p: number, units: number, stride: number, count: number, out: number): void;
   fused_rows_g_f32(x: number, y: number, xn: number, rows: number, C: number, D: number, coef: number, kg: number, acc: number, tmp: number): void;
