@@ -564,11 +564,11 @@ export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, c
     let o: usize = 0;
     // four vectors at a time by constant offsets; coefficients A, B, C0, m at cb-byte strides
     for (; o < v4; o += 64) {
-      const g = pg + o, v = pv + o, q = po + o, a = coef + o;
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g), v128.load(a)), f64x2.mul(f64x2.sub(v128.load(v), v128.load(a + 3 * cb)), v128.load(a + cb))), v128.load(a + 2 * cb)));
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 16), v128.load(a, 16)), f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(a + 3 * cb, 16)), v128.load(a + cb, 16))), v128.load(a + 2 * cb, 16)), 16);
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 32), v128.load(a, 32)), f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(a + 3 * cb, 32)), v128.load(a + cb, 32))), v128.load(a + 2 * cb, 32)), 32);
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 48), v128.load(a, 48)), f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(a + 3 * cb, 48)), v128.load(a + cb, 48))), v128.load(a + 2 * cb, 48)), 48);
+      const g = pg + o, v = pv + o, q = po + o, a = coef + o, b = pB + o, c = pC + o, m = pM + o;
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g), v128.load(a)), f64x2.mul(f64x2.sub(v128.load(v), v128.load(m)), v128.load(b))), v128.load(c)));
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 16), v128.load(a, 16)), f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(m, 16)), v128.load(b, 16))), v128.load(c, 16)), 16);
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 32), v128.load(a, 32)), f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(m, 32)), v128.load(b, 32))), v128.load(c, 32)), 32);
+      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 48), v128.load(a, 48)), f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(m, 48)), v128.load(b, 48))), v128.load(c, 48)), 48);
     }
     for (; o < v1; o += 16) {
       const d = f64x2.sub(v128.load(pv + o), v128.load(pM + o));
