@@ -98,49 +98,142 @@ export function stats_run_f64(p: usize, n: i32, K: f64, out: usize): void {
   store<f64>(out, s2, 8);
 }
 
-/** y = (x − mhi)·a + b over n float32 values (the caller folds the mean's low part into b). */
-export function norm_run_f32(x: usize, y: usize, n: i32, mhi: f32, a: f32, b: f32): void {
-  const vh = f32x4.splat(mhi), va = f32x4.splat(a), vb = f32x4.splat(b);
+// ---------------------------------------------------------------- normalisation and input backward
+// One loop for both precisions, T = f32 or f64: v128.op<T> works on 4 float32 or 2 float64 lanes and
+// alignof<T>() is log2 of the element size. Float32 callers pass the float32 high part of the mean as
+// m and fold its low part into b (forward) or C0 (backward). Loops take four vectors per step by
+// constant offsets, then single vectors, then single values; a splat used by two loops is computed
+// once before them (V8 re-broadcasts a splat that only one loop uses in every iteration).
+
+/** y = (x − m)·a + b over n values. */
+@inline function normRun<T>(x: usize, y: usize, n: i32, m: T, a: T, b: T): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const vm = v128.splat<T>(m), va = v128.splat<T>(a), vb = v128.splat<T>(b);
   let i = 0;
-  // 16 values per step: V8 re-broadcasts the splats in every iteration, so fewer, longer ones
-  for (; i + 16 <= n; i += 16) {
-    const px = x + (<usize>i << 2), py = y + (<usize>i << 2);
-    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px), vh), va), vb));
-    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 16), vh), va), vb), 16);
-    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 32), vh), va), vb), 32);
-    v128.store(py, f32x4.add(f32x4.mul(f32x4.sub(v128.load(px, 48), vh), va), vb), 48);
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    const px = x + (<usize>i << sh), py = y + (<usize>i << sh);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px), vm), va), vb));
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 16), vm), va), vb), 16);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 32), vm), va), vb), 32);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 48), vm), va), vb), 48);
   }
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + o), vh), va), vb));
+  for (; i + lanes <= n; i += lanes) {
+    const o = <usize>i << sh;
+    v128.store(y + o, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(x + o), vm), va), vb));
   }
   for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, (load<f32>(x + o) - mhi) * a + b);
+    const o = <usize>i << sh;
+    store<T>(y + o, (load<T>(x + o) - m) * a + b);
   }
 }
 
-/** y = (x − mean)·a + b over n float64 values. */
-export function norm_run_f64(x: usize, y: usize, n: i32, mean: f64, a: f64, b: f64): void {
-  const vm = f64x2.splat(mean), va = f64x2.splat(a), vb = f64x2.splat(b);
+/** dx = (dy·A + (x − m)·B) + C0 over n values. */
+@inline function dxRun<T>(dy: usize, x: usize, dx: usize, n: i32, A: T, B: T, C0: T, m: T): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const va = v128.splat<T>(A), vb = v128.splat<T>(B), vc = v128.splat<T>(C0), vm = v128.splat<T>(m);
   let i = 0;
-  // 8 values per step, then single vectors (see norm_run_f32)
-  for (; i + 8 <= n; i += 8) {
-    const px = x + (<usize>i << 3), py = y + (<usize>i << 3);
-    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px), vm), va), vb));
-    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 16), vm), va), vb), 16);
-    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 32), vm), va), vb), 32);
-    v128.store(py, f64x2.add(f64x2.mul(f64x2.sub(v128.load(px, 48), vm), va), vb), 48);
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    const o = <usize>i << sh;
+    const pg = dy + o, pv = x + o, po = dx + o;
+    v128.store(po, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(pg), va), v128.mul<T>(v128.sub<T>(v128.load(pv), vm), vb)), vc));
+    v128.store(po, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(pg, 16), va), v128.mul<T>(v128.sub<T>(v128.load(pv, 16), vm), vb)), vc), 16);
+    v128.store(po, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(pg, 32), va), v128.mul<T>(v128.sub<T>(v128.load(pv, 32), vm), vb)), vc), 32);
+    v128.store(po, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(pg, 48), va), v128.mul<T>(v128.sub<T>(v128.load(pv, 48), vm), vb)), vc), 48);
   }
-  for (; i + 2 <= n; i += 2) {
-    const o = <usize>i << 3;
-    v128.store(y + o, f64x2.add(f64x2.mul(f64x2.sub(v128.load(x + o), vm), va), vb));
+  for (; i + lanes <= n; i += lanes) {
+    const o = <usize>i << sh;
+    v128.store(dx + o, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(dy + o), va), v128.mul<T>(v128.sub<T>(v128.load(x + o), vm), vb)), vc));
   }
   for (; i < n; i++) {
-    const o = <usize>i << 3;
-    store<f64>(y + o, (load<f64>(x + o) - mean) * a + b);
+    const o = <usize>i << sh;
+    store<T>(dx + o, (load<T>(dy + o) * A + (load<T>(x + o) - m) * B) + C0);
   }
 }
+
+/**
+ * NCHW: nch consecutive channel runs of len values; coef holds the per-channel m[], a[], b[]
+ * `stride` entries apart, index 0 = the first of these channels.
+ */
+@inline function normChan<T>(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sh = alignof<T>(), sb = <usize>stride << sh;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << sh, co = <usize>k << sh;
+    normRun<T>(x + o, y + o, len, load<T>(coef + co), load<T>(coef + sb + co), load<T>(coef + 2 * sb + co));
+  }
+}
+
+/** NCHW, as normChan: coef holds A[], B[], C0[], m[]. */
+@inline function dxChan<T>(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sh = alignof<T>(), sb = <usize>stride << sh;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << sh, co = <usize>k << sh;
+    dxRun<T>(dy + o, x + o, dx + o, len, load<T>(coef + co), load<T>(coef + sb + co), load<T>(coef + 2 * sb + co), load<T>(coef + 3 * sb + co));
+  }
+}
+
+/** NHWC: rows of C channels; coef holds the per-channel m[C], a[C], b[C]. */
+@inline function normRows<T>(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const cb = <usize>C << sh;
+  const v4 = <usize>(C & ~(4 * lanes - 1)) << sh, v1 = <usize>(C & ~(lanes - 1)) << sh;
+  let pv = x, po = y;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < v4; o += 64) {
+      const v = pv + o, q = po + o, m = coef + o, a = m + cb, b = a + cb;
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v), v128.load(m)), v128.load(a)), v128.load(b)));
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 16), v128.load(m, 16)), v128.load(a, 16)), v128.load(b, 16)), 16);
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 32), v128.load(m, 32)), v128.load(a, 32)), v128.load(b, 32)), 32);
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 48), v128.load(m, 48)), v128.load(a, 48)), v128.load(b, 48)), 48);
+    }
+    for (; o < v1; o += 16) {
+      const v = v128.sub<T>(v128.load(pv + o), v128.load(coef + o));
+      v128.store(po + o, v128.add<T>(v128.mul<T>(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
+    }
+    for (; o < cb; o += sizeof<T>()) {
+      store<T>(po + o, (load<T>(pv + o) - load<T>(coef + o)) * load<T>(coef + cb + o) + load<T>(coef + 2 * cb + o));
+    }
+    pv += cb; po += cb;
+  }
+}
+
+/** NHWC: rows of C channels; coef holds the per-channel A[C], B[C], C0[C], m[C]. */
+@inline function dxRows<T>(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const cb = <usize>C << sh;
+  const v4 = <usize>(C & ~(4 * lanes - 1)) << sh, v1 = <usize>(C & ~(lanes - 1)) << sh;
+  const pB = coef + cb, pC = pB + cb, pM = pC + cb;
+  let pg = dy, pv = x, po = dx;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < v4; o += 64) {
+      const g = pg + o, v = pv + o, q = po + o, a = coef + o, b = pB + o, c = pC + o, m = pM + o;
+      v128.store(q, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(g), v128.load(a)), v128.mul<T>(v128.sub<T>(v128.load(v), v128.load(m)), v128.load(b))), v128.load(c)));
+      v128.store(q, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(g, 16), v128.load(a, 16)), v128.mul<T>(v128.sub<T>(v128.load(v, 16), v128.load(m, 16)), v128.load(b, 16))), v128.load(c, 16)), 16);
+      v128.store(q, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(g, 32), v128.load(a, 32)), v128.mul<T>(v128.sub<T>(v128.load(v, 32), v128.load(m, 32)), v128.load(b, 32))), v128.load(c, 32)), 32);
+      v128.store(q, v128.add<T>(v128.add<T>(v128.mul<T>(v128.load(g, 48), v128.load(a, 48)), v128.mul<T>(v128.sub<T>(v128.load(v, 48), v128.load(m, 48)), v128.load(b, 48))), v128.load(c, 48)), 48);
+    }
+    for (; o < v1; o += 16) {
+      const d = v128.sub<T>(v128.load(pv + o), v128.load(pM + o));
+      const t = v128.add<T>(v128.mul<T>(v128.load(pg + o), v128.load(coef + o)), v128.mul<T>(d, v128.load(pB + o)));
+      v128.store(po + o, v128.add<T>(t, v128.load(pC + o)));
+    }
+    for (; o < cb; o += sizeof<T>()) {
+      const d = load<T>(pv + o) - load<T>(pM + o);
+      store<T>(po + o, (load<T>(pg + o) * load<T>(coef + o) + d * load<T>(pB + o)) + load<T>(pC + o));
+    }
+    pg += cb; pv += cb; po += cb;
+  }
+}
+
+export function norm_chan_f32(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void { normChan<f32>(x, y, len, nch, coef, stride); }
+export function norm_chan_f64(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void { normChan<f64>(x, y, len, nch, coef, stride); }
+export function dx_chan_f32(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void { dxChan<f32>(dy, x, dx, len, nch, coef, stride); }
+export function dx_chan_f64(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void { dxChan<f64>(dy, x, dx, len, nch, coef, stride); }
+export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize): void { normRows<f32>(x, y, rows, C, coef); }
+export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize): void { normRows<f64>(x, y, rows, C, coef); }
+export function dx_rows_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void { dxRows<f32>(dy, x, dx, rows, C, coef); }
+export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void { dxRows<f64>(dy, x, dx, rows, C, coef); }
 
 // ---------------------------------------------------------------- NCHW backward
 
@@ -193,52 +286,6 @@ export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize)
   }
   store<f64>(out, ds);
   store<f64>(out, db, 8);
-}
-
-/** dx = dy·A + (x − mhi)·B + C0 over n float32 values (the mean's low part folded into C0). */
-export function dx_run_f32(dy: usize, x: usize, dx: usize, n: i32, A: f32, B: f32, C0: f32, mhi: f32): void {
-  const va = f32x4.splat(A), vb = f32x4.splat(B), vc = f32x4.splat(C0), vh = f32x4.splat(mhi);
-  let i = 0;
-  // 16 values per step (see norm_run_f32)
-  for (; i + 16 <= n; i += 16) {
-    const o = <usize>i << 2;
-    const pg = dy + o, pv = x + o, po = dx + o;
-    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg), va), f32x4.mul(f32x4.sub(v128.load(pv), vh), vb)), vc));
-    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 16), va), f32x4.mul(f32x4.sub(v128.load(pv, 16), vh), vb)), vc), 16);
-    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 32), va), f32x4.mul(f32x4.sub(v128.load(pv, 32), vh), vb)), vc), 32);
-    v128.store(po, f32x4.add(f32x4.add(f32x4.mul(v128.load(pg, 48), va), f32x4.mul(f32x4.sub(v128.load(pv, 48), vh), vb)), vc), 48);
-  }
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(dx + o, f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + o), va), f32x4.mul(f32x4.sub(v128.load(x + o), vh), vb)), vc));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(dx + o, (load<f32>(dy + o) * A + (load<f32>(x + o) - mhi) * B) + C0);
-  }
-}
-
-export function dx_run_f64(dy: usize, x: usize, dx: usize, n: i32, A: f64, B: f64, C0: f64, mean: f64): void {
-  const va = f64x2.splat(A), vb = f64x2.splat(B), vc = f64x2.splat(C0), vm = f64x2.splat(mean);
-  let i = 0;
-  // 8 values per step, then single vectors (see norm_run_f32)
-  for (; i + 8 <= n; i += 8) {
-    const o = <usize>i << 3;
-    const pg = dy + o, pv = x + o, po = dx + o;
-    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg), va), f64x2.mul(f64x2.sub(v128.load(pv), vm), vb)), vc));
-    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 16), va), f64x2.mul(f64x2.sub(v128.load(pv, 16), vm), vb)), vc), 16);
-    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 32), va), f64x2.mul(f64x2.sub(v128.load(pv, 32), vm), vb)), vc), 32);
-    v128.store(po, f64x2.add(f64x2.add(f64x2.mul(v128.load(pg, 48), va), f64x2.mul(f64x2.sub(v128.load(pv, 48), vm), vb)), vc), 48);
-  }
-  for (; i + 2 <= n; i += 2) {
-    const o = <usize>i << 3;
-    const d = f64x2.sub(v128.load(x + o), vm);
-    v128.store(dx + o, f64x2.add(f64x2.add(f64x2.mul(v128.load(dy + o), va), f64x2.mul(d, vb)), vc));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 3;
-    store<f64>(dx + o, (load<f64>(dy + o) * A + (load<f64>(x + o) - mean) * B) + C0);
-  }
 }
 
 // ---------------------------------------------------------------- NHWC forward
@@ -326,25 +373,6 @@ export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
   }
 }
 
-/** coef: float32 m[C], a[C], b[C]. y = (x − m)·a + b per channel. */
-export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
-  const cb = <usize>C << 2;
-  const end4 = <usize>(C & ~3) << 2;
-  const pA = coef + cb, pB = pA + cb;
-  for (let r = 0; r < rows; r++) {
-    const ro = <usize>r * cb;
-    const v = x + ro, o = y + ro;
-    let i: usize = 0;
-    for (; i < end4; i += 16) {
-      const d = f32x4.sub(v128.load(v + i), v128.load(coef + i));
-      v128.store(o + i, f32x4.add(f32x4.mul(d, v128.load(pA + i)), v128.load(pB + i)));
-    }
-    for (; i < cb; i += 4) {
-      store<f32>(o + i, (load<f32>(v + i) - load<f32>(coef + i)) * load<f32>(pA + i) + load<f32>(pB + i));
-    }
-  }
-}
-
 /**
  * One row of norm_rows_f32 for D a multiple of 4: m is constant over a group (loaded once per group),
  * a and b are read per channel; pointer walks with constant offsets. Same operations in the same
@@ -383,32 +411,6 @@ export function norm_rows_g_f32(x: usize, y: usize, rows: i32, C: i32, D: i32, c
   for (let r = 0; r < rows; r++) {
     const ro = <usize>r * cb;
     normRowG(x + ro, y + ro, C, D, coef);
-  }
-}
-
-/** coef: float64 mean[C], a[C], b[C]. */
-export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
-  const cb = <usize>C << 3;
-  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
-  let pv = x, po = y;
-  for (let r = 0; r < rows; r++) {
-    let o: usize = 0;
-    // four vectors at a time by constant offsets; coefficients mean, a, b at cb-byte strides
-    for (; o < v4; o += 64) {
-      const v = pv + o, q = po + o, m = coef + o, a = m + cb, b = a + cb;
-      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v), v128.load(m)), v128.load(a)), v128.load(b)));
-      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(m, 16)), v128.load(a, 16)), v128.load(b, 16)), 16);
-      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(m, 32)), v128.load(a, 32)), v128.load(b, 32)), 32);
-      v128.store(q, f64x2.add(f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(m, 48)), v128.load(a, 48)), v128.load(b, 48)), 48);
-    }
-    for (; o < v1; o += 16) {
-      const v = f64x2.sub(v128.load(pv + o), v128.load(coef + o));
-      v128.store(po + o, f64x2.add(f64x2.mul(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
-    }
-    for (; o < cb; o += 8) {
-      store<f64>(po + o, (load<f64>(pv + o) - load<f64>(coef + o)) * load<f64>(coef + cb + o) + load<f64>(coef + 2 * cb + o));
-    }
-    pv += cb; po += cb;
   }
 }
 
@@ -496,27 +498,6 @@ export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usi
   }
 }
 
-/** coef: float32 A[C], B[C], C0[C], m[C]. dx = dy·A + (x − m)·B + C0 per channel. */
-export function dx_rows_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
-  const cb = <usize>C << 2;
-  const end4 = <usize>(C & ~3) << 2;
-  const pB = coef + cb, pC = pB + cb, pM = pC + cb;
-  for (let r = 0; r < rows; r++) {
-    const ro = <usize>r * cb;
-    const g = dy + ro, v = x + ro, o = dx + ro;
-    let i: usize = 0;
-    for (; i < end4; i += 16) {
-      const d = f32x4.sub(v128.load(v + i), v128.load(pM + i));
-      const t = f32x4.add(f32x4.mul(v128.load(g + i), v128.load(coef + i)), f32x4.mul(d, v128.load(pB + i)));
-      v128.store(o + i, f32x4.add(t, v128.load(pC + i)));
-    }
-    for (; i < cb; i += 4) {
-      const d = load<f32>(v + i) - load<f32>(pM + i);
-      store<f32>(o + i, (load<f32>(g + i) * load<f32>(coef + i) + d * load<f32>(pB + i)) + load<f32>(pC + i));
-    }
-  }
-}
-
 /**
  * dx_rows_f32 for D a multiple of 4, with the same coefficient arrays: B, C0 and m are constant over
  * a group, so each group's are loaded once per row (splat) and only A is read per channel. Bitwise
@@ -551,35 +532,6 @@ export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32,
         } while (pg < end);
       }
     }
-  }
-}
-
-/** coef: float64 A[C], B[C], C0[C], mean[C]. */
-export function dx_rows_f64(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
-  const cb = <usize>C << 3;
-  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
-  const pB = coef + cb, pC = pB + cb, pM = pC + cb;
-  let pg = dy, pv = x, po = dx;
-  for (let r = 0; r < rows; r++) {
-    let o: usize = 0;
-    // four vectors at a time by constant offsets; coefficients A, B, C0, m at cb-byte strides
-    for (; o < v4; o += 64) {
-      const g = pg + o, v = pv + o, q = po + o, a = coef + o, b = pB + o, c = pC + o, m = pM + o;
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g), v128.load(a)), f64x2.mul(f64x2.sub(v128.load(v), v128.load(m)), v128.load(b))), v128.load(c)));
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 16), v128.load(a, 16)), f64x2.mul(f64x2.sub(v128.load(v, 16), v128.load(m, 16)), v128.load(b, 16))), v128.load(c, 16)), 16);
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 32), v128.load(a, 32)), f64x2.mul(f64x2.sub(v128.load(v, 32), v128.load(m, 32)), v128.load(b, 32))), v128.load(c, 32)), 32);
-      v128.store(q, f64x2.add(f64x2.add(f64x2.mul(v128.load(g, 48), v128.load(a, 48)), f64x2.mul(f64x2.sub(v128.load(v, 48), v128.load(m, 48)), v128.load(b, 48))), v128.load(c, 48)), 48);
-    }
-    for (; o < v1; o += 16) {
-      const d = f64x2.sub(v128.load(pv + o), v128.load(pM + o));
-      const t = f64x2.add(f64x2.mul(v128.load(pg + o), v128.load(coef + o)), f64x2.mul(d, v128.load(pB + o)));
-      v128.store(po + o, f64x2.add(t, v128.load(pC + o)));
-    }
-    for (; o < cb; o += 8) {
-      const d = load<f64>(pv + o) - load<f64>(pM + o);
-      store<f64>(po + o, (load<f64>(pg + o) * load<f64>(coef + o) + d * load<f64>(pB + o)) + load<f64>(pC + o));
-    }
-    pg += cb; pv += cb; po += cb;
   }
 }
 
@@ -859,24 +811,6 @@ export function flops_probe(iters: i32, seed: f64, f32: i32): f64 {
 // A unit of nch consecutive channel runs of len values each (len = HxW), or one block of one
 // channel (nch = 1). coef holds per-channel arrays `stride` entries apart, index 0 = first channel.
 
-/** coef: float32 m[], a[], b[]: y = (x − m)·a + b. */
-export function norm_chan_f32(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
-  const sb = <usize>stride << 2;
-  for (let k = 0; k < nch; k++) {
-    const o = <usize>k * <usize>len << 2, co = <usize>k << 2;
-    norm_run_f32(x + o, y + o, len, load<f32>(coef + co), load<f32>(coef + sb + co), load<f32>(coef + 2 * sb + co));
-  }
-}
-
-/** coef: float64 m[], a[], b[]. */
-export function norm_chan_f64(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
-  const sb = <usize>stride << 3;
-  for (let k = 0; k < nch; k++) {
-    const o = <usize>k * <usize>len << 3, co = <usize>k << 3;
-    norm_run_f64(x + o, y + o, len, load<f64>(coef + co), load<f64>(coef + sb + co), load<f64>(coef + 2 * sb + co));
-  }
-}
-
 /** Per channel k: out[2k] = Σ dy·(x − m), out[2k+1] = Σ dy (m the float32 high part of the mean). */
 export function grad_chan_f32(dy: usize, x: usize, len: i32, nch: i32, m: f32, out: usize): void {
   for (let k = 0; k < nch; k++) {
@@ -896,23 +830,6 @@ export function grad_chan_f64(dy: usize, x: usize, len: i32, nch: i32, m: f64, o
   for (let k = 0; k < nch; k++) {
     const o = <usize>k * <usize>len << 3;
     grad_run_f64(dy + o, x + o, len, m, out + (<usize>k << 4));
-  }
-}
-
-/** coef: float32 A[], B[], C0[], m[]: dx = A·dy + B·(x − m) + C0. */
-export function dx_chan_f32(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
-  const sb = <usize>stride << 2;
-  for (let k = 0; k < nch; k++) {
-    const o = <usize>k * <usize>len << 2, co = <usize>k << 2;
-    dx_run_f32(dy + o, x + o, dx + o, len, load<f32>(coef + co), load<f32>(coef + sb + co), load<f32>(coef + 2 * sb + co), load<f32>(coef + 3 * sb + co));
-  }
-}
-
-export function dx_chan_f64(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
-  const sb = <usize>stride << 3;
-  for (let k = 0; k < nch; k++) {
-    const o = <usize>k * <usize>len << 3, co = <usize>k << 3;
-    dx_run_f64(dy + o, x + o, dx + o, len, load<f64>(coef + co), load<f64>(coef + sb + co), load<f64>(coef + 2 * sb + co), load<f64>(coef + 3 * sb + co));
   }
 }
 

@@ -7,13 +7,9 @@ import { readFileSync } from "node:fs";
 export interface KernelExports {
   stats_run_f32_wide(p: number, n: number, K: number, out: number): void;
   stats_run_f64(p: number, n: number, K: number, out: number): void;
-  norm_run_f32(x: number, y: number, n: number, mhi: number, a: number, b: number): void;
-  norm_run_f64(x: number, y: number, n: number, mean: number, a: number, b: number): void;
   grad_run_f32(dy: number, x: number, n: number, mhi: number, out: number): void;
   grad_run_f32_wide(dy: number, x: number, n: number, mean: number, out: number): void;
   grad_run_f64(dy: number, x: number, n: number, mean: number, out: number): void;
-  dx_run_f32(dy: number, x: number, dx: number, n: number, A: number, B: number, C0: number, mhi: number): void;
-  dx_run_f64(dy: number, x: number, dx: number, n: number, A: number, B: number, C0: number, mean: number): void;
   stats_rows_f32(p: number, rows: number, C: number, kc: number, acc: number, tmp: number): void;
   stats_rows_f32_wide(p: number, rows: number, C: number, kc: number, acc: number): void;
   stats_rows_f64(p: number, rows: number, C: number, kc: number, acc: number): void;
