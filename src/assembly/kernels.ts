@@ -466,6 +466,31 @@ export function grad_rows_f32_wide(dy: usize, x: usize, rows: i32, C: i32, meanc
   }
 }
 
+/**
+ * One NHWC row into per-channel accumulators of T (float32 strips or float64 sums): t[c] += dy·(x − m[c]),
+ * b[c] += dy, for the bytes below v1 (whole vectors; v4: four vectors at a time by constant offsets).
+ * Returns v1, where the caller's single-value tail starts.
+ */
+@inline function gradRow<T>(g: usize, v: usize, m: usize, t: usize, b: usize, v4: usize, v1: usize): usize {
+  let o: usize = 0;
+  for (; o < v4; o += 64) {
+    const pg = g + o, pv = v + o, pm = m + o, pt = t + o, pb = b + o;
+    const g0 = v128.load(pg), g1 = v128.load(pg, 16), g2 = v128.load(pg, 32), g3 = v128.load(pg, 48);
+    v128.store(pt, v128.add<T>(v128.load(pt), v128.mul<T>(g0, v128.sub<T>(v128.load(pv), v128.load(pm)))));
+    v128.store(pt, v128.add<T>(v128.load(pt, 16), v128.mul<T>(g1, v128.sub<T>(v128.load(pv, 16), v128.load(pm, 16)))), 16);
+    v128.store(pt, v128.add<T>(v128.load(pt, 32), v128.mul<T>(g2, v128.sub<T>(v128.load(pv, 32), v128.load(pm, 32)))), 32);
+    v128.store(pt, v128.add<T>(v128.load(pt, 48), v128.mul<T>(g3, v128.sub<T>(v128.load(pv, 48), v128.load(pm, 48)))), 48);
+    v128.store(pb, v128.add<T>(v128.load(pb), g0)); v128.store(pb, v128.add<T>(v128.load(pb, 16), g1), 16);
+    v128.store(pb, v128.add<T>(v128.load(pb, 32), g2), 32); v128.store(pb, v128.add<T>(v128.load(pb, 48), g3), 48);
+  }
+  for (; o < v1; o += 16) {
+    const g0 = v128.load(g + o);
+    v128.store(t + o, v128.add<T>(v128.load(t + o), v128.mul<T>(g0, v128.sub<T>(v128.load(v + o), v128.load(m + o)))));
+    v128.store(b + o, v128.add<T>(v128.load(b + o), g0));
+  }
+  return v1;
+}
+
 export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
   // one row at a time, in memory order (see stats_rows_f64)
   const rowBytes = <usize>C << 3;
@@ -473,22 +498,7 @@ export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usi
   const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
   let pg = dy, pv = x;
   for (let r = 0; r < rows; r++) {
-    let o: usize = 0;
-    for (; o < v4; o += 64) {
-      const pm = meanc + o, pa = acc + o, pb = db + o, g = pg + o, v = pv + o;
-      const g0 = v128.load(g), g1 = v128.load(g, 16), g2 = v128.load(g, 32), g3 = v128.load(g, 48);
-      v128.store(pa, f64x2.add(v128.load(pa), f64x2.mul(g0, f64x2.sub(v128.load(v), v128.load(pm)))));
-      v128.store(pa, f64x2.add(v128.load(pa, 16), f64x2.mul(g1, f64x2.sub(v128.load(v, 16), v128.load(pm, 16)))), 16);
-      v128.store(pa, f64x2.add(v128.load(pa, 32), f64x2.mul(g2, f64x2.sub(v128.load(v, 32), v128.load(pm, 32)))), 32);
-      v128.store(pa, f64x2.add(v128.load(pa, 48), f64x2.mul(g3, f64x2.sub(v128.load(v, 48), v128.load(pm, 48)))), 48);
-      v128.store(pb, f64x2.add(v128.load(pb), g0)); v128.store(pb, f64x2.add(v128.load(pb, 16), g1), 16);
-      v128.store(pb, f64x2.add(v128.load(pb, 32), g2), 32); v128.store(pb, f64x2.add(v128.load(pb, 48), g3), 48);
-    }
-    for (; o < v1; o += 16) {
-      const g = v128.load(pg + o);
-      v128.store(acc + o, f64x2.add(v128.load(acc + o), f64x2.mul(g, f64x2.sub(v128.load(pv + o), v128.load(meanc + o)))));
-      v128.store(db + o, f64x2.add(v128.load(db + o), g));
-    }
+    let o = gradRow<f64>(pg, pv, meanc, acc, db, v4, v1);
     for (; o < rowBytes; o += 8) {
       const g = load<f64>(pg + o);
       store<f64>(acc + o, load<f64>(acc + o) + g * (load<f64>(pv + o) - load<f64>(meanc + o)));
@@ -690,24 +700,7 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
     zero(tmp, rowBytes << 1);
     // one row at a time, in memory order: a single sequential stream per input
     for (let r = 0; r < L; r++) {
-      const g = dy + off + <usize>r * rowBytes, v = x + off + <usize>r * rowBytes;
-      let i: usize = 0;
-      // four vectors at a time by constant offsets
-      for (; i < end16; i += 64) {
-        const pg = g + i, pv = v + i, pm = mh + i, pt = tmp + i, pu = t2 + i;
-        const g0 = v128.load(pg), g1 = v128.load(pg, 16), g2 = v128.load(pg, 32), g3 = v128.load(pg, 48);
-        v128.store(pt, f32x4.add(v128.load(pt), f32x4.mul(g0, f32x4.sub(v128.load(pv), v128.load(pm)))));
-        v128.store(pt, f32x4.add(v128.load(pt, 16), f32x4.mul(g1, f32x4.sub(v128.load(pv, 16), v128.load(pm, 16)))), 16);
-        v128.store(pt, f32x4.add(v128.load(pt, 32), f32x4.mul(g2, f32x4.sub(v128.load(pv, 32), v128.load(pm, 32)))), 32);
-        v128.store(pt, f32x4.add(v128.load(pt, 48), f32x4.mul(g3, f32x4.sub(v128.load(pv, 48), v128.load(pm, 48)))), 48);
-        v128.store(pu, f32x4.add(v128.load(pu), g0)); v128.store(pu, f32x4.add(v128.load(pu, 16), g1), 16);
-        v128.store(pu, f32x4.add(v128.load(pu, 32), g2), 32); v128.store(pu, f32x4.add(v128.load(pu, 48), g3), 48);
-      }
-      for (; i < end4; i += 16) {
-        const g0 = v128.load(g + i);
-        v128.store(tmp + i, f32x4.add(v128.load(tmp + i), f32x4.mul(g0, f32x4.sub(v128.load(v + i), v128.load(mh + i)))));
-        v128.store(t2 + i, f32x4.add(v128.load(t2 + i), g0));
-      }
+      gradRow<f32>(dy + off + <usize>r * rowBytes, x + off + <usize>r * rowBytes, mh, tmp, t2, end16, end4);
     }
     for (let c = 0; c < C4; c += 4) {
       const co = <usize>c << 2, ao = <usize>c << 3;
