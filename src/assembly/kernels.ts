@@ -341,6 +341,30 @@ export function stats_rows_f32_wide(p: usize, rows: i32, C: i32, kc: usize, acc:
   }
 }
 
+/**
+ * One NHWC row into per-channel accumulators of T (float32 strips or float64 sums), shifted by k[c]:
+ * s1[c] += x − k[c], s2[c] += (x − k[c])², for the bytes below v1 (whole vectors; v4: four vectors at
+ * a time by constant offsets). Returns v1, where the caller's single-value tail starts.
+ */
+@inline function statsRow<T>(x: usize, k: usize, s1: usize, s2: usize, v4: usize, v1: usize): usize {
+  let o: usize = 0;
+  for (; o < v4; o += 64) {
+    const px = x + o, pk = k + o, pa = s1 + o, pq = s2 + o;
+    const d0 = v128.sub<T>(v128.load(px), v128.load(pk)), d1 = v128.sub<T>(v128.load(px, 16), v128.load(pk, 16));
+    const d2 = v128.sub<T>(v128.load(px, 32), v128.load(pk, 32)), d3 = v128.sub<T>(v128.load(px, 48), v128.load(pk, 48));
+    v128.store(pa, v128.add<T>(v128.load(pa), d0)); v128.store(pa, v128.add<T>(v128.load(pa, 16), d1), 16);
+    v128.store(pa, v128.add<T>(v128.load(pa, 32), d2), 32); v128.store(pa, v128.add<T>(v128.load(pa, 48), d3), 48);
+    v128.store(pq, v128.add<T>(v128.load(pq), v128.mul<T>(d0, d0))); v128.store(pq, v128.add<T>(v128.load(pq, 16), v128.mul<T>(d1, d1)), 16);
+    v128.store(pq, v128.add<T>(v128.load(pq, 32), v128.mul<T>(d2, d2)), 32); v128.store(pq, v128.add<T>(v128.load(pq, 48), v128.mul<T>(d3, d3)), 48);
+  }
+  for (; o < v1; o += 16) {
+    const d = v128.sub<T>(v128.load(x + o), v128.load(k + o));
+    v128.store(s1 + o, v128.add<T>(v128.load(s1 + o), d));
+    v128.store(s2 + o, v128.add<T>(v128.load(s2 + o), v128.mul<T>(d, d)));
+  }
+  return v1;
+}
+
 export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usize): void {
   // one row at a time, in memory order (one sequential stream; several rows at once run slower from
   // DRAM), the same sums in the same order as rows taken together
@@ -349,21 +373,7 @@ export function stats_rows_f64(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
   const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
   let pr = p;
   for (let r = 0; r < rows; r++) {
-    let o: usize = 0;
-    for (; o < v4; o += 64) {
-      const pk = kc + o, pa = acc + o, pq = s2 + o, px = pr + o;
-      const d0 = f64x2.sub(v128.load(px), v128.load(pk)), d1 = f64x2.sub(v128.load(px, 16), v128.load(pk, 16));
-      const d2 = f64x2.sub(v128.load(px, 32), v128.load(pk, 32)), d3 = f64x2.sub(v128.load(px, 48), v128.load(pk, 48));
-      v128.store(pa, f64x2.add(v128.load(pa), d0)); v128.store(pa, f64x2.add(v128.load(pa, 16), d1), 16);
-      v128.store(pa, f64x2.add(v128.load(pa, 32), d2), 32); v128.store(pa, f64x2.add(v128.load(pa, 48), d3), 48);
-      v128.store(pq, f64x2.add(v128.load(pq), f64x2.mul(d0, d0))); v128.store(pq, f64x2.add(v128.load(pq, 16), f64x2.mul(d1, d1)), 16);
-      v128.store(pq, f64x2.add(v128.load(pq, 32), f64x2.mul(d2, d2)), 32); v128.store(pq, f64x2.add(v128.load(pq, 48), f64x2.mul(d3, d3)), 48);
-    }
-    for (; o < v1; o += 16) {
-      const d = f64x2.sub(v128.load(pr + o), v128.load(kc + o));
-      v128.store(acc + o, f64x2.add(v128.load(acc + o), d));
-      v128.store(s2 + o, f64x2.add(v128.load(s2 + o), f64x2.mul(d, d)));
-    }
+    let o = statsRow<f64>(pr, kc, acc, s2, v4, v1);
     for (; o < rowBytes; o += 8) {
       const d = load<f64>(pr + o) - load<f64>(kc + o);
       store<f64>(acc + o, load<f64>(acc + o) + d);
@@ -640,23 +650,7 @@ export function stats_rows_f32(p: usize, rows: i32, C: i32, kc: usize, acc: usiz
     zero(tmp, rowBytes << 1);
     let r = 1;
     for (; r < L; r++) {
-      const ro = base + <usize>r * rowBytes;
-      let co: usize = 0;
-      // four vectors at a time by constant offsets
-      for (; co < end16; co += 64) {
-        const pr = ro + co, pk = base + co, pt = tmp + co, pu = t2 + co;
-        const v0 = f32x4.sub(v128.load(pr), v128.load(pk)), v1 = f32x4.sub(v128.load(pr, 16), v128.load(pk, 16));
-        const v2 = f32x4.sub(v128.load(pr, 32), v128.load(pk, 32)), v3 = f32x4.sub(v128.load(pr, 48), v128.load(pk, 48));
-        v128.store(pt, f32x4.add(v128.load(pt), v0)); v128.store(pt, f32x4.add(v128.load(pt, 16), v1), 16);
-        v128.store(pt, f32x4.add(v128.load(pt, 32), v2), 32); v128.store(pt, f32x4.add(v128.load(pt, 48), v3), 48);
-        v128.store(pu, f32x4.add(v128.load(pu), f32x4.mul(v0, v0))); v128.store(pu, f32x4.add(v128.load(pu, 16), f32x4.mul(v1, v1)), 16);
-        v128.store(pu, f32x4.add(v128.load(pu, 32), f32x4.mul(v2, v2)), 32); v128.store(pu, f32x4.add(v128.load(pu, 48), f32x4.mul(v3, v3)), 48);
-      }
-      for (; co < end4; co += 16) {
-        const v0 = f32x4.sub(v128.load(ro + co), v128.load(base + co));
-        v128.store(tmp + co, f32x4.add(v128.load(tmp + co), v0));
-        v128.store(t2 + co, f32x4.add(v128.load(t2 + co), f32x4.mul(v0, v0)));
-      }
+      statsRow<f32>(base + <usize>r * rowBytes, base, tmp, t2, end16, end4);
     }
     const nL = <f64>L;
     for (let c = 0; c < C4; c += 4) {
