@@ -1046,6 +1046,15 @@ export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize)
  * group; float32 lane sums over a strip, merged into float64 at the strip's end.
  */
 export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize): void {
+  groupStrips<i32>(p, rows, C, D, kg, acc, tmp, 0, 0, 0);
+}
+
+/**
+ * The strips of stats_rows_g_f32 over the rows at xn. Instantiated with FUSE = v128, row r of x is
+ * also normalised into y (normRowG with coef) right after row r of xn is summed: the fused step, with
+ * the same sums in the same order. (FUSE is a compile-time switch; FUSE = i32 has no normalisation.)
+ */
+@inline function groupStrips<FUSE>(xn: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize, x: usize, y: usize, coef: usize): void {
   const rowBytes = <usize>C << 2;
   const G = C / D;
   const gb = <usize>D << 2;
@@ -1053,11 +1062,14 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
   const s2 = acc + (<usize>G << 3);
   for (let r0 = 0; r0 < rows; r0 += STRIP) {
     const L = rows - r0 < STRIP ? rows - r0 : STRIP;
-    const base = p + <usize>r0 * rowBytes;
+    const base = xn + <usize>r0 * rowBytes;
     zero(tmp, <usize>G << 5);
     for (let r = 0; r < L; r++) {
-      const ro = base + <usize>r * rowBytes;
-      groupRowStats(ro, base, G, gb, tmp, t2);
+      groupRowStats(base + <usize>r * rowBytes, base, G, gb, tmp, t2);
+      if (sizeof<FUSE>() == 16) {
+        const xo = <usize>(r0 + r) * rowBytes;
+        normRowG(x + xo, y + xo, C, D, coef);
+      }
     }
     mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
   }
@@ -1087,21 +1099,5 @@ export function sum_units(p: usize, units: i32, stride: i32, count: i32, out: us
  * same order, so results match the unfused steps bit for bit).
  */
 export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i32, D: i32, coef: usize, kg: usize, acc: usize, tmp: usize): void {
-  const rowBytes = <usize>C << 2;
-  const G = C / D;
-  const gb = <usize>D << 2;
-  const t2 = tmp + (<usize>G << 4);
-  const s2 = acc + (<usize>G << 3);
-  for (let r0 = 0; r0 < rows; r0 += STRIP) {
-    const L = rows - r0 < STRIP ? rows - r0 : STRIP;
-    const base = xn + <usize>r0 * rowBytes;
-    zero(tmp, <usize>G << 5);
-    for (let r = 0; r < L; r++) {
-      const ro = base + <usize>r * rowBytes;
-      groupRowStats(ro, base, G, gb, tmp, t2);
-      const xo = <usize>(r0 + r) * rowBytes;
-      normRowG(x + xo, y + xo, C, D, coef);
-    }
-    mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
-  }
+  groupStrips<v128>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
 }
