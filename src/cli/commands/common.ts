@@ -9,12 +9,17 @@ import { progressFor } from "../report.js";
 
 export type Options = Record<string, string | boolean | undefined>;
 
-/** --groups, --eps, --layout, --threads, --memory, --json, --quiet (the per-command flags go first). */
-export function runOptions(cmd: Command): Command {
+/** --groups, --eps, --layout: the GroupNorm parameters of forward, backward and gradcheck. */
+export function groupNormOptions(cmd: Command): Command {
   return cmd
     .option("--groups <G>", "number of groups; must divide C")
     .option("--eps <eps>", "added to the variance", "1e-5")
-    .option("--layout <layout>", "nchw or nhwc", "nchw")
+    .option("--layout <layout>", "nchw or nhwc", "nchw");
+}
+
+/** --groups, --eps, --layout, --threads, --memory, --json, --quiet (the per-command flags go first). */
+export function runOptions(cmd: Command): Command {
+  return groupNormOptions(cmd)
     .option("--threads <K>", "worker threads (default: available cores)")
     .option("--memory <size>", "memory budget for the slices in flight, e.g. 256M or 2G (default 384M)")
     .option("--json", "print a JSON report on stdout")

@@ -6,8 +6,8 @@ import { f16ToF32, f32ToF16 } from "../../io/float16.js";
 import { readNpy } from "../../io/npy.js";
 import { readChannelVector } from "../../pipeline/inputs.js";
 import type { Context } from "../context.js";
-import { parseEps, parseGroups, parseLayoutOption, parseNonNegative, parseThreads } from "../options.js";
-import { parseShape } from "../options.js";
+import { parseEps, parseGroups, parseLayoutOption, parseNonNegative, parseShape, parseThreads } from "../options.js";
+import { groupNormOptions } from "./common.js";
 
 type Dtype = "float16" | "float32" | "float64";
 const f16round = (x: number) => f16ToF32(f32ToF16(x));
@@ -30,7 +30,7 @@ function parseDtype(v: string): Dtype {
 }
 
 export function gradcheckCommand(ctx: Context): Command {
-  return new Command("gradcheck")
+  const cmd = new Command("gradcheck")
     .description("check dX, dgamma, dbeta from the kernels against finite differences of the float64 reference (exit 0 pass, 1 fail)")
     .option("--shape <N,C,...>", "random inputs of this shape, N,C,spatial in this order for either layout")
     .option("--seed <S>", "seed for random inputs and for sampling", "0")
@@ -39,10 +39,8 @@ export function gradcheckCommand(ctx: Context): Command {
     .option("--dy <file>", "upstream gradient (default: random from the seed)")
     .option("--gamma <file>", "per-channel scale (default: random with --shape, none with --x)")
     .option("--beta <file>", "per-channel shift (default: random with --shape, none with --x)")
-    .option("--no-affine", "no gamma/beta: check dX only")
-    .option("--groups <G>", "number of groups; must divide C")
-    .option("--eps <eps>", "added to the variance", "1e-5")
-    .option("--layout <layout>", "nchw or nhwc", "nchw")
+    .option("--no-affine", "no gamma/beta: check dX only");
+  return groupNormOptions(cmd)
     .option("--samples <K>", "entries of each output checked at most (sampled from the seed)", "256")
     .option("--atol <atol>", "absolute tolerance (default by dtype: f64 1e-6, f32 1e-3, f16 5e-2)")
     .option("--rtol <rtol>", "relative tolerance (default by dtype: f64 1e-5, f32 1e-3, f16 5e-2)")
