@@ -766,32 +766,23 @@ export function stream_read(a: usize, n: i32): f64 {
  * float32x4 (f32 = 1) or float64x2 vectors, no memory traffic. FLOPs per round: 12 × lanes × 2.
  */
 export function flops_probe(iters: i32, seed: f64, f32: i32): f64 {
-  if (f32) {
-    const m = f32x4.splat(0.999999), d = f32x4.splat(1e-7);
-    let a0 = f32x4.splat(<f32>seed), a1 = f32x4.splat(<f32>seed + 1), a2 = f32x4.splat(<f32>seed + 2), a3 = f32x4.splat(<f32>seed + 3);
-    let a4 = f32x4.splat(<f32>seed + 4), a5 = f32x4.splat(<f32>seed + 5), a6 = f32x4.splat(<f32>seed + 6), a7 = f32x4.splat(<f32>seed + 7);
-    let a8 = f32x4.splat(<f32>seed + 8), a9 = f32x4.splat(<f32>seed + 9), aa = f32x4.splat(<f32>seed + 10), ab = f32x4.splat(<f32>seed + 11);
-    for (let i = 0; i < iters; i++) {
-      a0 = f32x4.add(f32x4.mul(a0, m), d); a1 = f32x4.add(f32x4.mul(a1, m), d); a2 = f32x4.add(f32x4.mul(a2, m), d);
-      a3 = f32x4.add(f32x4.mul(a3, m), d); a4 = f32x4.add(f32x4.mul(a4, m), d); a5 = f32x4.add(f32x4.mul(a5, m), d);
-      a6 = f32x4.add(f32x4.mul(a6, m), d); a7 = f32x4.add(f32x4.mul(a7, m), d); a8 = f32x4.add(f32x4.mul(a8, m), d);
-      a9 = f32x4.add(f32x4.mul(a9, m), d); aa = f32x4.add(f32x4.mul(aa, m), d); ab = f32x4.add(f32x4.mul(ab, m), d);
-    }
-    const t = f32x4.add(f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7))), f32x4.add(f32x4.add(a8, a9), f32x4.add(aa, ab)));
-    return hsum32(t);
-  }
-  const m = f64x2.splat(0.999999), d = f64x2.splat(1e-7);
-  let a0 = f64x2.splat(seed), a1 = f64x2.splat(seed + 1), a2 = f64x2.splat(seed + 2), a3 = f64x2.splat(seed + 3);
-  let a4 = f64x2.splat(seed + 4), a5 = f64x2.splat(seed + 5), a6 = f64x2.splat(seed + 6), a7 = f64x2.splat(seed + 7);
-  let a8 = f64x2.splat(seed + 8), a9 = f64x2.splat(seed + 9), aa = f64x2.splat(seed + 10), ab = f64x2.splat(seed + 11);
+  return f32 ? hsum32(flopsChains<f32>(iters, seed)) : hsum(flopsChains<f64>(iters, seed));
+}
+
+/** The 12 chains of flops_probe on T lanes, summed into one vector. */
+@inline function flopsChains<T>(iters: i32, seed: f64): v128 {
+  const m = v128.splat<T>(<T>0.999999), d = v128.splat<T>(<T>1e-7);
+  let a0 = v128.splat<T>(<T>seed), a1 = v128.splat<T>(<T>seed + 1), a2 = v128.splat<T>(<T>seed + 2), a3 = v128.splat<T>(<T>seed + 3);
+  let a4 = v128.splat<T>(<T>seed + 4), a5 = v128.splat<T>(<T>seed + 5), a6 = v128.splat<T>(<T>seed + 6), a7 = v128.splat<T>(<T>seed + 7);
+  let a8 = v128.splat<T>(<T>seed + 8), a9 = v128.splat<T>(<T>seed + 9), aa = v128.splat<T>(<T>seed + 10), ab = v128.splat<T>(<T>seed + 11);
   for (let i = 0; i < iters; i++) {
-    a0 = f64x2.add(f64x2.mul(a0, m), d); a1 = f64x2.add(f64x2.mul(a1, m), d); a2 = f64x2.add(f64x2.mul(a2, m), d);
-    a3 = f64x2.add(f64x2.mul(a3, m), d); a4 = f64x2.add(f64x2.mul(a4, m), d); a5 = f64x2.add(f64x2.mul(a5, m), d);
-    a6 = f64x2.add(f64x2.mul(a6, m), d); a7 = f64x2.add(f64x2.mul(a7, m), d); a8 = f64x2.add(f64x2.mul(a8, m), d);
-    a9 = f64x2.add(f64x2.mul(a9, m), d); aa = f64x2.add(f64x2.mul(aa, m), d); ab = f64x2.add(f64x2.mul(ab, m), d);
+    a0 = v128.add<T>(v128.mul<T>(a0, m), d); a1 = v128.add<T>(v128.mul<T>(a1, m), d); a2 = v128.add<T>(v128.mul<T>(a2, m), d);
+    a3 = v128.add<T>(v128.mul<T>(a3, m), d); a4 = v128.add<T>(v128.mul<T>(a4, m), d); a5 = v128.add<T>(v128.mul<T>(a5, m), d);
+    a6 = v128.add<T>(v128.mul<T>(a6, m), d); a7 = v128.add<T>(v128.mul<T>(a7, m), d); a8 = v128.add<T>(v128.mul<T>(a8, m), d);
+    a9 = v128.add<T>(v128.mul<T>(a9, m), d); aa = v128.add<T>(v128.mul<T>(aa, m), d); ab = v128.add<T>(v128.mul<T>(ab, m), d);
   }
-  const t = f64x2.add(f64x2.add(f64x2.add(f64x2.add(a0, a1), f64x2.add(a2, a3)), f64x2.add(f64x2.add(a4, a5), f64x2.add(a6, a7))), f64x2.add(f64x2.add(a8, a9), f64x2.add(aa, ab)));
-  return hsum(t);
+  return v128.add<T>(v128.add<T>(v128.add<T>(v128.add<T>(a0, a1), v128.add<T>(a2, a3)), v128.add<T>(v128.add<T>(a4, a5), v128.add<T>(a6, a7))),
+    v128.add<T>(v128.add<T>(a8, a9), v128.add<T>(aa, ab)));
 }
 
 // ---------------------------------------------------------------- NCHW multi-channel units
