@@ -1,0 +1,6 @@
+export interface GoldenRun {
+  id: string;
+  args: string[];
+}
+export function goldenRuns(): GoldenRun[];
+export function hashRun(run: GoldenRun): Record<string, string>;
