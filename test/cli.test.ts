@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { readNpy, readNpyHeader } from "../src/io/npy.js";
+import { readNpy, readNpyHeader } from "../src/io/npy/index.js";
 import { cases, casePath } from "./helpers/fixtures.js";
 import { groupnorm } from "./helpers/cli.js";
 import { relError } from "./helpers/random.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims } from "../src/core/dims.js";
-import { readNpy, readNpyHeader } from "../src/io/npy.js";
+import { readNpy, readNpyHeader } from "../src/io/npy/index.js";
 import { Engine } from "../src/kernels/engine.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { runBackward } from "../src/pipeline/backward.js";

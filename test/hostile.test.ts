@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeNpyHeader, writeNpy } from "../src/io/npy.js";
+import { encodeNpyHeader, writeNpy } from "../src/io/npy/index.js";
 import { groupnorm } from "./helpers/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "groupnorm-hostile-"));

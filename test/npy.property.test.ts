@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../src/errors.js";
-import { encodeNpyHeader, NpyReader } from "../src/io/npy.js";
+import { encodeNpyHeader, NpyReader } from "../src/io/npy/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "groupnorm-npyprop-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

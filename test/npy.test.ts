@@ -8,12 +8,11 @@ import {
   NpyReader,
   NpyWriter,
   encodeNpyHeader,
-  itemSizeOf,
   readNpy,
   readNpyHeader,
   writeNpy,
-  type NpyDtype,
-} from "../src/io/npy.js";
+} from "../src/io/npy/index.js";
+import { type Dtype, itemSizeOf } from "../src/core/dtype.js";
 import {
   decodeF16,
   encodeF16,
@@ -101,7 +100,7 @@ const dictOf = (descr: string, shape: string, fortran = false) =>
   `{'descr': '${descr}', 'fortran_order': ${fortran ? "True" : "False"}, 'shape': ${shape}, }`;
 
 /** Raw bytes of `values` as the given dtype and byte order. */
-function rawBytes(values: ArrayLike<number>, dtype: NpyDtype, littleEndian = true): Uint8Array {
+function rawBytes(values: ArrayLike<number>, dtype: Dtype, littleEndian = true): Uint8Array {
   const n = values.length;
   const isz = itemSizeOf(dtype);
   const b = Buffer.alloc(n * isz);
@@ -722,7 +721,7 @@ describe("encodeNpyHeader", () => {
   });
 
   it("pads to a multiple of 64 with spaces and a final newline", () => {
-    for (const dtype of ["float16", "float32", "float64"] as NpyDtype[]) {
+    for (const dtype of ["float16", "float32", "float64"] as Dtype[]) {
       for (const shape of [[], [1], [12345678901234], [7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]]) {
         const h = encodeNpyHeader(dtype, shape);
         expect(h.length % 64).toBe(0);
@@ -752,7 +751,7 @@ describe("encodeNpyHeader", () => {
 });
 
 describe("writing", () => {
-  it.each(["float16", "float32", "float64"] as NpyDtype[])("writeNpy/readNpy round trip (%s)", async (dtype) => {
+  it.each(["float16", "float32", "float64"] as Dtype[])("writeNpy/readNpy round trip (%s)", async (dtype) => {
     const shape = [2, 3, 4];
     const vals = new Float64Array(24);
     for (let i = 0; i < 24; i++) vals[i] = (i - 12) / 3;

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readNpy, writeNpy } from "../src/io/npy.js";
+import { readNpy, writeNpy } from "../src/io/npy/index.js";
 import { bin, groupnorm } from "./helpers/cli.js";
 import { randn, relError } from "./helpers/random.js";
 import { referenceForward } from "../src/oracle/reference.js";

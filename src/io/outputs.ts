@@ -8,7 +8,8 @@ import { renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { mkdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
-import { type NpyDtype, NpyWriter } from "./npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyWriter } from "./npy/index.js";
 
 interface Pending {
   target: string;
@@ -84,7 +85,7 @@ export class OutputSet {
   }
 
   /** Open a writer for `target` (through a temporary file beside it). */
-  async create(target: string, dtype: NpyDtype, shape: readonly number[]): Promise<NpyWriter> {
+  async create(target: string, dtype: Dtype, shape: readonly number[]): Promise<NpyWriter> {
     const abs = resolve(target);
     if (this.pending.some((p) => p.target === abs)) {
       throw new InputError("the same output file is named twice", target);

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { InputError } from "../errors.js";
 import type { Layout } from "../core/dims.js";
-import { type NpyDtype, NpyReader } from "../io/npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyReader } from "../io/npy/index.js";
 import { OutputSet } from "../io/outputs.js";
 import { ChunkedItem, type Engine, gammaBetaBackward } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector, readGroupStats, requireSameShape } from "./inputs.js";
@@ -36,7 +37,7 @@ export interface BackwardOptions {
 
 export interface BackwardReport {
   command: "backward";
-  input: { dy: string; x: string; gamma: string | null; mean: string | null; rstd: string | null; dtype: NpyDtype; shape: number[] };
+  input: { dy: string; x: string; gamma: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
   layout: Layout;
   groups: number;
   eps: number;

@@ -1,5 +1,5 @@
 /** Streaming a tensor file through a fixed-size float64 buffer, in C order. */
-import type { NpyReader } from "../io/npy.js";
+import type { NpyReader } from "../io/npy/index.js";
 
 export const CHUNK = 1 << 20; // values per chunk (8 MiB of float64)
 

@@ -3,13 +3,14 @@
  * NaN, equal infinities equal; both files streamed in chunks, any pair of float dtypes.
  */
 import { formatShape, sameShape } from "../core/dims.js";
-import { type NpyDtype, NpyReader } from "../io/npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyReader } from "../io/npy/index.js";
 import { CHUNK, unravel } from "./chunks.js";
 
 export interface CompareReport {
   command: "compare";
-  a: { path: string; dtype: NpyDtype; shape: number[] };
-  b: { path: string; dtype: NpyDtype; shape: number[] };
+  a: { path: string; dtype: Dtype; shape: number[] };
+  b: { path: string; dtype: Dtype; shape: number[] };
   atol: number;
   rtol: number;
   close: boolean;

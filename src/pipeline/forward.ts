@@ -6,13 +6,14 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Layout } from "../core/dims.js";
-import { type NpyDtype, NpyReader } from "../io/npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyReader } from "../io/npy/index.js";
 import { OutputSet } from "../io/outputs.js";
 import type { Engine } from "../kernels/engine.js";
 import { dimsOf, precisionOf, readChannelVector } from "./inputs.js";
 import { type ChunkedItemPlan, elementBytes, maxCount, type Phases, phaseTimer, pipeline, planChunks, planSlices, readShifts, viewOf } from "./slices.js";
 import { ChunkedItem } from "../kernels/engine.js";
-import type { NpyWriter } from "../io/npy.js";
+import type { NpyWriter } from "../io/npy/index.js";
 import type { Precision } from "../kernels/plan.js";
 
 export interface ForwardOptions {
@@ -32,13 +33,13 @@ export interface ForwardOptions {
 
 export interface ForwardReport {
   command: "forward";
-  input: { x: string; gamma: string | null; beta: string | null; dtype: NpyDtype; shape: number[] };
+  input: { x: string; gamma: string | null; beta: string | null; dtype: Dtype; shape: number[] };
   layout: Layout;
   groups: number;
   eps: number;
   dims: { N: number; C: number; HxW: number; G: number; D: number };
   outputs: { y: string; mean: string; rstd: string };
-  dtypes: { y: NpyDtype; mean: NpyDtype; rstd: NpyDtype };
+  dtypes: { y: Dtype; mean: Dtype; rstd: Dtype };
   threads: number;
   slices: number;
   bytes: { read: number; written: number };
@@ -55,7 +56,7 @@ export async function runForward(engine: Engine, o: ForwardOptions): Promise<For
     const gamma = o.gamma ? await readChannelVector(o.gamma, d.C, "gamma") : null;
     const beta = o.beta ? await readChannelVector(o.beta, d.C, "beta") : null;
     const precision = precisionOf(h.dtype);
-    const statsDtype: NpyDtype = h.dtype === "float64" ? "float64" : "float32";
+    const statsDtype: Dtype = h.dtype === "float64" ? "float64" : "float32";
     const paths = {
       y: o.y ?? join(o.outDir, "Y.npy"),
       mean: o.mean ?? join(o.outDir, "mean.npy"),

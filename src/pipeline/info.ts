@@ -1,12 +1,13 @@
 /** `info`: a file's header facts and summary statistics, streamed in chunks. */
-import { type NpyDtype, NpyReader } from "../io/npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyReader } from "../io/npy/index.js";
 import { forEachChunk } from "./chunks.js";
 
 export interface InfoReport {
   command: "info";
   path: string;
   version: string;
-  dtype: NpyDtype;
+  dtype: Dtype;
   byte_order: "little" | "big";
   order: "C" | "F";
   shape: number[];

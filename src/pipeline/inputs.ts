@@ -4,11 +4,12 @@
  */
 import { InputError } from "../errors.js";
 import { type Dims, formatShape, groupNormDims, type Layout, sameShape } from "../core/dims.js";
-import { type NpyDtype, NpyReader, readNpy } from "../io/npy.js";
+import type { Dtype } from "../core/dtype.js";
+import { NpyReader, readNpy } from "../io/npy/index.js";
 import type { Precision } from "../kernels/plan.js";
 
 
-export function precisionOf(...dtypes: NpyDtype[]): Precision {
+export function precisionOf(...dtypes: Dtype[]): Precision {
   return dtypes.includes("float64") ? "f64" : "f32";
 }
 

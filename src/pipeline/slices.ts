@@ -9,7 +9,7 @@
 import { InputError } from "../errors.js";
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
-import type { NpyReader } from "../io/npy.js";
+import type { NpyReader } from "../io/npy/index.js";
 import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
 export interface Phases {

@@ -3,7 +3,7 @@ import { InputError } from "../../errors.js";
 import { type Dims, formatShape, groupNormDims, memoryOrder, sameShape } from "../../core/dims.js";
 import { normals } from "../../checks/random.js";
 import { f16ToF32, f32ToF16 } from "../../io/float16.js";
-import { readNpy } from "../../io/npy.js";
+import { readNpy } from "../../io/npy/index.js";
 import { readChannelVector } from "../../pipeline/inputs.js";
 import type { Context } from "../context.js";
 import { parseEps, parseGroups, parseLayoutOption, parseNonNegative, parseShape, parseThreads } from "../options.js";
