@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Compiles src/assembly/kernels.ts to build/kernels.wasm (run by `npm install` through `prepare`).
+// Compiles src/assembly/index.ts (the entry of the kernel files in src/assembly/) to build/kernels.wasm
+// (run by `npm install` through `prepare`).
 // The module imports one shared memory (up to 4 GiB) so every worker thread runs on the same bytes.
 import { main } from "assemblyscript/asc";
 import { mkdirSync } from "node:fs";
 
 mkdirSync(new URL("../build/", import.meta.url), { recursive: true });
 const { error, stderr } = await main([
-  "src/assembly/kernels.ts",
+  "src/assembly/index.ts",
   "--outFile", "build/kernels.wasm",
   "--textFile", "build/kernels.wat",
   "--optimizeLevel", "3",

@@ -1,6 +1,7 @@
 /**
- * Loading the WebAssembly kernels (build/kernels.wasm, compiled from src/assembly/kernels.ts by
- * `npm install`) onto one shared memory. The same compiled module is instantiated once per thread.
+ * Loading the WebAssembly kernels (build/kernels.wasm, compiled from src/assembly/index.ts and the
+ * files it re-exports by `npm install`) onto one shared memory. The same compiled module is
+ * instantiated once per thread.
  */
 import { readFileSync } from "node:fs";
 

@@ -1,0 +1,278 @@
+// Internal gradients: ds = Σ dy·(x − mean), db = Σ dy of NCHW runs and NHWC rows, in float64
+// (*_f64, *_f32_wide) or in float32 blocks merged into float64 (the float32 fast paths).
+
+import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
+
+// ---------------------------------------------------------------- NCHW backward
+
+/** out[0] = Σ dy·(x − mean), out[1] = Σ dy over n float32 values. */
+export function grad_run_f32_wide(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+  const m = f64x2.splat(mean);
+  let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(dy + o);
+    const v = v128.load(x + o);
+    const gl = lo2(g), gh = hi2(g);
+    a1 = f64x2.add(a1, f64x2.mul(gl, f64x2.sub(lo2(v), m)));
+    b1 = f64x2.add(b1, f64x2.mul(gh, f64x2.sub(hi2(v), m)));
+    a2 = f64x2.add(a2, gl);
+    b2 = f64x2.add(b2, gh);
+  }
+  let ds = hsum(f64x2.add(a1, b1));
+  let db = hsum(f64x2.add(a2, b2));
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = <f64>load<f32>(dy + o);
+    ds += g * (<f64>load<f32>(x + o) - mean);
+    db += g;
+  }
+  store<f64>(out, ds);
+  store<f64>(out, db, 8);
+}
+
+export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+  const m = f64x2.splat(mean);
+  let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 3;
+    const g0 = v128.load(dy + o), g1 = v128.load(dy + o, 16);
+    a1 = f64x2.add(a1, f64x2.mul(g0, f64x2.sub(v128.load(x + o), m)));
+    b1 = f64x2.add(b1, f64x2.mul(g1, f64x2.sub(v128.load(x + o, 16), m)));
+    a2 = f64x2.add(a2, g0);
+    b2 = f64x2.add(b2, g1);
+  }
+  let ds = hsum(f64x2.add(a1, b1));
+  let db = hsum(f64x2.add(a2, b2));
+  for (; i < n; i++) {
+    const o = <usize>i << 3;
+    const g = load<f64>(dy + o);
+    ds += g * (load<f64>(x + o) - mean);
+    db += g;
+  }
+  store<f64>(out, ds);
+  store<f64>(out, db, 8);
+}
+
+// ---------------------------------------------------------------- NHWC backward
+//
+// acc: ds per channel at acc, db per channel at acc + 8·C; meanc: float64 mean of each channel's group.
+
+export function grad_rows_f32_wide(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+  const rowBytes = <usize>C << 2;
+  const db = acc + (<usize>C << 3);
+  const C4 = C & ~3;
+  let r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const xb = x + <usize>r * rowBytes, gb = dy + <usize>r * rowBytes;
+    for (let c = 0; c < C4; c += 4) {
+      const co = <usize>c << 2, ao = <usize>c << 3;
+      const ml = v128.load(meanc + ao), mh = v128.load(meanc + ao, 16);
+      let sl = v128.load(acc + ao), sh = v128.load(acc + ao, 16);
+      let bl = v128.load(db + ao), bh = v128.load(db + ao, 16);
+      let g = v128.load(gb + co), v = v128.load(xb + co);
+      let gl = lo2(g), gh = hi2(g);
+      sl = f64x2.add(sl, f64x2.mul(gl, f64x2.sub(lo2(v), ml)));
+      sh = f64x2.add(sh, f64x2.mul(gh, f64x2.sub(hi2(v), mh)));
+      bl = f64x2.add(bl, gl); bh = f64x2.add(bh, gh);
+      g = v128.load(gb + rowBytes + co); v = v128.load(xb + rowBytes + co);
+      gl = lo2(g); gh = hi2(g);
+      sl = f64x2.add(sl, f64x2.mul(gl, f64x2.sub(lo2(v), ml)));
+      sh = f64x2.add(sh, f64x2.mul(gh, f64x2.sub(hi2(v), mh)));
+      bl = f64x2.add(bl, gl); bh = f64x2.add(bh, gh);
+      v128.store(acc + ao, sl); v128.store(acc + ao, sh, 16);
+      v128.store(db + ao, bl); v128.store(db + ao, bh, 16);
+    }
+    for (let c = C4; c < C; c++) {
+      const ao = <usize>c << 3, co = <usize>c << 2;
+      const m = load<f64>(meanc + ao);
+      let s = load<f64>(acc + ao), b = load<f64>(db + ao);
+      for (let j = 0; j < 2; j++) {
+        const g = <f64>load<f32>(gb + <usize>j * rowBytes + co);
+        s += g * (<f64>load<f32>(xb + <usize>j * rowBytes + co) - m);
+        b += g;
+      }
+      store<f64>(acc + ao, s); store<f64>(db + ao, b);
+    }
+  }
+  for (; r < rows; r++) {
+    const xb = x + <usize>r * rowBytes, gb = dy + <usize>r * rowBytes;
+    for (let c = 0; c < C; c++) {
+      const ao = <usize>c << 3, co = <usize>c << 2;
+      const g = <f64>load<f32>(gb + co);
+      store<f64>(acc + ao, load<f64>(acc + ao) + g * (<f64>load<f32>(xb + co) - load<f64>(meanc + ao)));
+      store<f64>(db + ao, load<f64>(db + ao) + g);
+    }
+  }
+}
+
+/**
+ * One NHWC row into per-channel accumulators of T (float32 strips or float64 sums): t[c] += dy·(x − m[c]),
+ * b[c] += dy, for the bytes below v1 (whole vectors; v4: four vectors at a time by constant offsets).
+ * Returns v1, where the caller's single-value tail starts.
+ */
+@inline function gradRow<T>(g: usize, v: usize, m: usize, t: usize, b: usize, v4: usize, v1: usize): usize {
+  let o: usize = 0;
+  for (; o < v4; o += 64) {
+    const pg = g + o, pv = v + o, pm = m + o, pt = t + o, pb = b + o;
+    const g0 = v128.load(pg), g1 = v128.load(pg, 16), g2 = v128.load(pg, 32), g3 = v128.load(pg, 48);
+    v128.store(pt, v128.add<T>(v128.load(pt), v128.mul<T>(g0, v128.sub<T>(v128.load(pv), v128.load(pm)))));
+    v128.store(pt, v128.add<T>(v128.load(pt, 16), v128.mul<T>(g1, v128.sub<T>(v128.load(pv, 16), v128.load(pm, 16)))), 16);
+    v128.store(pt, v128.add<T>(v128.load(pt, 32), v128.mul<T>(g2, v128.sub<T>(v128.load(pv, 32), v128.load(pm, 32)))), 32);
+    v128.store(pt, v128.add<T>(v128.load(pt, 48), v128.mul<T>(g3, v128.sub<T>(v128.load(pv, 48), v128.load(pm, 48)))), 48);
+    v128.store(pb, v128.add<T>(v128.load(pb), g0)); v128.store(pb, v128.add<T>(v128.load(pb, 16), g1), 16);
+    v128.store(pb, v128.add<T>(v128.load(pb, 32), g2), 32); v128.store(pb, v128.add<T>(v128.load(pb, 48), g3), 48);
+  }
+  for (; o < v1; o += 16) {
+    const g0 = v128.load(g + o);
+    v128.store(t + o, v128.add<T>(v128.load(t + o), v128.mul<T>(g0, v128.sub<T>(v128.load(v + o), v128.load(m + o)))));
+    v128.store(b + o, v128.add<T>(v128.load(b + o), g0));
+  }
+  return v1;
+}
+
+export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+  // one row at a time, in memory order (see stats_rows_f64 in statistics.ts)
+  const rowBytes = <usize>C << 3;
+  const db = acc + (<usize>C << 3);
+  const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
+  let pg = dy, pv = x;
+  for (let r = 0; r < rows; r++) {
+    let o = gradRow<f64>(pg, pv, meanc, acc, db, v4, v1);
+    for (; o < rowBytes; o += 8) {
+      const g = load<f64>(pg + o);
+      store<f64>(acc + o, load<f64>(acc + o) + g * (load<f64>(pv + o) - load<f64>(meanc + o)));
+      store<f64>(db + o, load<f64>(db + o) + g);
+    }
+    pg += rowBytes; pv += rowBytes;
+  }
+}
+
+// ---------------------------------------------------------------- float32 fast paths
+//
+// The float32 internal gradients accumulate in float32 only inside short blocks (at most 32 terms
+// per accumulator lane: 256 values of a run over two accumulators, or STRIP = 32 rows of a channel)
+// and merge every block into float64. Gradient blocks are centred on the float32 high part of the
+// group mean (x − mhi is exact near the mean); the low part is applied once at the end by the
+// caller: ds = T − mlo·db.
+// A float32 overflow (|x| > ~1.8e19) shows as a non-finite sum; the caller then reruns the group
+// with the *_wide kernels above, which accumulate every term in float64.
+
+// Running float64 internal-gradient sums (per instance, so per thread).
+let GT: f64 = 0, GB: f64 = 0;
+
+/**
+ * One float32 block of L values (a multiple of 16) of dy at gq and x at xq: T = Σ dy·(x − m) and
+ * Σ dy, merged into GT/GB. Two accumulators per sum: nothing spills (x64 has 16 vector registers).
+ */
+@inline function gradBlock(gq: usize, xq: usize, L: i32, m: v128): void {
+  let a1 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0), b2 = f32x4.splat(0);
+  for (let j = 0; j < L; j += 16) {
+    const jo = <usize>j << 2;
+    const xo = xq + jo, go = gq + jo;
+    const g0 = v128.load(go), g1 = v128.load(go, 16), g2 = v128.load(go, 32), g3 = v128.load(go, 48);
+    a1 = f32x4.add(a1, f32x4.mul(g0, f32x4.sub(v128.load(xo), m)));
+    b1 = f32x4.add(b1, f32x4.mul(g1, f32x4.sub(v128.load(xo, 16), m)));
+    a2 = f32x4.add(a2, g0); b2 = f32x4.add(b2, g1);
+    a1 = f32x4.add(a1, f32x4.mul(g2, f32x4.sub(v128.load(xo, 32), m)));
+    b1 = f32x4.add(b1, f32x4.mul(g3, f32x4.sub(v128.load(xo, 48), m)));
+    a2 = f32x4.add(a2, g2); b2 = f32x4.add(b2, g3);
+  }
+  GT += hsum32(f32x4.add(a1, b1));
+  GB += hsum32(f32x4.add(a2, b2));
+}
+
+/** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values (blocks of 256). */
+export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
+  const m = f32x4.splat(mhi);
+  GT = 0; GB = 0;
+  let i = 0;
+  for (let L = n >= 256 ? 256 : n & ~15; L > 0; L = n - i >= 256 ? 256 : (n - i) & ~15) {
+    const o = <usize>i << 2;
+    gradBlock(dy + o, x + o, L, m);
+    i += L;
+  }
+  const mh = <f64>mhi;
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = <f64>load<f32>(dy + o);
+    GT += g * (<f64>load<f32>(x + o) - mh);
+    GB += g;
+  }
+  store<f64>(out, GT);
+  store<f64>(out, GB, 8);
+}
+
+@inline function mergeGrad4(t: v128, b: v128, a: usize, q: usize): void {
+  v128.store(a, f64x2.add(v128.load(a), lo2(t)));
+  v128.store(a, f64x2.add(v128.load(a, 16), hi2(t)), 16);
+  v128.store(q, f64x2.add(v128.load(q), lo2(b)));
+  v128.store(q, f64x2.add(v128.load(q, 16), hi2(b)), 16);
+}
+
+/**
+ * NHWC internal gradients, float32 fast path: acc T[C] = Σ dy·(x − mhi_c) at acc, db[C] at
+ * acc + 8·C (float64, accumulated into); mh: float32 per-channel high part of the group mean;
+ * tmp: 2·C float32 of the calling thread's scratch. Rows in order, one at a time, strips of STRIP.
+ */
+export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize): void {
+  const rowBytes = <usize>C << 2;
+  const dbp = acc + (<usize>C << 3);
+  const t2 = tmp + rowBytes;
+  const end16 = <usize>(C & ~15) << 2, end4 = <usize>(C & ~3) << 2;
+  const C4 = C & ~3;
+  for (let r0 = 0; r0 < rows; r0 += STRIP) {
+    const L = rows - r0 < STRIP ? rows - r0 : STRIP;
+    const off = <usize>r0 * rowBytes;
+    zero(tmp, rowBytes << 1);
+    // one row at a time, in memory order: a single sequential stream per input
+    for (let r = 0; r < L; r++) {
+      gradRow<f32>(dy + off + <usize>r * rowBytes, x + off + <usize>r * rowBytes, mh, tmp, t2, end16, end4);
+    }
+    for (let c = 0; c < C4; c += 4) {
+      const co = <usize>c << 2, ao = <usize>c << 3;
+      mergeGrad4(v128.load(tmp + co), v128.load(t2 + co), acc + ao, dbp + ao);
+    }
+    for (let c = C4; c < C; c++) {
+      const ao = <usize>c << 3, co = <usize>c << 2;
+      const m = <f64>load<f32>(mh + co);
+      let t = load<f64>(acc + ao), b = load<f64>(dbp + ao);
+      for (let j = 0; j < L; j++) {
+        const o = off + <usize>j * rowBytes + co;
+        const gg = <f64>load<f32>(dy + o);
+        t += gg * (<f64>load<f32>(x + o) - m);
+        b += gg;
+      }
+      store<f64>(acc + ao, t); store<f64>(dbp + ao, b);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- NCHW multi-channel units
+// A unit of nch consecutive channel runs of len values each (len = HxW), or one block of one
+// channel (nch = 1). coef holds per-channel arrays `stride` entries apart, index 0 = first channel.
+
+/** Per channel k: out[2k] = Σ dy·(x − m), out[2k+1] = Σ dy (m the float32 high part of the mean). */
+export function grad_chan_f32(dy: usize, x: usize, len: i32, nch: i32, m: f32, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}
+
+export function grad_chan_f32_wide(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32_wide(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}
+
+export function grad_chan_f64(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3;
+    grad_run_f64(dy + o, x + o, len, m, out + (<usize>k << 4));
+  }
+}

@@ -1,0 +1,116 @@
+// Forward normalisation: y = (x − m)·a + b with the per-channel m, a, b that prep_norm_* write
+// (coefficients.ts); NCHW runs, NHWC rows, and NHWC rows with D a multiple of 4 (normRowG, which
+// the fused step in statistics.ts also uses).
+
+// ---------------------------------------------------------------- normalisation
+// One loop for both precisions, T = f32 or f64: v128.op<T> works on 4 float32 or 2 float64 lanes and
+// alignof<T>() is log2 of the element size. Float32 callers pass the float32 high part of the mean as
+// m and fold its low part into b (forward) or C0 (backward). Loops take four vectors per step by
+// constant offsets, then single vectors, then single values; a splat used by two loops is computed
+// once before them (V8 re-broadcasts a splat that only one loop uses in every iteration).
+
+/** y = (x − m)·a + b over n values. */
+@inline function normRun<T>(x: usize, y: usize, n: i32, m: T, a: T, b: T): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const vm = v128.splat<T>(m), va = v128.splat<T>(a), vb = v128.splat<T>(b);
+  let i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    const px = x + (<usize>i << sh), py = y + (<usize>i << sh);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px), vm), va), vb));
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 16), vm), va), vb), 16);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 32), vm), va), vb), 32);
+    v128.store(py, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(px, 48), vm), va), vb), 48);
+  }
+  for (; i + lanes <= n; i += lanes) {
+    const o = <usize>i << sh;
+    v128.store(y + o, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(x + o), vm), va), vb));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << sh;
+    store<T>(y + o, (load<T>(x + o) - m) * a + b);
+  }
+}
+
+/**
+ * NCHW: nch consecutive channel runs of len values; coef holds the per-channel m[], a[], b[]
+ * `stride` entries apart, index 0 = the first of these channels.
+ */
+@inline function normChan<T>(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sh = alignof<T>(), sb = <usize>stride << sh;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << sh, co = <usize>k << sh;
+    normRun<T>(x + o, y + o, len, load<T>(coef + co), load<T>(coef + sb + co), load<T>(coef + 2 * sb + co));
+  }
+}
+
+/** NHWC: rows of C channels; coef holds the per-channel m[C], a[C], b[C]. */
+@inline function normRows<T>(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
+  const lanes = <i32>(16 / sizeof<T>()), sh = alignof<T>();
+  const cb = <usize>C << sh;
+  const v4 = <usize>(C & ~(4 * lanes - 1)) << sh, v1 = <usize>(C & ~(lanes - 1)) << sh;
+  let pv = x, po = y;
+  for (let r = 0; r < rows; r++) {
+    let o: usize = 0;
+    for (; o < v4; o += 64) {
+      const v = pv + o, q = po + o, m = coef + o, a = m + cb, b = a + cb;
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v), v128.load(m)), v128.load(a)), v128.load(b)));
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 16), v128.load(m, 16)), v128.load(a, 16)), v128.load(b, 16)), 16);
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 32), v128.load(m, 32)), v128.load(a, 32)), v128.load(b, 32)), 32);
+      v128.store(q, v128.add<T>(v128.mul<T>(v128.sub<T>(v128.load(v, 48), v128.load(m, 48)), v128.load(a, 48)), v128.load(b, 48)), 48);
+    }
+    for (; o < v1; o += 16) {
+      const v = v128.sub<T>(v128.load(pv + o), v128.load(coef + o));
+      v128.store(po + o, v128.add<T>(v128.mul<T>(v, v128.load(coef + cb + o)), v128.load(coef + 2 * cb + o)));
+    }
+    for (; o < cb; o += sizeof<T>()) {
+      store<T>(po + o, (load<T>(pv + o) - load<T>(coef + o)) * load<T>(coef + cb + o) + load<T>(coef + 2 * cb + o));
+    }
+    pv += cb; po += cb;
+  }
+}
+
+export function norm_chan_f32(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void { normChan<f32>(x, y, len, nch, coef, stride); }
+export function norm_chan_f64(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void { normChan<f64>(x, y, len, nch, coef, stride); }
+export function norm_rows_f32(x: usize, y: usize, rows: i32, C: i32, coef: usize): void { normRows<f32>(x, y, rows, C, coef); }
+export function norm_rows_f64(x: usize, y: usize, rows: i32, C: i32, coef: usize): void { normRows<f64>(x, y, rows, C, coef); }
+
+/**
+ * One row of norm_rows_f32 for D a multiple of 4: m is constant over a group (loaded once per group),
+ * a and b are read per channel; pointer walks with constant offsets. Same operations in the same
+ * order as norm_rows_f32, so bitwise the same values.
+ */
+@inline export function normRowG(v: usize, o: usize, C: i32, D: i32, coef: usize): void {
+  const cb = <usize>C << 2;
+  const gb = <usize>D << 2;
+  const pA = coef + cb;
+  let pv = v, po = o, pa = pA;
+  for (let c0: usize = 0; c0 < cb; c0 += gb) {
+    const m = v128.load32_splat(coef + c0);
+    const end = pv + gb;
+    if ((D & 15) == 0) {
+      do {
+        const d0 = f32x4.sub(v128.load(pv), m), d1 = f32x4.sub(v128.load(pv, 16), m);
+        const d2 = f32x4.sub(v128.load(pv, 32), m), d3 = f32x4.sub(v128.load(pv, 48), m);
+        v128.store(po, f32x4.add(f32x4.mul(d0, v128.load(pa)), v128.load(pa + cb)));
+        v128.store(po, f32x4.add(f32x4.mul(d1, v128.load(pa, 16)), v128.load(pa + cb, 16)), 16);
+        v128.store(po, f32x4.add(f32x4.mul(d2, v128.load(pa, 32)), v128.load(pa + cb, 32)), 32);
+        v128.store(po, f32x4.add(f32x4.mul(d3, v128.load(pa, 48)), v128.load(pa + cb, 48)), 48);
+        pv += 64; po += 64; pa += 64;
+      } while (pv < end);
+    } else {
+      do {
+        v128.store(po, f32x4.add(f32x4.mul(f32x4.sub(v128.load(pv), m), v128.load(pa)), v128.load(pa + cb)));
+        pv += 16; po += 16; pa += 16;
+      } while (pv < end);
+    }
+  }
+}
+
+/** norm_rows_f32 for D a multiple of 4 (see normRowG). */
+export function norm_rows_g_f32(x: usize, y: usize, rows: i32, C: i32, D: i32, coef: usize): void {
+  const cb = <usize>C << 2;
+  for (let r = 0; r < rows; r++) {
+    const ro = <usize>r * cb;
+    normRowG(x + ro, y + ro, C, D, coef);
+  }
+}
