@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { writeNpy } from "../src/io/npy/index.js";
-import { isClose } from "../src/pipeline/compare.js";
+import { isClose } from "../src/analysis/compare.js";
 import { cases, casePath } from "./helpers/fixtures.js";
 import { groupnorm } from "./helpers/cli.js";
 

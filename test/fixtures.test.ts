@@ -6,16 +6,14 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims } from "../src/core/dims.js";
 import { readNpy, readNpyHeader } from "../src/io/npy/index.js";
-import { Engine } from "../src/kernels/engine.js";
+import { backwardFiles, createEngine, forwardFiles } from "../src/index.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
-import { runBackward } from "../src/pipeline/backward.js";
-import { runForward } from "../src/pipeline/forward.js";
 import { cases, casePath, hasFile, tolerance } from "./helpers/fixtures.js";
 import { relError } from "./helpers/random.js";
 
 const load = async (p: string) => (await readNpy(p, "float64")).data as Float64Array;
 
-const engine = new Engine();
+const engine = createEngine({ threads: 1 });
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-fixtures-"));
 afterAll(async () => {
   await engine.close();
@@ -46,7 +44,8 @@ describe.each(cases)("fixture $name", (c) => {
 
   it("forward files match PyTorch within the dtype's tolerance", async () => {
     const out = join(tmp, `${c.name}-fwd`);
-    const r = await runForward(engine, {
+    const r = await forwardFiles({
+      engine,
       x: casePath(c, "x.npy"),
       groups: c.groups,
       gamma: gammaFile,
@@ -54,7 +53,7 @@ describe.each(cases)("fixture $name", (c) => {
       eps: c.eps,
       layout: c.layout,
       outDir: out,
-      memoryBudget: 1 << 30,
+      memory: 1 << 30,
     });
     const tol = tolerance(c.dtypes.x);
     const statsDtype = c.dtypes.x === "float64" ? "float64" : "float32";
@@ -106,7 +105,8 @@ describe.each(cases)("fixture $name", (c) => {
     const outTol = c.dtypes.x === "float64" ? tol : tolerance(c.dtypes.x);
     for (const given of [false, true]) {
       const out = join(tmp, `${c.name}-bwd-${given}`);
-      const r = await runBackward(engine, {
+      const r = await backwardFiles({
+        engine,
         dy: casePath(c, "dy.npy"),
         x: casePath(c, "x.npy"),
         groups: c.groups,
@@ -116,7 +116,7 @@ describe.each(cases)("fixture $name", (c) => {
         eps: c.eps,
         layout: c.layout,
         outDir: out,
-        memoryBudget: 1 << 30,
+        memory: 1 << 30,
       });
       expect(r.statistics).toBe(given ? "given" : "recomputed");
       expect((await readNpyHeader(r.outputs.dx!)).dtype).toBe(c.dtypes.x);

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims, type Layout } from "../src/core/dims.js";
 import { Engine } from "../src/kernels/engine.js";
-import type { Precision } from "../src/kernels/plan.js";
+import { type Precision, workLayout } from "../src/kernels/plan.js";
 import { splitsItems } from "../src/kernels/schedule.js";
 import { referenceForward } from "../src/oracle/reference.js";
 import { randn, relError } from "./helpers/random.js";
@@ -77,7 +77,10 @@ describe.each(["f32", "f64"] as Precision[])("%s: bitwise identical for 1, 2 and
 it("the split schedule is really exercised by the cases above", async () => {
   const e = await engine(2);
   expect(e.runner.threads).toBe(2);
-  const job = (shape: number[], G: number, layout: Layout) => ({ ...groupNormDims(shape, G, layout), precision: "f32" as const }) as never;
+  const job = (shape: number[], G: number, layout: Layout) => {
+    const geo = { ...groupNormDims(shape, G, layout), precision: "f32" as const };
+    return { ...geo, work: workLayout(geo) } as never;
+  };
   expect(splitsItems(job([1, 6, 150, 140], 1, "nchw"), 2)).toBe(true);
   expect(splitsItems(job([1, 300, 300, 8], 2, "nhwc"), 2)).toBe(true);
   expect(splitsItems(job([4, 8, 33, 9], 4, "nchw"), 2)).toBe(false);

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseCacheSize, parseDmidecode, parseHmat } from "../src/io/host.js";
+import { parseCacheSize, parseDmidecode, parseHmat } from "../src/roofline/host.js";
 import { buildReport } from "../src/roofline/report.js";
 import { groupnorm } from "./helpers/cli.js";
 

@@ -10,7 +10,7 @@
  */
 import { type Dims, flatIndex } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
-import { gammaBetaBackward } from "../kernels/engine.js";
+import { gammaBetaBackward } from "../kernels/gamma-beta.js";
 import type { Precision } from "../kernels/plan.js";
 import { referenceForward, referenceStats } from "../oracle/reference.js";
 import { sampleIndices } from "./random.js";

@@ -47,9 +47,15 @@ export class Console {
 
   private constructor(
     readonly streams: Streams,
-    readonly out: Painter,
-    readonly err: Painter,
+    public out: Painter,
+    public err: Painter,
   ) {}
+
+  /** No colours from here on (--no-color). */
+  noColor(): void {
+    this.out = plain;
+    this.err = plain;
+  }
 
   static async create(streams: Streams, noColor = false): Promise<Console> {
     const out = await painter(colorLevel(streams.stdout.isTTY, streams.env, noColor));
@@ -72,7 +78,7 @@ export class Console {
     this.streams.stdout.write(JSON.stringify(value, jsonReplacer, 2) + "\n");
   }
 
-  /** Warnings go to stderr only when it is a TTY and not --quiet (SPEC.md); --json carries them too. */
+  /** Warnings go to stderr only when it is a TTY and not --quiet (docs/cli.md); --json carries them too. */
   warn(line: string): void {
     if (!this.quiet && this.streams.stderr.isTTY) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
   }

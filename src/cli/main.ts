@@ -6,7 +6,8 @@ import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { CheckFailed, formatError, InputError } from "../errors.js";
 import { abortAllOutputsSync } from "../io/outputs.js";
-import type { Engine } from "../kernels/engine.js";
+import type { GroupNormEngine } from "../api/engine.js";
+import { checkThreads } from "../api/engine.js";
 import { backwardCommand } from "./commands/backward.js";
 import { compareCommand } from "./commands/compare.js";
 import { forwardCommand } from "./commands/forward.js";
@@ -14,7 +15,7 @@ import { gradcheckCommand } from "./commands/gradcheck.js";
 import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
 import { Console, type Streams } from "./console.js";
-import { type Context, createEngine } from "./context.js";
+import { cliEngine, type Context } from "./context.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -23,12 +24,12 @@ function version(): string {
 
 export async function main(argv: string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   const console = await Console.create(streams, argv.includes("--no-color"));
-  const engines: Engine[] = [];
+  const engines: GroupNormEngine[] = [];
   const ctx: Context = {
     console,
     exitCode: 0,
-    async engine(threads, cacheBytes) {
-      const e = await createEngine(threads, cacheBytes, streams.env.GROUPNORM_FAULT);
+    engine(threads) {
+      const e = cliEngine(checkThreads(threads, "--threads"), streams.env.GROUPNORM_FAULT);
       engines.push(e);
       return e;
     },
@@ -37,6 +38,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     .description("Group Normalization (Wu & He, 2018) on NumPy .npy files")
     .version(version(), "-V, --version")
     .option("--no-color", "no colours in output (also NO_COLOR=1)")
+    .addHelpText("after", "\nReference: docs/cli.md (commands, flags, files, exit codes, JSON).\n")
     .showHelpAfterError(false)
     .configureOutput({
       writeOut: (s) => streams.stdout.write(s),

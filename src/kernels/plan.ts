@@ -1,7 +1,8 @@
 /**
- * How a GroupNorm job is cut into work and how partial results are combined. The same code runs on
- * the main thread (single-thread path) and in every pool worker; each calls the WebAssembly loops
- * on its own instance over the one shared memory.
+ * How a GroupNorm job is cut into work, computed once per job: the geometry, the work layout
+ * (items and units) and the scratch it needs, and the one function that builds a Job record.
+ * The per-thread execution of that layout is executor.ts; which thread takes which part is
+ * schedule.ts.
  *
  * Work is split into *items* and *units*:
  *   NCHW  item = (n, g); unit = as many whole channel runs (HxW values each) as fit in BLOCK
@@ -12,7 +13,6 @@
  * same for any thread count and any split.
  */
 import type { Layout } from "../core/dims.js";
-import type { KernelExports } from "./wasm.js";
 
 export type Precision = "f32" | "f64";
 
@@ -20,7 +20,7 @@ export type Precision = "f32" | "f64";
 export const BLOCK = 65536;
 /** Values per NHWC unit, rounded to whole rows. */
 export const NHWC_BLOCK = 262144;
-/** Values per chunk of an NHWC input backward run in reverse (see dxUnit). */
+/** Values per chunk of an NHWC input backward run in reverse (see Executor.dxUnit). */
 export const DX_CHUNK = 65536;
 
 export interface Geometry {
@@ -59,6 +59,8 @@ export interface Job extends Geometry, JobPointers {
   readonly statsGiven: boolean;
   /** Backward: compute dx (false when only dgamma/dbeta are wanted). */
   readonly wantDx: boolean;
+  /** The work layout of the geometry, computed once when the job is built or decoded. */
+  readonly work: WorkLayout;
 }
 
 export interface WorkLayout {
@@ -74,7 +76,6 @@ export interface WorkLayout {
   partialDoubles: number;
   perItemBytes: number;
 }
-
 
 export function workLayout(g: Geometry): WorkLayout {
   if (g.layout === "nchw") {
@@ -94,448 +95,15 @@ export function workLayout(g: Geometry): WorkLayout {
 }
 
 /** Scratch sizes a job needs, in bytes. */
-export function scratchBytes(g: Geometry): { partials: number; perItem: number; perThread: number } {
-  const w = workLayout(g);
+export function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
   // per thread: two float32 accumulator rows of C for the NHWC strips, or 2·C float64 unit sums
   const perThread = Math.ceil((16 * g.C) / 64) * 64;
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
-
 /** NHWC per-item scratch: byte offsets of its parts (C channels). */
-function scratchParts(C: number): { shifts: number; means: number; coef: number } {
+export function scratchParts(C: number): { shifts: number; means: number; coef: number } {
   return { shifts: 0, means: 8 * C, coef: 16 * C };
-}
-
-/** The per-thread executor: wraps one WebAssembly instance. */
-export class Executor {
-  private f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
-  private f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
-
-  /** `ith`: this thread's index, which picks its part of the job's per-thread scratch. */
-  constructor(
-    readonly k: KernelExports,
-    readonly memory: WebAssembly.Memory,
-    readonly ith = 0,
-  ) {}
-
-  /**
-   * What this thread last wrote into an item's shift and mean arrays: they are the same for all of
-   * an item's units, so a thread writes them once per item, not once per unit. Safe because an
-   * item's means and shifts do not change while its units read them (each dispatch decodes a new
-   * Job object), and the one rewrite in the other form (per-channel shifts for the float64
-   * fallback) happens after every unit of the item has read its per-group shifts.
-   */
-  private filled = { job: null as Job | null, shifts: "", means: "" };
-
-  private filledFor(j: Job): { shifts: string; means: string } {
-    if (this.filled.job !== j) this.filled = { job: j, shifts: "", means: "" };
-    return this.filled;
-  }
-
-  private tmp(j: Job): number {
-    return j.threadScratch + this.ith * j.threadScratchBytes;
-  }
-
-  private views(): void {
-    const buf = this.memory.buffer;
-    if (this.f64.buffer !== buf || this.f64.length * 8 !== buf.byteLength) {
-      this.f64 = new Float64Array(buf);
-      this.f32 = new Float32Array(buf);
-    }
-  }
-
-  private elemBytes(j: Job): number {
-    return j.precision === "f32" ? 4 : 8;
-  }
-
-  /** Value of element (n, c = g·D, s = 0), the shift K of group (n, g). */
-  private shift(j: Job, n: number, g: number): number {
-    if (j.shiftSource) return this.f64[(j.shiftSource >>> 3) + n * j.G + g];
-    const c = g * j.D;
-    const idx = j.layout === "nchw" ? (n * j.C + c) * j.HxW : n * j.HxW * j.C + c;
-    return j.precision === "f32" ? this.f32[(j.x >>> 2) + idx] : this.f64[(j.x >>> 3) + idx];
-  }
-
-  private meanOf(j: Job, n: number, g: number): number {
-    return this.f64[(j.mean >>> 3) + n * j.G + g];
-  }
-
-  private partialPtr(j: Job, w: WorkLayout, item: number, u: number): number {
-    return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
-  }
-
-  /** NCHW: unit u of item (n, g): its first channel, channel count, byte offset, values per channel. */
-  private run(j: Job, w: WorkLayout, item: number, u: number): { c0: number; nch: number; off: number; len: number } {
-    const n = Math.floor(item / j.G), g = item % j.G;
-    const eb = this.elemBytes(j);
-    if (w.blocks === 1) {
-      const c0 = g * j.D + u * w.cpu;
-      return { c0, nch: Math.min(w.cpu, (g + 1) * j.D - c0), off: (n * j.C + c0) * j.HxW * eb, len: j.HxW };
-    }
-    const c0 = g * j.D + Math.floor(u / w.blocks), start = (u % w.blocks) * BLOCK;
-    return { c0, nch: 1, off: ((n * j.C + c0) * j.HxW + start) * eb, len: Math.min(BLOCK, j.HxW - start) };
-  }
-
-  /** Channels whose coefficients an item's scratch holds: NCHW its group's D, NHWC all C. */
-  private coefFrame(j: Job, w: WorkLayout, item: number): { ptr: number; first: number; count: number } {
-    const base = j.perItem + item * w.perItemBytes;
-    return j.layout === "nchw"
-      ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
-      : { ptr: base + scratchParts(j.C).coef, first: 0, count: j.C };
-  }
-
-  /** NHWC: the rows of unit u of sample n. */
-  private rows(j: Job, w: WorkLayout, n: number, u: number): { off: number; rows: number } {
-    const r0 = u * w.rows;
-    return { off: (n * j.HxW + r0) * j.C * this.elemBytes(j), rows: Math.min(w.rows, j.HxW - r0) };
-  }
-
-  // ------------------------------------------------------------------ statistics
-
-  /** Statistics partial of one unit: Σ(x − K), Σ(x − K)² (per channel for NHWC). */
-  statsUnit(j: Job, w: WorkLayout, item: number, u: number, wide = false): void {
-    this.views();
-    const out = this.partialPtr(j, w, item, u);
-    const f32 = j.precision === "f32";
-    if (j.layout === "nchw") {
-      const { off, len, nch } = this.run(j, w, item, u);
-      const K = this.shift(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.stats_run_f64(j.x + off, len * nch, K, out);
-      else if (wide) this.k.stats_run_f32_wide(j.x + off, len * nch, K, out);
-      else this.k.stats_chan_f32(j.x + off, len, nch, K, out);
-    } else {
-      const { off, rows } = this.rows(j, w, item, u);
-      this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      if (w.groupStats && !wide) {
-        this.k.stats_rows_g_f32(j.x + off, rows, j.C, j.D, this.nhwcShifts(j, w, item, true), out, this.tmp(j));
-        return;
-      }
-      const kc = this.nhwcShifts(j, w, item, false);
-      if (!f32) this.k.stats_rows_f64(j.x + off, rows, j.C, kc, out);
-      else if (wide) this.k.stats_rows_f32_wide(j.x + off, rows, j.C, kc, out);
-      else this.k.stats_rows_f32(j.x + off, rows, j.C, kc, out, this.tmp(j));
-    }
-  }
-
-  /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
-  private nhwcShifts(j: Job, w: WorkLayout, n: number, perGroup: boolean): number {
-    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).shifts;
-    const filled = this.filledFor(j), key = `${n}:${perGroup}`;
-    if (filled.shifts === key) return ptr;
-    filled.shifts = key;
-    const base = ptr >>> 3;
-    for (let g = 0; g < j.G; g++) {
-      if (perGroup) this.f64[base + g] = this.shift(j, n, g);
-      else this.f64.fill(this.shift(j, n, g), base + g * j.D, base + (g + 1) * j.D);
-    }
-    return ptr;
-  }
-
-  /** Σ over an item's partials, per group, in a fixed order (channel, then unit). */
-  /**
-   * NHWC: Σ over an item's units of each partial entry (count of them), in unit order, into this
-   * thread's scratch; returns its float64 index.
-   */
-  private sumUnits(j: Job, w: WorkLayout, item: number, count: number): number {
-    const base = j.partials + item * w.unitsPerItem * w.partialDoubles * 8;
-    const out = this.tmp(j);
-    this.k.sum_units(base, w.unitsPerItem, w.partialDoubles, count, out);
-    return out >>> 3;
-  }
-
-  /**
-   * Combine an item's partials into mean/rstd, in a fixed order (NCHW: unit; NHWC: unit, then the
-   * group's channels). A float32 fast-path overflow (non-finite sums) is redone with the
-   * float64-accumulating kernels; data that really holds NaN/Inf stays non-finite.
-   */
-  finalizeStats(j: Job, w: WorkLayout, item: number, wide = false): boolean {
-    this.views();
-    const f = this.f64;
-    const M = j.D * j.HxW;
-    const n = j.layout === "nchw" ? Math.floor(item / j.G) : item;
-    const g0 = j.layout === "nchw" ? item % j.G : 0, g1 = j.layout === "nchw" ? g0 + 1 : j.G;
-    const perGroup = w.groupStats && !wide;
-    let sums = 0;
-    if (j.layout === "nhwc") sums = this.sumUnits(j, w, item, perGroup ? 2 * j.C : 2 * j.C);
-    for (let g = g0; g < g1; g++) {
-      let s1 = 0, s2 = 0;
-      if (j.layout === "nchw") {
-        const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-        for (let u = 0; u < w.unitsPerItem; u++) {
-          s1 += f[base + w.partialDoubles * u];
-          s2 += f[base + w.partialDoubles * u + 1];
-        }
-      } else if (perGroup) {
-        s1 = f[sums + g];
-        s2 = f[sums + j.G + g];
-      } else {
-        for (let c = g * j.D; c < (g + 1) * j.D; c++) {
-          s1 += f[sums + c];
-          s2 += f[sums + j.C + c];
-        }
-      }
-      if (!wide && j.precision === "f32" && !(Number.isFinite(s1) && Number.isFinite(s2))) {
-        if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
-        for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u, true);
-        return this.finalizeStats(j, w, item, true);
-      }
-      // an empty group (HxW = 0 or C = 0): mean 0 and rstd NaN, as PyTorch
-      let mean = 0, rstd = NaN;
-      if (M > 0) {
-        const m1 = s1 / M;
-        mean = this.shift(j, n, g) + m1;
-        rstd = 1 / Math.sqrt(Math.max(0, s2 / M - m1 * m1) + j.eps);
-      }
-      f[(j.mean >>> 3) + n * j.G + g] = mean;
-      f[(j.rstd >>> 3) + n * j.G + g] = rstd;
-    }
-    return true;
-  }
-
-  // ------------------------------------------------------------------ forward
-
-  /**
-   * Per-channel forward coefficients of an item in its scratch: y = (x − m)·a + b with a = rstd·γ;
-   * for float32, m is the mean's float32 high part and its low part is folded into b.
-   */
-  prepareNorm(j: Job, item: number): void {
-    const w = workLayout(j);
-    const { ptr, count } = this.coefFrame(j, w, item);
-    // NCHW: the item's one group; NHWC: all G groups of sample `item`
-    const nchw = j.layout === "nchw";
-    const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
-    const args = [ptr, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.gamma + c0 * 8, j.beta + c0 * 8] as const;
-    if (j.precision === "f32") this.k.prep_norm_f32(...args);
-    else this.k.prep_norm_f64(...args);
-  }
-
-  normUnit(j: Job, w: WorkLayout, item: number, u: number): void {
-    this.views();
-    const { ptr, first, count } = this.coefFrame(j, w, item);
-    if (j.layout === "nchw") {
-      const { c0, nch, off, len } = this.run(j, w, item, u);
-      const eb = this.elemBytes(j);
-      if (j.precision === "f32") this.k.norm_chan_f32(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * eb, count);
-      else this.k.norm_chan_f64(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * eb, count);
-    } else {
-      const { off, rows } = this.rows(j, w, item, u);
-      if (j.precision === "f32" && w.groupStats) this.k.norm_rows_g_f32(j.x + off, j.y + off, rows, j.C, j.D, ptr);
-      else if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, ptr);
-      else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, ptr);
-    }
-  }
-
-  /**
-   * NHWC float32, D a multiple of 4: normalise the rows of unit u of sample `item` while the same rows
-   * of sample item + 1 stream in for its statistics (the same sums as statsUnit's, so results do not
-   * depend on the pairing). NCHW is not fused: a group's statistics read it from memory and its
-   * normalisation from L2, which is faster than the two in one loop since the normalisation loop
-   * keeps its constants in registers (see README, Performance).
-   */
-  private fusedUnit(j: Job, w: WorkLayout, item: number, u: number): void {
-    this.views();
-    const { off, rows } = this.rows(j, w, item, u);
-    const next = this.rows(j, w, item + 1, u);
-    const out = this.partialPtr(j, w, item + 1, u);
-    this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-    const kg = this.nhwcShifts(j, w, item + 1, true);
-    const { ptr } = this.coefFrame(j, w, item);
-    this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
-  }
-
-  /** Items [i0, i1) from start to end: each item's data makes one trip through memory. */
-  forwardItems(j: Job, i0: number, i1: number): void {
-    const w = workLayout(j);
-    const fuse = j.precision === "f32" && j.layout === "nhwc" && w.groupStats;
-    if (fuse && i0 < i1) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, i0, u);
-    for (let item = i0; item < i1; item++) {
-      if (!fuse) for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);
-      this.finalizeStats(j, w, item);
-      this.prepareNorm(j, item);
-      if (fuse && item + 1 < i1) for (let u = 0; u < w.unitsPerItem; u++) this.fusedUnit(j, w, item, u);
-      else for (let u = 0; u < w.unitsPerItem; u++) this.normUnit(j, w, item, u);
-    }
-  }
-
-  // ------------------------------------------------------------------ backward
-
-  /**
-   * Internal gradients of one unit: T = Σ dy·(x − m), Σ dy, where m is the float32 high part of
-   * the group mean (float32) or the mean itself (float64); finalizeGrad removes the low part.
-   */
-  gradUnit(j: Job, w: WorkLayout, item: number, u: number, wide = false): void {
-    this.views();
-    const out = this.partialPtr(j, w, item, u);
-    const f32 = j.precision === "f32";
-    if (j.layout === "nchw") {
-      const { off, len, nch } = this.run(j, w, item, u);
-      const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
-      else if (wide) this.k.grad_chan_f32_wide(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
-      else this.k.grad_chan_f32(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
-    } else {
-      const { off, rows } = this.rows(j, w, item, u);
-      const means = this.nhwcMeans(j, w, item, f32 && !wide);
-      this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
-      else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
-      else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
-    }
-  }
-
-  /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
-  private nhwcMeans(j: Job, w: WorkLayout, n: number, asF32: boolean): number {
-    const ptr = j.perItem + n * w.perItemBytes + scratchParts(j.C).means;
-    const filled = this.filledFor(j), key = `${n}:${asF32}`;
-    if (filled.means === key) return ptr;
-    filled.means = key;
-    for (let g = 0; g < j.G; g++) {
-      const mean = this.meanOf(j, n, g);
-      if (asF32) this.f32.fill(mean, (ptr >>> 2) + g * j.D, (ptr >>> 2) + (g + 1) * j.D);
-      else this.f64.fill(j.precision === "f32" ? Math.fround(mean) : mean, (ptr >>> 3) + g * j.D, (ptr >>> 3) + (g + 1) * j.D);
-    }
-    return ptr;
-  }
-
-  /** Combine an item's gradient partials into ds/db per (n, c) (unit order): ds = T − mlo·db. */
-  finalizeGrad(j: Job, w: WorkLayout, item: number, wide = false): boolean {
-    const f32 = j.precision === "f32";
-    if (j.layout === "nhwc") {
-      // all C channels of sample `item`, from the sums of its unit partials
-      const sums = this.sumUnits(j, w, item, 2 * j.C) * 8;
-      const cn = item * j.C * 8;
-      if (this.k.finish_grad_rows(sums, j.C, j.D, j.mean + item * j.G * 8, f32 ? 1 : 0, !wide && f32 ? 1 : 0, j.ds + cn, j.db + cn)) return true;
-      if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
-      for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
-      return this.finalizeGrad(j, w, item, true);
-    }
-    // NCHW: the D channels of group item % G of sample n
-    this.views();
-    const f = this.f64;
-    const n = Math.floor(item / j.G);
-    const c0 = (item % j.G) * j.D, c1 = c0 + j.D;
-    const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
-    let lo = 0;
-    for (let c = c0; c < c1; c++) {
-      let t = 0, b = 0;
-      if (w.blocks === 1) {
-        const d = c - c0;
-        const at = base + Math.floor(d / w.cpu) * w.partialDoubles + 2 * (d % w.cpu);
-        t = f[at];
-        b = f[at + 1];
-      } else {
-        const d = c - c0;
-        for (let k = 0; k < w.blocks; k++) {
-          t += f[base + 2 * (d * w.blocks + k)];
-          b += f[base + 2 * (d * w.blocks + k) + 1];
-        }
-      }
-      if (!wide && f32 && !(Number.isFinite(t) && Number.isFinite(b))) {
-        if (j.shiftSource) return false; // streamed in chunks: the caller reruns them with the wide step
-        for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u, true);
-        return this.finalizeGrad(j, w, item, true);
-      }
-      if (c === c0) {
-        const mean = this.meanOf(j, n, Math.floor(c / j.D));
-        lo = f32 ? mean - Math.fround(mean) : 0;
-      }
-      f[(j.ds >>> 3) + n * j.C + c] = lo === 0 ? t : t - lo * b;
-      f[(j.db >>> 3) + n * j.C + c] = b;
-    }
-    return true;
-  }
-
-  /**
-   * Per-channel input-backward coefficients of an item in its scratch: dx = A·dy + B·(x − m) + C0
-   * with A = rstd·γ_c, B = −rstd³·Σγ·ds / M, C0 = −rstd·Σγ·db / M (sums over the group; float32
-   * folds the mean's low part into C0).
-   */
-  prepareDx(j: Job, item: number): void {
-    const w = workLayout(j);
-    const { ptr, count } = this.coefFrame(j, w, item);
-    const nchw = j.layout === "nchw";
-    const n = nchw ? Math.floor(item / j.G) : item;
-    const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
-    const cn = (n * j.C + c0) * 8;
-    this.k.prep_dx(ptr, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.D * j.HxW, j.gamma + c0 * 8, j.ds + cn, j.db + cn, j.precision === "f32" ? 1 : 0);
-  }
-
-  /**
-   * Input backward of unit u. `reversed` (NHWC): its rows in chunks from last to first, so that the
-   * rows the internal-gradient pass read last, still in cache, are read first (measured: ~5% less
-   * time for a 16 MiB sample; dx has no sums, so the order does not change any value).
-   */
-  dxUnit(j: Job, w: WorkLayout, item: number, u: number, reversed = false): void {
-    this.views();
-    const { ptr, first, count } = this.coefFrame(j, w, item);
-    if (j.layout === "nchw") {
-      const { c0, nch, off, len } = this.run(j, w, item, u);
-      const eb = this.elemBytes(j);
-      if (j.precision === "f32") this.k.dx_chan_f32(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * eb, count);
-      else this.k.dx_chan_f64(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * eb, count);
-    } else {
-      const { off, rows } = this.rows(j, w, item, u);
-      const step = reversed ? Math.max(1, Math.floor(DX_CHUNK / Math.max(1, j.C))) : rows;
-      const rowBytes = j.C * this.elemBytes(j);
-      for (let k = Math.ceil(rows / step) - 1; k >= 0; k--) {
-        const o = off + k * step * rowBytes, n = Math.min(step, rows - k * step);
-        if (j.precision === "f32" && w.groupStats) this.k.dx_rows_g_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, j.D, ptr);
-        else if (j.precision === "f32") this.k.dx_rows_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
-        else this.k.dx_rows_f64(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
-      }
-    }
-  }
-
-  backwardItems(j: Job, i0: number, i1: number): void {
-    const w = workLayout(j);
-    for (let item = i0; item < i1; item++) {
-      if (!j.statsGiven) {
-        for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, w, item, u);
-        this.finalizeStats(j, w, item);
-      }
-      for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, w, item, u);
-      this.finalizeGrad(j, w, item);
-      if (!j.wantDx) continue;
-      this.prepareDx(j, item);
-      for (let u = w.unitsPerItem - 1; u >= 0; u--) this.dxUnit(j, w, item, u, true);
-    }
-  }
-}
-
-/**
- * Gamma/beta backward: dγ_c = Σ_n rstd(n, g)·ds(n, c), dβ_c = Σ_n db(n, c), summed over n in order
- * (callers streaming slices along N continue the same running sums, so the order never changes).
- */
-export function gammaBetaBackward(
-  j: Geometry,
-  ds: Float64Array,
-  db: Float64Array,
-  rstd: Float64Array,
-  dgamma: Float64Array,
-  dbeta: Float64Array,
-): void {
-  for (let n = 0; n < j.N; n++) {
-    for (let c = 0; c < j.C; c++) {
-      const g = Math.floor(c / j.D);
-      dgamma[c] += rstd[n * j.G + g] * ds[n * j.C + c];
-      dbeta[c] += db[n * j.C + c];
-    }
-  }
-}
-
-/** The per-unit steps, for running a range of units of item 0 (chunked items, see engine). */
-export type UnitStep = "stats" | "norm" | "grad" | "dx" | "statsWide" | "gradWide";
-export const UNIT_STEPS: UnitStep[] = ["stats", "norm", "grad", "dx", "statsWide", "gradWide"];
-
-export function runUnits(exec: Executor, j: Job, step: UnitStep, u0: number, u1: number): void {
-  const w = workLayout(j);
-  for (let u = u0; u < u1; u++) {
-    if (step === "stats" || step === "statsWide") exec.statsUnit(j, w, 0, u, step === "statsWide");
-    else if (step === "norm") exec.normUnit(j, w, 0, u);
-    else if (step === "grad" || step === "gradWide") exec.gradUnit(j, w, 0, u, step === "gradWide");
-    else exec.dxUnit(j, w, 0, u);
-  }
 }
 
 /** Byte offset of unit u from the start of its item (units are in memory order). */
@@ -546,3 +114,62 @@ export function unitOffset(g: Geometry, u: number): number {
   if (w.blocks === 1) return u * w.cpu * g.HxW * eb;
   return (Math.floor(u / w.blocks) * g.HxW + (u % w.blocks) * BLOCK) * eb;
 }
+
+/** Where a job's scratch and vectors come from (the engine's arena). */
+export interface JobMemory {
+  /** Reserve `bytes` and return the byte offset. */
+  alloc(bytes: number): number;
+  /** A float64 vector: `values`, or `length` copies of `fill`. */
+  vector(values: ArrayLike<number> | null, length: number, fill: number): number;
+  readonly threads: number;
+}
+
+export interface JobSpec {
+  eps: number;
+  /** Tensors already in the memory (0 where a step does not use one). */
+  tensors?: { x?: number; y?: number; dy?: number; dx?: number };
+  gamma: ArrayLike<number> | null;
+  beta?: ArrayLike<number> | null;
+  /** Given statistics (backward), else recomputed; `null` leaves them zero-filled. */
+  stats?: { mean: ArrayLike<number>; rstd: ArrayLike<number> } | null;
+  /** Each group's shift K, when X is streamed in chunks (otherwise read from X). */
+  shifts?: ArrayLike<number>;
+  /** Allocate ds/db (backward). */
+  gradients: boolean;
+  wantDx: boolean;
+}
+
+/** The one place a Job is built: scratch and vectors allocated in `m`, the work layout computed once. */
+export function buildJob(m: JobMemory, geo: Geometry, spec: JobSpec): Job {
+  const work = workLayout(geo);
+  const s = scratchBytes(geo, work);
+  const NG = geo.N * geo.G, NC = geo.N * geo.C;
+  const t = spec.tensors ?? {};
+  const stats = spec.stats ?? null;
+  return {
+    ...geo,
+    eps: spec.eps,
+    x: t.x ?? 0,
+    y: t.y ?? 0,
+    dy: t.dy ?? 0,
+    dx: t.dx ?? 0,
+    gamma: m.vector(spec.gamma, geo.C, 1),
+    beta: spec.beta === undefined ? 0 : m.vector(spec.beta, geo.C, 0),
+    mean: stats || spec.gradients ? m.vector(stats?.mean ?? null, NG, 0) : m.alloc(NG * 8),
+    rstd: stats || spec.gradients ? m.vector(stats?.rstd ?? null, NG, 0) : m.alloc(NG * 8),
+    partials: m.alloc(s.partials),
+    perItem: m.alloc(s.perItem),
+    threadScratch: m.alloc(s.perThread * m.threads),
+    threadScratchBytes: s.perThread,
+    shiftSource: spec.shifts ? m.vector(spec.shifts, geo.G, 0) : 0,
+    ds: spec.gradients ? m.alloc(NC * 8) : 0,
+    db: spec.gradients ? m.alloc(NC * 8) : 0,
+    statsGiven: stats !== null,
+    wantDx: spec.wantDx,
+    work,
+  };
+}
+
+/** The per-unit steps, for running a range of units of item 0 (chunked items). */
+export type UnitStep = "stats" | "norm" | "grad" | "dx" | "statsWide" | "gradWide";
+export const UNIT_STEPS: UnitStep[] = ["stats", "norm", "grad", "dx", "statsWide", "gradWide"];

@@ -1,7 +1,7 @@
 /**
  * Which thread does what (ggml's ith/nth). Two shapes of schedule, chosen per job; both produce
  * bitwise the same results because every unit's partials and every item's combination are fixed
- * (see plan.ts):
+ * (see plan.ts and executor.ts):
  *
  *   whole items  Items are shared out in contiguous ranges; each thread takes its items from
  *                start to end, so an item's data makes one trip through memory. Used when the
@@ -10,7 +10,8 @@
  *                barrier between the steps (partials → statistics → normalisation). A wave is as
  *                many items as fit in half the last-level cache, so the second step finds them there.
  */
-import { type Executor, type Job, workLayout } from "./plan.js";
+import type { Executor } from "./executor.js";
+import type { Job } from "./plan.js";
 
 export type Kind = "forward" | "backward";
 
@@ -22,7 +23,7 @@ export interface Team {
 }
 
 export function splitsItems(job: Job, nth: number): boolean {
-  const items = workLayout(job).items;
+  const items = job.work.items;
   if (nth <= 1 || items === 0) return false;
   return !(items % nth === 0 || items >= 8 * nth);
 }
@@ -32,7 +33,7 @@ function share(count: number, ith: number, nth: number): [number, number] {
 }
 
 export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheBytes: number): void {
-  const w = workLayout(job);
+  const w = job.work;
   const { ith, nth } = team;
   if (!splitsItems(job, nth)) {
     const [i0, i1] = share(w.items, ith, nth);
@@ -55,27 +56,27 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
       for (let item = i0 + ith; item < i1; item += nth) f(item);
     };
     if (kind === "forward" || !job.statsGiven) {
-      eachUnit((item, u) => exec.statsUnit(job, w, item, u));
+      eachUnit((item, u) => exec.statsUnit(job, item, u));
       team.barrier();
       eachItem((item) => {
-        exec.finalizeStats(job, w, item);
+        exec.finalizeStats(job, item);
         if (kind === "forward") exec.prepareNorm(job, item);
       });
       team.barrier();
     }
     if (kind === "forward") {
-      eachUnit((item, u) => exec.normUnit(job, w, item, u));
+      eachUnit((item, u) => exec.normUnit(job, item, u));
       continue;
     }
-    eachUnit((item, u) => exec.gradUnit(job, w, item, u));
+    eachUnit((item, u) => exec.gradUnit(job, item, u));
     team.barrier();
     eachItem((item) => {
-      exec.finalizeGrad(job, w, item);
+      exec.finalizeGrad(job, item);
       if (job.wantDx) exec.prepareDx(job, item);
     });
     team.barrier();
     // last units first: the internal-gradient step read them last, so they are still in cache
-    if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, w, item, u, true), true);
+    if (job.wantDx) eachUnit((item, u) => exec.dxUnit(job, item, u, true), true);
     // the next wave's first step writes other items' partials: no barrier needed here
   }
 }

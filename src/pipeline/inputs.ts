@@ -1,45 +1,41 @@
 /**
- * Opening and checking a run's input files: X (and dY) headers, per-channel vectors and saved
- * statistics. Everything here raises InputError naming the file.
+ * Checking a run's inputs: each side tensor's shape against what it must be before any of its data
+ * is read, and the precision the kernels run in. Everything here raises InputError naming the tensor.
  */
-import { InputError } from "../errors.js";
-import { type Dims, formatShape, groupNormDims, type Layout, sameShape } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
-import { NpyReader, readNpy } from "../io/npy/index.js";
+import { formatShape, sameShape } from "../core/dims.js";
+import { InputError } from "../errors.js";
+import { readAll, type TensorSource } from "../io/tensor.js";
 import type { Precision } from "../kernels/plan.js";
 
-
+/** float64 when any input is float64, else float32 (float16 inputs compute in float32). */
 export function precisionOf(...dtypes: Dtype[]): Precision {
   return dtypes.includes("float64") ? "f64" : "f32";
 }
 
-export function dimsOf(reader: NpyReader, groups: number, layout: Layout): Dims {
-  return groupNormDims(reader.header.shape, groups, layout, reader.header.path);
+/** The statistics' dtype for an input dtype: float64 for float64, else float32. */
+export function statsDtypeOf(dtype: Dtype): Dtype {
+  return dtype === "float64" ? "float64" : "float32";
 }
 
-/** A per-channel vector of length C (gamma or beta), as float64. */
-export async function readChannelVector(path: string, C: number, what: string): Promise<Float64Array> {
-  const { header, data } = await readNpy(path, "float64");
-  if (header.shape.length !== 1 || header.shape[0] !== C) {
-    throw new InputError(`${what} must have shape (${C},) to match C = ${C}, but has shape ${formatShape(header.shape)}`, path);
+/** A per-channel vector of length C (gamma or beta), as float64; its shape is checked first. */
+export async function readChannelVector(source: TensorSource, C: number, what: string): Promise<Float64Array> {
+  if (source.shape.length !== 1 || source.shape[0] !== C) {
+    throw new InputError(`${what} must have shape (${C},) to match C = ${C}, but has shape ${formatShape(source.shape)}`, source.name);
   }
-  return data as Float64Array;
+  return readAll(source);
 }
 
-/** Saved mean or rstd of shape (N, G), as float64. */
-export async function readGroupStats(path: string, N: number, G: number, what: string): Promise<Float64Array> {
-  const { header, data } = await readNpy(path, "float64");
-  if (!sameShape(header.shape, [N, G])) {
-    throw new InputError(`${what} must have shape (${N}, ${G}) (N, G), but has shape ${formatShape(header.shape)}`, path);
+/** Saved mean or rstd of shape (N, G), as float64; its shape is checked first. */
+export async function readGroupStats(source: TensorSource, N: number, G: number, what: string): Promise<Float64Array> {
+  if (!sameShape(source.shape, [N, G])) {
+    throw new InputError(`${what} must have shape (${N}, ${G}) (N, G), but has shape ${formatShape(source.shape)}`, source.name);
   }
-  return data as Float64Array;
+  return readAll(source);
 }
 
-export function requireSameShape(a: NpyReader, b: NpyReader, what: string): void {
-  if (!sameShape(a.header.shape, b.header.shape)) {
-    throw new InputError(
-      `${what} shape ${formatShape(a.header.shape)} differs from X's shape ${formatShape(b.header.shape)}`,
-      a.header.path,
-    );
+export function requireSameShape(a: TensorSource, b: TensorSource, what: string): void {
+  if (!sameShape(a.shape, b.shape)) {
+    throw new InputError(`${what} shape ${formatShape(a.shape)} differs from X's shape ${formatShape(b.shape)}`, a.name);
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Cutting a tensor into slices that fit the memory budget, and streaming them through the arena:
- * while slice k is computed, slice k+1 is read and slice k−1 written (three slice buffers). A slice
+ * Cutting a tensor into slices that fit the memory budget (streamed by stream.ts: three slice
+ * buffers in flight), or, when not even one slice fits, into items streamed in chunks. A slice
  * is a run of whole samples, or, when one sample is over the budget in NCHW, a run of whole groups
  * of one sample (groups are independent and contiguous there). Slices keep the (n, g) and (n, c)
  * order of the whole tensor, so statistics, outputs and the dgamma/dbeta sums over n come out in
@@ -9,37 +9,8 @@
 import { InputError } from "../errors.js";
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
-import type { NpyReader } from "../io/npy/index.js";
+import type { TensorSource } from "../io/tensor.js";
 import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
-
-export interface Phases {
-  read: number;
-  compute: number;
-  write: number;
-  total: number;
-}
-
-/** Busy time per phase (phases may overlap) and the wall time from creation to `finish()`. */
-export function phaseTimer(): {
-  phases: Phases;
-  timed: (kind: "read" | "compute" | "write", f: () => Promise<unknown>) => Promise<void>;
-  finish: () => Phases;
-} {
-  const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
-  const t0 = performance.now();
-  return {
-    phases,
-    async timed(kind, f) {
-      const t = performance.now();
-      await f();
-      phases[kind] += performance.now() - t;
-    },
-    finish() {
-      phases.total = performance.now() - t0;
-      return phases;
-    },
-  };
-}
 
 /** Default budget for the slice buffers in the arena; the process stays well under 1 GiB. */
 export const DEFAULT_MEMORY = 384 * 1024 * 1024;
@@ -122,41 +93,6 @@ export function viewOf(engine: Engine, p: Precision, ptr: number, count: number)
   return p === "f32" ? engine.arena.f32(ptr, count) : engine.arena.f64(ptr, count);
 }
 
-/**
- * Run read → compute → write over the slices with up to three buffer sets in rotation: read(k+1),
- * compute(k) and write(k−1) proceed together (min(3, slices) buffers are needed). Steps of one kind
- * run in slice order. Times per phase are busy times (they overlap); `total` is the wall time.
- */
-export async function pipeline<B>(
-  slices: Slice[],
-  buffers: B[],
-  steps: {
-    read(s: Slice, b: B): Promise<void>;
-    compute(s: Slice, b: B): Promise<void>;
-    write(s: Slice, b: B): Promise<void>;
-  },
-  onSlice?: (done: Slice) => void,
-): Promise<Phases> {
-  const { timed, finish } = phaseTimer();
-  const S = slices.length;
-  const nb = buffers.length;
-  if (nb < Math.min(3, S)) throw new Error(`pipeline: ${nb} buffers for ${S} slices`);
-  for (let k = 0; k < S + 2; k++) {
-    const work: Promise<void>[] = [];
-    if (k < S) work.push(timed("read", () => steps.read(slices[k], buffers[k % nb])));
-    if (k - 1 >= 0 && k - 1 < S) work.push(timed("compute", () => steps.compute(slices[k - 1], buffers[(k - 1) % nb])));
-    if (k - 2 >= 0 && k - 2 < S) {
-      const s = slices[k - 2];
-      work.push(timed("write", () => steps.write(s, buffers[(k - 2) % nb])).then(() => onSlice?.(s)));
-    }
-    // settle all before failing, so no step is left running against a buffer we give back
-    const results = await Promise.allSettled(work);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-  return finish();
-}
-
 /** An item streamed in chunks: an NHWC sample, or an NCHW group as a one-group tensor. */
 export interface ChunkedItemPlan {
   /** First value of the item in the file (C order) and its number of values. */
@@ -212,7 +148,7 @@ export function planChunks(d: Dims, precision: Precision, tensors: number, budge
 }
 
 /** Each group's shift K of a chunked item: its first value, read from the file. */
-export async function readShifts(reader: NpyReader, item: ChunkedItemPlan): Promise<Float64Array> {
+export async function readShifts(reader: TensorSource, item: ChunkedItemPlan): Promise<Float64Array> {
   const shifts = new Float64Array(item.shiftAt.length);
   const one = new Float64Array(1);
   for (const [g, at] of item.shiftAt.entries()) {

@@ -1,5 +1,5 @@
-/** The roofline report (SPEC.md "roofline --json fields") from measurements. */
-import type { HostInfo, Theoretical } from "../io/host.js";
+/** The roofline report (the `roofline --json` document, see docs/cli.md) from measurements. */
+import type { HostInfo, Theoretical } from "./host.js";
 import type { Layout } from "../core/dims.js";
 import type { Attainable, KernelTiming, SweepPoint } from "./measure.js";
 

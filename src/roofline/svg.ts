@@ -5,12 +5,8 @@
  * bandwidth against working-set size from L1 to DRAM, with the cache sizes and the GroupNorm tensor
  * marked. Text is real SVG text.
  */
+import type { CacheLevel } from "./host.js";
 import type { RooflineReport } from "./report.js";
-
-export interface CacheLevel {
-  level: number;
-  bytes: number;
-}
 
 const W = 1240, H = 600;
 const PANEL = { w: 500, h: 400, top: 70 };

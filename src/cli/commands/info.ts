@@ -1,35 +1,32 @@
-import { Command } from "commander";
+/** `groupnorm info X`: parse, call describeFile, print. */
+import { describeFile } from "../../api/inspect.js";
 import { formatShape } from "../../core/dims.js";
-import type { Context } from "../context.js";
+import { defineCommand } from "../command.js";
 
 const num = (v: number | null) => (v === null ? "—" : Number(v.toPrecision(8)).toString());
 
-export function infoCommand(ctx: Context): Command {
-  return new Command("info")
-    .description("header facts and summary statistics of a .npy file")
-    .argument("<X.npy>", "the file")
-    .option("--json", "print a JSON report on stdout")
-    .action(async (x: string, o: Record<string, boolean | undefined>) => {
-      ctx.console.json = !!o.json;
-      const { runInfo } = await import("../../pipeline/info.js");
-      const r = await runInfo(x);
-      if (o.json) {
-        ctx.console.document(r);
-        return;
-      }
-      const c = ctx.console.out;
-      const line = (k: string, v: string) => ctx.console.result(`${c.bold(k.padEnd(10))} ${v}`);
-      line("file", r.path);
-      line("format", `.npy ${r.version}`);
-      line("dtype", `${r.dtype} (${r.byte_order}-endian)`);
-      line("order", r.order === "C" ? "C (row-major)" : "Fortran (column-major)");
-      line("shape", formatShape(r.shape));
-      line("size", `${r.size} values, ${r.bytes} bytes of data (${r.file_bytes} bytes on disk)`);
-      line("min", num(r.min));
-      line("max", num(r.max));
-      line("mean", num(r.mean));
-      line("std", num(r.std));
-      line("non-finite", `${r.nan} NaN, ${r.posinf} +Inf, ${r.neginf} -Inf`);
-      if (r.nan + r.posinf + r.neginf > 0) line("", "(min, max, mean and std are over the finite values)");
-    });
-}
+export const infoCommand = defineCommand({
+  name: "info",
+  description: "header facts and summary statistics of a .npy file",
+  args: [["<X.npy>", "the file"]],
+  flags: [],
+  examples: ["groupnorm info x.npy", "groupnorm info x.npy --json"],
+  async run(ctx, [x], f) {
+    const r = await describeFile(x);
+    if (f.json) return ctx.console.document(r);
+    const c = ctx.console.out;
+    const line = (k: string, v: string) => ctx.console.result(`${c.bold(k.padEnd(10))} ${v}`);
+    line("file", r.path);
+    line("format", `.npy ${r.version}`);
+    line("dtype", `${r.dtype} (${r.byte_order}-endian)`);
+    line("order", r.order === "C" ? "C (row-major)" : "Fortran (column-major)");
+    line("shape", formatShape(r.shape));
+    line("size", `${r.size} values, ${r.bytes} bytes of data (${r.file_bytes} bytes on disk)`);
+    line("min", num(r.min));
+    line("max", num(r.max));
+    line("mean", num(r.mean));
+    line("std", num(r.std));
+    line("non-finite", `${r.nan} NaN, ${r.posinf} +Inf, ${r.neginf} -Inf`);
+    if (r.nan + r.posinf + r.neginf > 0) line("", "(min, max, mean and std are over the finite values)");
+  },
+});

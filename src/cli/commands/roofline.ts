@@ -1,20 +1,17 @@
-import { Command } from "commander";
-import { InputError } from "../../errors.js";
-import { groupNormDims, memoryOrder } from "../../core/dims.js";
-import type { RooflineReport } from "../../roofline/report.js";
-import { writeWhole } from "../../io/outputs.js";
+/** `groupnorm roofline …`: parse, call roofline, print the table, the warnings and a terminal plot. */
+import { roofline, type RooflineResult } from "../../api/roofline.js";
+import { asciiRoofline } from "../../roofline/ascii.js";
 import { bytesLabel } from "../../roofline/svg.js";
-import { progressFor } from "../report.js";
-import type { Context } from "../context.js";
+import { InputError } from "../../errors.js";
+import { defineCommand } from "../command.js";
 import type { Console } from "../console.js";
-import { parseGroups, parseLayoutOption, parseNonNegative, parseShape, parseThreads } from "../options.js";
-
+import { progressFor } from "../report.js";
 
 function fmt(v: number | null, digits = 1): string {
   return v === null ? "—" : v.toFixed(digits);
 }
 
-function printTable(c: Console, r: RooflineReport): void {
+function printTable(c: Console, r: RooflineResult): void {
   const o = c.out;
   c.result(o.bold("host"));
   c.result(`  ${r.host.cpu}, ${r.host.cores} cores, ${r.host.threads} threads, last-level cache ${(r.host.llc_bytes / 2 ** 20).toFixed(0)} MiB, Node ${r.host.node}`);
@@ -49,83 +46,28 @@ function printTable(c: Console, r: RooflineReport): void {
   }
 }
 
-export function rooflineCommand(ctx: Context): Command {
-  return new Command("roofline")
-    .description("measure the kernels' memory bandwidth against what the host attains and its peak")
-    .option("--shape <N,C,H,W>", "tensor shape for the kernel timings, N,C,spatial in this order for either layout", "16,512,64,64")
-    .option("--groups <G>", "number of groups", "32")
-    .option("--layout <layout>", "nchw or nhwc", "nchw")
-    .option("--dtype <dtype>", "f32 or f64", "f32")
-    .option("--threads <K>", "worker threads (default: available cores)")
-    .option("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or HMAT if the host exposes them)")
-    .option("--runs <R>", "timed runs per measurement (best and median reported)", "10")
-    .option("--svg <file>", "also draw the roofline and a bandwidth-against-working-set sweep as SVG")
-    .option("--sweep", "measure the bandwidth-against-working-set sweep (implied by --svg)")
-    .option("--json", "print the SPEC.md JSON report on stdout")
-    .action(async (o: Record<string, string | boolean | undefined>) => {
-      const shape = parseShape(o.shape as string);
-      const groups = parseGroups(o.groups as string);
-      const layout = parseLayoutOption(o.layout as string);
-      const dtype = String(o.dtype).toLowerCase();
-      if (dtype !== "f32" && dtype !== "f64") throw new InputError(`--dtype must be f32 or f64, got '${o.dtype}'`);
-      const threads = parseThreads(o.threads as string | undefined);
-      const peak = o.peakGbps !== undefined ? parseNonNegative(o.peakGbps as string, "--peak-gbps", 0) : undefined;
-      if (peak === 0) throw new InputError("--peak-gbps must be greater than 0");
-      const runs = Number(o.runs);
-      if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InputError(`--runs must be an integer from 1 to 1000, got '${o.runs}'`);
-      ctx.console.json = !!o.json;
-      // --shape is the logical N,C,H,W whatever the layout; --layout only sets the memory order, so
-      // both layouts time the same tensor (as PyTorch's channels_last does)
-      const d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
-      const { hostInfo, theoreticalPeak } = await import("../../io/host.js");
-      const { measureBandwidth, measureCompute, measureKernels } = await import("../../roofline/measure.js");
-      const { buildReport } = await import("../../roofline/report.js");
-      const host = hostInfo();
-      const engine = await ctx.engine(threads, host.llc_bytes || undefined);
-      const arrayBytes = Math.max(4 * (host.llc_bytes || 32 << 20), 64 << 20);
-      const attainable = await measureBandwidth(engine, arrayBytes, runs);
-      const computeGflops = await measureCompute(engine, dtype);
-      const timings = await measureKernels(engine, d, dtype, runs);
-      let sweep = null;
-      if (o.svg || o.sweep) {
-        const { measureSweep, sweepSizes } = await import("../../roofline/measure.js");
-        const progress = progressFor(ctx.console, "bandwidth sweep", "sizes", 0);
-        try {
-          sweep = await measureSweep(engine, sweepSizes(host.llc_bytes), progress.update);
-        } finally {
-          progress.stop();
-        }
-      }
-      const eb = dtype === "f32" ? 4 : 8;
-      const item = (layout === "nchw" ? d.D * d.HxW : d.C * d.HxW) * eb;
-      const numelBytes = d.N * d.C * d.HxW * eb;
-      const report = buildReport({
-        host,
-        threads: engine.runner.threads,
-        theoretical: theoreticalPeak(peak),
-        attainable,
-        computeGflops,
-        timings,
-        layout,
-        dtype: dtype === "f32" ? "float32" : "float64",
-        shape,
-        groups,
-        itemBytes: { forward: item, backward: 2 * item },
-        inputBytes: { forward: numelBytes, backward: 2 * numelBytes },
-        sweep,
-      });
-      if (o.svg) {
-        const { rooflineSvg } = await import("../../roofline/svg.js");
-        await writeWhole(o.svg as string, rooflineSvg(report, host.caches));
-      }
-      for (const w of report.warnings) if (!o.json) ctx.console.warn(w);
-      if (o.json) ctx.console.document({ ...report, caches: host.caches, svg: o.svg ?? null });
-      else {
-        printTable(ctx.console, report);
-        const { asciiRoofline } = await import("../../roofline/ascii.js");
-        ctx.console.result("");
-        for (const line of asciiRoofline(report)) ctx.console.result(line);
-        if (o.svg) ctx.console.result(`\nwrote ${o.svg}`);
-      }
-    });
-}
+export const rooflineCommand = defineCommand({
+  name: "roofline",
+  description: "measure the kernels' memory bandwidth against what the host attains and its peak",
+  flags: ["shape", "groups", "layout", "dtype", "threads", "peakGbps", "runs", "svg", "sweep"],
+  defaults: { shape: [16, 512, 64, 64], groups: 32 },
+  shownDefaults: { shape: "16,512,64,64", dtype: "f32" },
+  help: {
+    shape: "tensor shape for the kernel timings, N,C,spatial in this order for either layout",
+    groups: "number of groups; must divide C",
+    dtype: "f32 or f64",
+  },
+  examples: ["groupnorm roofline", "groupnorm roofline --layout nhwc --threads 2 --peak-gbps 76.8 --json", "groupnorm roofline --svg roofline.svg"],
+  async run(ctx, _args, f) {
+    const progress = progressFor(ctx.console, "bandwidth sweep", "sizes", 0);
+    const dtype = f.dtype ?? "float32";
+    if (dtype === "float16") throw new InputError("--dtype must be f32 or f64, got 'f16'");
+    const r = await roofline({ shape: f.shape, groups: f.groups, layout: f.layout, dtype, threads: f.threads, peakGbps: f.peakGbps, runs: f.runs, sweep: f.sweep, svg: f.svg, onProgress: progress.update }).finally(progress.stop);
+    for (const w of r.warnings) if (!f.json) ctx.console.warn(w);
+    if (f.json) return ctx.console.document(r);
+    printTable(ctx.console, r);
+    ctx.console.result("");
+    for (const line of asciiRoofline(r)) ctx.console.result(line);
+    if (r.svg) ctx.console.result(`\nwrote ${r.svg}`);
+  },
+});

@@ -10,6 +10,7 @@ import { decodeF16 } from "../float16.js";
 import { alignedBuffer, openForRead, readFully, swapInPlace } from "../files.js";
 import { CHUNK_BYTES } from "./format.js";
 import { transposeFortran } from "./fortran.js";
+import type { TensorSource } from "../tensor.js";
 import { type NpyHeader, parseHeader } from "./header.js";
 
 /** Decode `n` raw elements at the start of `raw` (swapped in place if needed) into out[o ...]. */
@@ -44,8 +45,21 @@ function checkRange(size: number, start: number, count: number, out: FloatArray,
 }
 
 /** Random-access reader in logical C order, converting to the requested float type. */
-export class NpyReader {
+export class NpyReader implements TensorSource {
   readonly header: NpyHeader;
+
+  get name(): string {
+    return this.header.path;
+  }
+  get dtype(): Dtype {
+    return this.header.dtype;
+  }
+  get shape(): readonly number[] {
+    return this.header.shape;
+  }
+  get size(): number {
+    return this.header.size;
+  }
   #fh: FileHandle | undefined;
   #scratch: Buffer | undefined;
   /** C-order copy of a Fortran-order array, built on the first partial read. */

@@ -9,6 +9,7 @@ import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dty
 import { InputError } from "../../errors.js";
 import { encodeF16 } from "../float16.js";
 import { type ErrnoLike, ioError, swapInPlace, writeFully } from "../files.js";
+import type { TensorSink } from "../tensor.js";
 import { checkShape, encodeNpyHeader } from "./encode.js";
 import { CHUNK_BYTES, shapeRepr } from "./format.js";
 
@@ -16,7 +17,7 @@ import { CHUNK_BYTES, shapeRepr } from "./format.js";
  * Sequential writer into `tmpPath` (chosen by the caller, beside the target); the caller renames
  * on success. `displayPath` (optional) is the path named in error messages (e.g. the target).
  */
-export class NpyWriter {
+export class NpyWriter implements TensorSink {
   readonly tmpPath: string;
   readonly dtype: Dtype;
   readonly shape: readonly number[];

@@ -6,11 +6,11 @@
  */
 import { Worker } from "node:worker_threads";
 import { type Job, UNIT_STEPS, type UnitStep } from "../plan.js";
-import type { Runner } from "../engine.js";
+import type { Runner } from "../runner.js";
 import { encodeProbe, type ProbeParams } from "../probes.js";
 import type { Kind } from "../schedule.js";
 import { kernelModule } from "../wasm.js";
-import { Command, CTL, encodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
+import { Command, CTL, CTL_WORDS, encodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
 
 /** A pool thread failed (exit status 3). */
 export class WorkerFailure extends Error {
@@ -21,6 +21,21 @@ export class WorkerFailure extends Error {
 }
 
 const workerUrl = new URL("../../../dist/kernels/pool/worker.js", import.meta.url);
+/** How often a waiting dispatch looks again for a thread that died without a message (ms). */
+const WAIT_SLICE_MS = 1000;
+/** Time given to a failed thread's message (with its error text) to arrive (ms). */
+const ERROR_MESSAGE_GRACE_MS = 50;
+
+export interface PoolOptions {
+  /** Test-only fault injection (see worker.ts). */
+  fault?: "trap" | "exit";
+  /**
+   * Unreference the workers while no job runs, so an idle pool never keeps the process alive (a
+   * library's default engine). During a dispatch they are referenced: Atomics.waitAsync alone does
+   * not keep Node's event loop running.
+   */
+  unref?: boolean;
+}
 
 export class PoolRunner implements Runner {
   private readonly workers: Worker[] = [];
@@ -33,9 +48,10 @@ export class PoolRunner implements Runner {
     private readonly memory: WebAssembly.Memory,
     readonly threads: number,
     private readonly cacheBytes: number,
-    fault?: "trap" | "exit",
+    private readonly options: PoolOptions = {},
   ) {
-    this.ctl = new Int32Array(memory.buffer, 0, 64);
+    const fault = options.fault;
+    this.ctl = new Int32Array(memory.buffer, 0, CTL_WORDS);
     const module = kernelModule();
     const started: Promise<void>[] = [];
     for (let ith = 0; ith < threads; ith++) {
@@ -60,6 +76,7 @@ export class PoolRunner implements Runner {
           });
         }),
       );
+      if (options.unref) w.unref();
       this.workers.push(w);
     }
     this.ready = Promise.all(started).then(() => undefined);
@@ -74,6 +91,15 @@ export class PoolRunner implements Runner {
   }
 
   private async dispatch(cmd: Command): Promise<void> {
+    if (this.options.unref) for (const w of this.workers) w.ref();
+    try {
+      await this.dispatchNow(cmd);
+    } finally {
+      if (this.options.unref) for (const w of this.workers) w.unref();
+    }
+  }
+
+  private async dispatchNow(cmd: Command): Promise<void> {
     await this.ready;
     if (this.failure) throw this.failure;
     const c = this.ctl;
@@ -89,12 +115,12 @@ export class PoolRunner implements Runner {
       const done = Atomics.load(c, CTL.DONE);
       if (done >= this.threads) break;
       if (this.failure) break;
-      const r = Atomics.waitAsync(c, CTL.DONE, done, 1000);
+      const r = Atomics.waitAsync(c, CTL.DONE, done, WAIT_SLICE_MS);
       if (r.async) await r.value;
     }
     if (Atomics.load(c, CTL.ERROR) && !this.failure) {
       // the thread's message with the text is on its way
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, ERROR_MESSAGE_GRACE_MS));
       if (!this.failure) this.failure = new WorkerFailure("a worker thread failed");
     }
     if (this.failure) throw this.failure;

@@ -4,7 +4,7 @@
  * and the current job as float64 fields; threads start and finish with Atomics on it, never with
  * messages. Messages are only for set-up and for reporting an error's text.
  */
-import type { Job } from "../plan.js";
+import { type Job, workLayout } from "../plan.js";
 
 export const CTL = {
   GEN: 0, // bumped by the main thread for every dispatch
@@ -60,9 +60,10 @@ export function encodeJob(buf: ArrayBufferLike, job: Job, cacheBytes: number): v
 export function decodeJob(buf: ArrayBufferLike): Posted {
   const v = new Float64Array(buf, JOB_OFFSET, FIELDS.length);
   const at = (f: (typeof FIELDS)[number]) => v[FIELDS.indexOf(f)];
-  // An object literal, so the job has one fixed shape (fast property access in the hot paths);
-  // an object filled key by key in a loop would fall back to a dictionary.
-  const job: Job = {
+  // Object literals, so the job has one fixed shape (fast property access in the hot paths); an
+  // object filled key by key in a loop would fall back to a dictionary. The work layout is computed
+  // once per dispatch, from the decoded geometry.
+  const geometry: Omit<Job, "work"> = {
     N: at("N"), C: at("C"), HxW: at("HxW"), G: at("G"), D: at("D"), eps: at("eps"),
     x: at("x"), y: at("y"), dy: at("dy"), dx: at("dx"), gamma: at("gamma"), beta: at("beta"),
     mean: at("mean"), rstd: at("rstd"), partials: at("partials"), ds: at("ds"), db: at("db"),
@@ -73,6 +74,7 @@ export function decodeJob(buf: ArrayBufferLike): Posted {
     statsGiven: at("statsGiven") === 1,
     wantDx: at("wantDx") === 1,
   };
+  const job: Job = { ...geometry, work: workLayout(geometry) };
   return { job, cacheBytes: at("cacheBytes") };
 }
 

@@ -3,17 +3,18 @@
  * for dispatches, runs its share (ith of nth) and counts itself done.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Executor, runUnits, UNIT_STEPS } from "../plan.js";
+import { Executor, runUnits } from "../executor.js";
+import { UNIT_STEPS } from "../plan.js";
 import { execute } from "../schedule.js";
 import { instantiateKernels } from "../wasm.js";
 import { runProbe } from "../probes.js";
-import { Aborted, barrier, Command, CTL, decodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
+import { Aborted, barrier, Command, CTL, CTL_WORDS, decodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
 
 const setup = workerData as WorkerSetup;
 const { memory, ith } = setup;
 const kernels = instantiateKernels(memory, setup.module);
 const exec = new Executor(kernels, memory, ith);
-const ctl = new Int32Array(memory.buffer, 0, 64);
+const ctl = new Int32Array(memory.buffer, 0, CTL_WORDS);
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 // Fault injection for the tests of failure handling (exit 3, never a hang): "trap" makes thread 0
 // run a kernel out of bounds, "exit" makes it exit (set by the CLI from GROUPNORM_FAULT).

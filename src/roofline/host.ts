@@ -7,6 +7,11 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 
+export interface CacheLevel {
+  level: number;
+  bytes: number;
+}
+
 export interface HostInfo {
   cpu: string;
   cores: number;
@@ -14,7 +19,7 @@ export interface HostInfo {
   node: string;
   hypervisor: boolean;
   /** Data/unified caches of cpu0 by level (sysfs), for the sweep plot. */
-  caches: Array<{ level: number; bytes: number }>;
+  caches: CacheLevel[];
 }
 
 export interface Theoretical {
@@ -40,7 +45,7 @@ export function parseCacheSize(s: string): number {
 }
 
 /** Data and unified caches of cpu0 from sysfs, one per level (largest), by level. */
-export function cacheLevels(root = "/sys/devices/system/cpu/cpu0/cache"): Array<{ level: number; bytes: number }> {
+export function cacheLevels(root = "/sys/devices/system/cpu/cpu0/cache"): CacheLevel[] {
   let entries: string[] = [];
   try {
     entries = readdirSync(root).filter((e) => e.startsWith("index"));

@@ -1,0 +1,142 @@
+/**
+ * groupNorm and groupNormBackward on typed arrays: the same pipeline as the file commands, with
+ * in-memory sources and sinks, so results are bitwise what the CLI writes for the same input.
+ */
+import { groupNormDims, type Layout } from "../core/dims.js";
+import type { Dtype } from "../core/dtype.js";
+import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { InputError } from "../errors.js";
+import { MemorySink, MemorySource, type StoredArray } from "../io/memory.js";
+import { streamBackward } from "../pipeline/backward.js";
+import { streamForward } from "../pipeline/forward.js";
+import { statsDtypeOf } from "../pipeline/inputs.js";
+import { DEFAULT_MEMORY } from "../pipeline/slices.js";
+import { type BackwardOutput, defaultBackwardOutputs } from "./backward.js";
+import { type GroupNormEngine, withEngine } from "./engine.js";
+
+/** A tensor's values: float32, float64, or float16 bit patterns (Uint16Array, with dtype "float16"). */
+export type TensorData = Float32Array | Float64Array | Uint16Array;
+
+export interface GroupNormOptions {
+  groups: number;
+  /** Per-channel scale and shift, C values each (default 1 and 0). */
+  gamma?: ArrayLike<number> | null;
+  beta?: ArrayLike<number> | null;
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+  /** "nchw": shape (N, C, *spatial); "nhwc": (N, *spatial, C). Default "nchw". */
+  layout?: Layout;
+  /** The dtype of Uint16Array inputs: "float16". Float32Array and Float64Array speak for themselves. */
+  dtype?: Dtype;
+  /** Threads of the default engine (default: the available cores); ignored with `engine`. */
+  threads?: number;
+  /** An engine from createEngine() (default: the shared one for `threads`). */
+  engine?: GroupNormEngine;
+  /** Bytes of slices in flight (default 384 MiB). */
+  memory?: number;
+}
+
+export interface GroupNormResult {
+  /** X's dtype and shape (Uint16Array of float16 bits for float16 input). */
+  y: TensorData;
+  /** (N, G), float64 for float64 input, else float32. */
+  mean: Float32Array | Float64Array;
+  rstd: Float32Array | Float64Array;
+}
+
+export interface GroupNormBackwardOptions extends Omit<GroupNormOptions, "beta"> {
+  /** The forward's statistics, N·G values each, given together (default: recomputed from x with eps). */
+  mean?: ArrayLike<number> | null;
+  rstd?: ArrayLike<number> | null;
+  /** Which results to compute (default dx, and dgamma, dbeta with gamma). */
+  outputs?: BackwardOutput[];
+}
+
+export interface GroupNormBackwardResult {
+  /** X's dtype and shape. */
+  dx?: TensorData;
+  /** C values each, in X's dtype. */
+  dgamma?: TensorData;
+  dbeta?: TensorData;
+}
+
+function dtypeOf(a: TensorData, given: Dtype | undefined, what: string): Dtype {
+  const own: Dtype | null = a instanceof Float32Array ? "float32" : a instanceof Float64Array ? "float64" : null;
+  if (a instanceof Uint16Array) {
+    if (given !== "float16") throw new InputError(`${what} is a Uint16Array: pass dtype: "float16" to read it as float16 bits`);
+    return "float16";
+  }
+  if (!own) throw new InputError(`${what} must be a Float32Array, a Float64Array or a Uint16Array of float16 bits`);
+  if (given !== undefined && given !== own && given !== "float16") throw new InputError(`${what} is a ${a.constructor.name} but dtype is "${given}"`);
+  return own;
+}
+
+function source(name: string, a: TensorData, shape: readonly number[], dtype: Dtype | undefined): MemorySource {
+  if (!Array.isArray(shape) || shape.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new InputError(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  const size = shape.reduce((p, s) => p * s, 1);
+  if (a.length !== size) throw new InputError(`${name} has ${a.length} values but shape (${shape.join(", ")}) has ${size}`);
+  return new MemorySource(name, a as StoredArray, dtypeOf(a, dtype, name), [...shape]);
+}
+
+function vector(v: ArrayLike<number> | null | undefined, length: number, what: string, meaning: string): Float64Array | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  if (v.length !== length) throw new InputError(`${what} must have ${length} values (${meaning}), got ${v.length}`);
+  return Float64Array.from(v);
+}
+
+/** Y = GroupNorm(X), with its per-(n, g) mean and rstd. */
+export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormOptions): Promise<GroupNormResult> {
+  try {
+    const xs = source("x", x, shape, o.dtype);
+    const layout = checkLayout(o.layout);
+    const d = groupNormDims(xs.shape, o.groups, layout, "x");
+    const gamma = vector(o.gamma, d.C, "gamma", `C = ${d.C}`);
+    const beta = vector(o.beta, d.C, "beta", `C = ${d.C}`);
+    const eps = checkEps(o.eps);
+    const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const statsDtype = statsDtypeOf(xs.dtype);
+    return withEngine(o, async (engine) => {
+      const sinks = { y: new MemorySink(xs.dtype, xs.shape), mean: new MemorySink(statsDtype, [d.N, d.G]), rstd: new MemorySink(statsDtype, [d.N, d.G]) };
+      await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, memoryBudget, sinks });
+      return { y: sinks.y.data, mean: sinks.mean.data as Float32Array | Float64Array, rstd: sinks.rstd.data as Float32Array | Float64Array };
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** dX, dgamma and dbeta of GroupNorm for upstream gradient dY (those asked for). */
+export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly number[], o: GroupNormBackwardOptions): Promise<GroupNormBackwardResult> {
+  try {
+    const xs = source("x", x, shape, o.dtype);
+    const dys = source("dy", dy, shape, o.dtype);
+    const layout = checkLayout(o.layout);
+    const d = groupNormDims(xs.shape, o.groups, layout, "x");
+    const gamma = vector(o.gamma, d.C, "gamma", `C = ${d.C}`);
+    if ((o.mean == null) !== (o.rstd == null)) throw new InputError("mean and rstd must be given together (or neither, to recompute them from x)");
+    const mean = vector(o.mean, d.N * d.G, "mean", `N·G = ${d.N * d.G}`);
+    const rstd = vector(o.rstd, d.N * d.G, "rstd", `N·G = ${d.N * d.G}`);
+    const eps = checkEps(o.eps);
+    const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const wanted = o.outputs ?? defaultBackwardOutputs(gamma !== null);
+    for (const w of wanted) if (w !== "dx" && w !== "dgamma" && w !== "dbeta") throw new InputError(`outputs: unknown output '${w}' (expected dx, dgamma or dbeta)`);
+    return withEngine(o, async (engine) => {
+      const sinks = {
+        dx: wanted.includes("dx") ? new MemorySink(xs.dtype, xs.shape) : undefined,
+        dgamma: wanted.includes("dgamma") ? new MemorySink(xs.dtype, [d.C]) : undefined,
+        dbeta: wanted.includes("dbeta") ? new MemorySink(xs.dtype, [d.C]) : undefined,
+      };
+      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, memoryBudget, sinks });
+      const out: GroupNormBackwardResult = {};
+      if (sinks.dx) out.dx = sinks.dx.data;
+      if (sinks.dgamma) out.dgamma = sinks.dgamma.data;
+      if (sinks.dbeta) out.dbeta = sinks.dbeta.data;
+      return out;
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * roofline as a function: the host's attainable and theoretical memory bandwidth, its compute
+ * ceiling, and the GroupNorm kernels measured against them (the `roofline` command).
+ */
+import { groupNormDims, type Layout, memoryOrder } from "../core/dims.js";
+import { checkLayout } from "../core/params.js";
+import { InputError } from "../errors.js";
+import { writeWhole } from "../io/outputs.js";
+import { Engine } from "../kernels/engine.js";
+import { type CacheLevel, hostInfo, theoreticalPeak } from "../roofline/host.js";
+import { measureBandwidth, measureCompute, measureKernels, measureSweep, sweepSizes } from "../roofline/measure.js";
+import { buildReport, type RooflineReport } from "../roofline/report.js";
+import { checkThreads } from "./engine.js";
+
+export type { RooflineReport } from "../roofline/report.js";
+
+export interface RooflineOptions {
+  /** Tensor for the kernel timings, N, C, spatial for either layout (default 16,512,64,64). */
+  shape?: number[];
+  groups?: number;
+  layout?: Layout;
+  dtype?: "float32" | "float64";
+  threads?: number;
+  /** Theoretical peak bandwidth (GB/s) to compare with (else DMI or ACPI HMAT when the host says). */
+  peakGbps?: number;
+  /** Timed runs per measurement (default 10). */
+  runs?: number;
+  /** Measure copy bandwidth against working-set size (implied by svg). */
+  sweep?: boolean;
+  /** Also draw the report as SVG into this file. */
+  svg?: string;
+  /** Progress of the sweep: sizes done of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface RooflineResult extends RooflineReport {
+  command: "roofline";
+  caches: CacheLevel[];
+  svg: string | null;
+}
+
+export const DEFAULT_ROOFLINE_SHAPE = [16, 512, 64, 64];
+
+export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult> {
+  const shape = o.shape ?? DEFAULT_ROOFLINE_SHAPE;
+  const groups = o.groups ?? 32;
+  const layout = checkLayout(o.layout);
+  const dtype = o.dtype ?? "float32";
+  if (dtype !== "float32" && dtype !== "float64") throw new InputError(`dtype must be float32 or float64, got '${dtype}'`);
+  const threads = checkThreads(o.threads);
+  if (o.peakGbps !== undefined && !(Number.isFinite(o.peakGbps) && o.peakGbps > 0)) throw new InputError("--peak-gbps must be greater than 0");
+  const runs = o.runs ?? 10;
+  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InputError(`--runs must be an integer from 1 to 1000, got '${runs}'`);
+  // --shape is the logical N,C,H,W whatever the layout; the layout only sets the memory order, so
+  // both layouts time the same tensor (as PyTorch's channels_last does)
+  const d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
+  const precision = dtype === "float32" ? "f32" : "f64";
+  const host = hostInfo();
+  const engine = new Engine({ threads, cacheBytes: host.llc_bytes || undefined });
+  try {
+    const arrayBytes = Math.max(4 * (host.llc_bytes || 32 << 20), 64 << 20);
+    const attainable = await measureBandwidth(engine, arrayBytes, runs);
+    const computeGflops = await measureCompute(engine, precision);
+    const timings = await measureKernels(engine, d, precision, runs);
+    const sweep = o.svg || o.sweep ? await measureSweep(engine, sweepSizes(host.llc_bytes), o.onProgress) : null;
+    const eb = precision === "f32" ? 4 : 8;
+    const item = (layout === "nchw" ? d.D * d.HxW : d.C * d.HxW) * eb;
+    const numelBytes = d.N * d.C * d.HxW * eb;
+    const report = buildReport({
+      host,
+      threads: engine.threads,
+      theoretical: theoreticalPeak(o.peakGbps),
+      attainable,
+      computeGflops,
+      timings,
+      layout,
+      dtype,
+      shape,
+      groups,
+      itemBytes: { forward: item, backward: 2 * item },
+      inputBytes: { forward: numelBytes, backward: 2 * numelBytes },
+      sweep,
+    });
+    if (o.svg) {
+      const { rooflineSvg } = await import("../roofline/svg.js");
+      await writeWhole(o.svg, rooflineSvg(report, host.caches));
+    }
+    return { command: "roofline", ...report, caches: host.caches, svg: o.svg ?? null };
+  } finally {
+    await engine.close();
+  }
+}

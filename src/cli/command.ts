@@ -1,0 +1,65 @@
+/**
+ * A command is declared as data: its arguments, the flags it takes from the table (cli/flags.ts)
+ * with any command-specific help or default, its examples, and `run`, which receives the parsed,
+ * typed flag values. defineCommand turns that into a commander Command.
+ */
+import { Command, Option } from "commander";
+import { InputError } from "../errors.js";
+import type { Context } from "./context.js";
+import { type Flag, FLAGS, type FlagName, type FlagValues } from "./flags.js";
+
+export interface CommandSpec<K extends FlagName> {
+  name: string;
+  description: string;
+  /** Positional arguments: `<X.npy>` and what it is. */
+  args?: Array<[string, string]>;
+  flags: readonly K[];
+  /** Flags that must be given. */
+  required?: readonly K[];
+  /** Command-specific help text, or a default that differs from the table's. */
+  help?: Partial<Record<K, string>>;
+  defaults?: { [P in K]?: FlagValues<P>[P] };
+  shownDefaults?: Partial<Record<K, string>>;
+  examples: string[];
+  run(ctx: Context, args: string[], flags: FlagValues<K>): Promise<void>;
+}
+
+/** The flags every command takes. */
+export const COMMON_FLAGS = ["json", "quiet", "color"] as const;
+
+export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof COMMON_FLAGS)[number]>): (ctx: Context) => Command {
+  return (ctx) => {
+    const cmd = new Command(spec.name).description(spec.description);
+    for (const [name, help] of spec.args ?? []) cmd.argument(name, help);
+    const names = [...spec.flags, ...COMMON_FLAGS.filter((c) => !spec.flags.includes(c))];
+    for (const name of names) {
+      const flag: Flag<unknown> = FLAGS[name];
+      const shown = spec.shownDefaults?.[name] ?? (spec.defaults && name in spec.defaults ? String(spec.defaults[name]) : flag.shown);
+      const required = spec.required?.includes(name);
+      let help = spec.help?.[name] ?? flag.help;
+      if (required && !help.includes("(required)")) help += " (required)";
+      else if (!required) help = help.replace(" (required)", "");
+      cmd.addOption(new Option(flag.syntax, shown ? `${help} (default: ${shown})` : help));
+    }
+    if (spec.examples.length) cmd.addHelpText("after", `\nExamples:\n${spec.examples.map((e) => `  $ ${e}`).join("\n")}\n`);
+    cmd.action(async (...params: unknown[]) => {
+      const command = params[params.length - 1] as Command;
+      const raw = command.opts();
+      const values = {} as Record<string, unknown>;
+      for (const name of names) {
+        const flag: Flag<unknown> = FLAGS[name];
+        const key = new Option(flag.syntax).attributeName();
+        const given = raw[key];
+        if (flag.parse) values[name] = given === undefined ? (spec.defaults && name in spec.defaults ? spec.defaults[name] : flag.fallback) : flag.parse(String(given));
+        else values[name] = given === undefined ? flag.fallback : Boolean(given);
+        if (spec.required?.includes(name) && values[name] === undefined) throw new InputError(`${flag.syntax.replace(/ <(\w+)>$/, " $1")} is required`);
+      }
+      const v = values as FlagValues<K | (typeof COMMON_FLAGS)[number]>;
+      ctx.console.json = v.json;
+      ctx.console.quiet = v.quiet;
+      if (!v.color) ctx.console.noColor();
+      await spec.run(ctx, command.args, v);
+    });
+    return cmd;
+  };
+}

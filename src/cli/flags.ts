@@ -1,0 +1,132 @@
+/**
+ * Every command-line flag, declared once: its syntax, help, how its text becomes a typed value (or
+ * an InputError naming the flag), and its value when absent. Commands list the flags they take
+ * (cli/command.ts); the values they receive are typed by this table (after npm-check-updates'
+ * cliOptions and vitest's cli-config).
+ */
+import type { BackwardOutput } from "../api/backward.js";
+import type { Layout } from "../core/dims.js";
+import type { Dtype } from "../core/dtype.js";
+import { checkLayout, DEFAULT_EPS } from "../core/params.js";
+import { InputError } from "../errors.js";
+
+export interface Flag<T> {
+  /** Commander syntax: "--groups <G>" (a value), "--json" (a switch), "--no-affine" (negated switch). */
+  readonly syntax: string;
+  readonly help: string;
+  /** Text → value; throws InputError naming the flag. Switches have none. */
+  readonly parse?: (raw: string) => T;
+  /** The value when the flag is absent. */
+  readonly fallback: T;
+  /** Shown in help as "(default: …)". */
+  readonly shown?: string;
+}
+
+const value = <T>(syntax: string, help: string, parse: (raw: string) => T, fallback: T, shown?: string): Flag<T> => ({ syntax, help, parse, fallback, shown });
+const path = (syntax: string, help: string): Flag<string | undefined> => value(syntax, help, (s) => s, undefined);
+const toggle = (syntax: string, help: string): Flag<boolean> => ({ syntax, help, fallback: syntax.startsWith("--no-") });
+
+// ------------------------------------------------------------------ parsers
+
+const INTEGER = /^\s*\+?\d+\s*$/;
+/** Decimal or scientific notation only (no hex, binary, octal or Infinity). */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+
+export function parseInteger(raw: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = Number(raw);
+  if (!INTEGER.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? "a positive integer" : `an integer >= ${min}`) : `an integer from ${min} to ${max}`;
+    throw new InputError(`${flag} must be ${range}, got '${raw}'`);
+  }
+  return v;
+}
+
+export function parseNumber(raw: string, flag: string): number {
+  const v = DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} must be a finite number >= 0, got '${raw}'`);
+  return v;
+}
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30 };
+
+/** A size like 512M, 1G, 1.5GiB, 65536. */
+export function parseSize(raw: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InputError(`${flag} must be a size like 512M or 2G, got '${raw}'`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export function parseShape(raw: string): number[] {
+  const parts = raw.split(",").map((s) => s.trim());
+  if (parts.length < 2 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) {
+    throw new InputError(`--shape must be positive integers separated by commas, like 16,512,64,64; got '${raw}'`);
+  }
+  return parts.map(Number);
+}
+
+export function parseDtype(raw: string): Dtype {
+  const d = raw.toLowerCase();
+  if (d === "f16" || d === "float16") return "float16";
+  if (d === "f32" || d === "float32") return "float32";
+  if (d === "f64" || d === "float64") return "float64";
+  throw new InputError(`--dtype must be f16, f32 or f64, got '${raw}'`);
+}
+
+export function parseOutputs(raw: string): BackwardOutput[] {
+  const names = raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 0) throw new InputError("--outputs names no output (expected some of dx,dgamma,dbeta)");
+  const out: BackwardOutput[] = [];
+  for (const n of names) {
+    if (n !== "dx" && n !== "dgamma" && n !== "dbeta") throw new InputError(`--outputs: unknown output '${n}' (expected dx, dgamma or dbeta)`);
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+
+// ------------------------------------------------------------------ the table
+
+export const FLAGS = {
+  groups: value<number | undefined>("--groups <G>", "number of groups; must divide C (required)", (s) => parseInteger(s, "--groups", 1), undefined),
+  eps: value("--eps <eps>", "added to the variance, finite and >= 0", (s) => parseNumber(s, "--eps"), DEFAULT_EPS, "1e-5"),
+  layout: value<Layout>("--layout <layout>", "nchw: (N, C, *spatial); nhwc: (N, *spatial, C)", (s) => checkLayout(s), "nchw", "nchw"),
+  gamma: path("--gamma <file>", "per-channel scale, shape (C,) (default 1)"),
+  beta: path("--beta <file>", "per-channel shift, shape (C,) (default 0)"),
+  outDir: value("--out-dir <dir>", "folder for the outputs, created with parents if missing", (s) => s, ".", "the current folder"),
+  y: path("--y <file>", "write Y here instead of DIR/Y.npy"),
+  mean: path("--mean <file>", "mean, shape (N, G)"),
+  rstd: path("--rstd <file>", "rstd, shape (N, G)"),
+  outputs: value<BackwardOutput[] | undefined>("--outputs <list>", "which of dx,dgamma,dbeta to write (default: dx, and dgamma,dbeta with --gamma)", parseOutputs, undefined),
+  dx: path("--dx <file>", "write dX here instead of DIR/dX.npy"),
+  dgamma: path("--dgamma <file>", "write dgamma here instead of DIR/dgamma.npy"),
+  dbeta: path("--dbeta <file>", "write dbeta here instead of DIR/dbeta.npy"),
+  threads: value<number | undefined>("--threads <K>", "worker threads (default: available cores)", (s) => parseInteger(s, "--threads", 1, 256), undefined),
+  memory: value<number | undefined>("--memory <size>", "budget for the slices in flight, e.g. 256M or 2G (default 384M)", (s) => parseSize(s, "--memory"), undefined),
+  shape: value<number[] | undefined>("--shape <N,C,...>", "tensor shape, N, C, spatial in this order for either layout", parseShape, undefined),
+  seed: value("--seed <S>", "seed for random inputs and for sampling", (s) => parseInteger(s, "--seed", 0), 0, "0"),
+  dtype: value<Dtype | undefined>("--dtype <dtype>", "dtype of random inputs: f16, f32 or f64", parseDtype, undefined),
+  x: path("--x <file>", "input X from a file (instead of --shape)"),
+  dy: path("--dy <file>", "upstream gradient dY (default: random from the seed)"),
+  affine: toggle("--no-affine", "no gamma/beta: check dX only"),
+  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1), 256, "256"),
+  atol: value<number | undefined>("--atol <atol>", "absolute tolerance", (s) => parseNumber(s, "--atol"), undefined),
+  rtol: value<number | undefined>("--rtol <rtol>", "relative tolerance, times |reference|", (s) => parseNumber(s, "--rtol"), undefined),
+  peakGbps: value<number | undefined>("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or ACPI HMAT if the host exposes them)", (s) => parsePositive(s, "--peak-gbps"), undefined),
+  runs: value("--runs <R>", "timed runs per measurement (best and median reported)", (s) => parseInteger(s, "--runs", 1, 1000), 10, "10"),
+  svg: path("--svg <file>", "also draw the roofline and a bandwidth-against-working-set sweep as SVG"),
+  sweep: toggle("--sweep", "measure bandwidth against working-set size (implied by --svg)"),
+  json: toggle("--json", "print one JSON report on stdout"),
+  quiet: toggle("--quiet", "print nothing on success"),
+  color: toggle("--no-color", "no colours in output (also NO_COLOR=1)"),
+} as const;
+
+function parsePositive(raw: string, flag: string): number {
+  const v = parseNumber(raw, flag);
+  if (v === 0) throw new InputError(`${flag} must be greater than 0`);
+  return v;
+}
+
+export type FlagName = keyof typeof FLAGS;
+export type FlagValue<K extends FlagName> = (typeof FLAGS)[K] extends Flag<infer T> ? T : never;
+export type FlagValues<K extends FlagName> = { [P in K]: FlagValue<P> };

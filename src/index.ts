@@ -1,0 +1,32 @@
+/**
+ * groupnorm: Group Normalization (Wu & He, 2018), exact and memory-bound fast, on typed arrays and
+ * on tensor files. The command line (bin/groupnorm.js) is one client of these functions.
+ *
+ *   groupNorm, groupNormBackward     on Float32Array / Float64Array / float16 bits (Uint16Array)
+ *   forwardFiles, backwardFiles      file to file, streamed in bounded memory
+ *   compareFiles, describeFile       the `compare` and `info` commands
+ *   gradcheck, roofline              the `gradcheck` and `roofline` commands
+ *   createEngine                     an engine of your own for many calls (close() when done)
+ *
+ * Every function returns a Promise; bad input rejects with an InputError whose message is the line
+ * the CLI prints. Results of the file functions are the documents the CLI prints with --json.
+ */
+export { groupNorm, groupNormBackward } from "./api/arrays.js";
+export type { GroupNormBackwardOptions, GroupNormBackwardResult, GroupNormOptions, GroupNormResult, TensorData } from "./api/arrays.js";
+export { backwardFiles } from "./api/backward.js";
+export type { BackwardFilesOptions, BackwardOutput, BackwardReport } from "./api/backward.js";
+export { createEngine, GroupNormEngine } from "./api/engine.js";
+export type { EngineOptions } from "./api/engine.js";
+export { forwardFiles } from "./api/forward.js";
+export type { ForwardFilesOptions, ForwardReport } from "./api/forward.js";
+export { gradcheck } from "./api/gradcheck.js";
+export type { GradcheckOptions, GradcheckReport } from "./api/gradcheck.js";
+export { compareFiles, describeFile } from "./api/inspect.js";
+export type { CompareOptions, CompareReport, InfoReport } from "./api/inspect.js";
+export { roofline } from "./api/roofline.js";
+export type { RooflineOptions, RooflineResult } from "./api/roofline.js";
+export type { Layout } from "./core/dims.js";
+export type { Dtype } from "./core/dtype.js";
+export { formatError, InputError } from "./errors.js";
+export { f16ArrayToFloat32 as decodeFloat16, floatArrayToF16 as encodeFloat16 } from "./io/float16.js";
+export { WorkerFailure } from "./kernels/pool/pool.js";

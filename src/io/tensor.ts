@@ -1,0 +1,37 @@
+/**
+ * The one interface every tensor format sits behind (and in-memory arrays too): a source has a
+ * dtype and a shape in C order and reads any range of its values, converted to float32 or float64;
+ * a sink takes values in order and stores them in its own dtype. The pipeline streams slices
+ * between them through a bounded arena, so the size of a tensor never sets memory use.
+ */
+import type { Dtype, FloatArray } from "../core/dtype.js";
+
+export interface TensorSource {
+  /** How messages name the tensor: a path, `path:key`, or the argument's name. */
+  readonly name: string;
+  readonly dtype: Dtype;
+  /** Dimensions in C (row-major) order; [] for a scalar. */
+  readonly shape: readonly number[];
+  /** Number of values (product of the shape). */
+  readonly size: number;
+  /**
+   * Values [start, start + count) in C order into out[outOffset ...], converted to out's type
+   * (exactly, for float16 into float32 or float64).
+   */
+  read(start: number, count: number, out: FloatArray, outOffset?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TensorSink {
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  /** Append values (rounded to nearest even into the sink's dtype). */
+  write(values: FloatArray): Promise<void>;
+}
+
+/** A source's whole contents as float64 (for the small vectors: gamma, beta, mean, rstd). */
+export async function readAll(source: TensorSource): Promise<Float64Array> {
+  const data = new Float64Array(source.size);
+  await source.read(0, source.size, data);
+  return data;
+}
