@@ -26,6 +26,25 @@ const WAIT_SLICE_MS = 1000;
 /** Time given to a failed thread's message (with its error text) to arrive (ms). */
 const ERROR_MESSAGE_GRACE_MS = 50;
 
+/**
+ * The parent's Node flags for the workers, less those about the main script: a worker given
+ * `--input-type` (left by `node --input-type=module -e …` or a script on stdin) refuses to load its
+ * file, and `-e`/`-p` with their code mean nothing to it.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i];
+    if (a.startsWith("--input-type=") || a.startsWith("--eval=") || a.startsWith("--print=")) continue;
+    if (a === "--input-type" || a === "-e" || a === "--eval" || a === "-p" || a === "--print" || a === "-pe") {
+      i++; // and its value
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
 export interface PoolOptions {
   /** Test-only fault injection (see worker.ts). */
   fault?: "trap" | "exit";
@@ -56,7 +75,7 @@ export class PoolRunner implements Runner {
     const started: Promise<void>[] = [];
     for (let ith = 0; ith < threads; ith++) {
       const setup: WorkerSetup = { memory, module, ith, fault };
-      const w = new Worker(workerUrl, { workerData: setup });
+      const w = new Worker(workerUrl, { workerData: setup, execArgv: workerExecArgv() });
       started.push(
         new Promise<void>((resolve, reject) => {
           w.on("message", (m: WorkerMessage) => {
