@@ -1,4 +1,4 @@
-"""File-to-file forward with NumPy and PyTorch (the comparison for `groupnorm forward` in README):
+"""File-to-file forward with NumPy and PyTorch (the comparison for `groupnorm forward` in docs/performance.md):
 numpy.load, torch group_norm, numpy.save of Y, mean and rstd.  usage: bench_file_torch.py X.npy G OUTDIR"""
 import sys
 import numpy as np

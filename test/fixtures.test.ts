@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { groupNormDims } from "../src/core/dims.js";
+import { flatIndex, groupNormDims } from "../src/core/dims.js";
 import { readNpy, readNpyHeader } from "../src/io/npy/index.js";
 import { backwardFiles, createEngine, forwardFiles } from "../src/index.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
@@ -76,7 +76,7 @@ describe.each(cases)("fixture $name", (c) => {
       for (const [n, g] of c.constant_groups) {
         for (let ch = g * d.D; ch < (g + 1) * d.D; ch++) {
           for (let s = 0; s < d.HxW; s++) {
-            const i = c.layout === "nchw" ? (n * d.C + ch) * d.HxW + s : (n * d.HxW + s) * d.C + ch;
+            const i = flatIndex(d, n, ch, s);
             expect(y[i]).toBe(Math.fround(beta[ch]));
           }
         }
@@ -89,7 +89,7 @@ describe.each(cases)("fixture $name", (c) => {
       for (let n = 0; n < d.N; n++)
         for (let ch = 0; ch < d.C; ch++)
           for (let s = 0; s < d.HxW; s++) {
-            const i = c.layout === "nchw" ? (n * d.C + ch) * d.HxW + s : (n * d.HxW + s) * d.C + ch;
+            const i = flatIndex(d, n, ch, s);
             expect(Number.isFinite(y[i])).toBe(!bad.has(n * d.G + Math.floor(ch / d.D)));
           }
     }

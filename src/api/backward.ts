@@ -14,7 +14,6 @@ import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
-export const BACKWARD_OUTPUTS: readonly BackwardOutput[] = ["dx", "dgamma", "dbeta"];
 
 export interface BackwardFilesOptions {
   /** The upstream gradient, X's shape. */

@@ -8,14 +8,13 @@
 import { availableParallelism } from "node:os";
 import { InputError } from "../errors.js";
 import { Engine, type EngineOptions as KernelEngineOptions } from "../kernels/engine.js";
+import { MAX_THREADS } from "../kernels/pool/protocol.js";
 
 export interface EngineOptions {
   /** Compute threads (default: the available cores); 1 computes on the calling thread. */
   threads?: number;
 }
 
-/** Largest thread count an engine takes. */
-export const MAX_THREADS = 256;
 
 export function checkThreads(threads: number | undefined, what = "threads"): number {
   if (threads === undefined) return availableParallelism();

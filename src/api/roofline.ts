@@ -8,7 +8,7 @@ import { InputError } from "../errors.js";
 import { writeWhole } from "../io/outputs.js";
 import { Engine } from "../kernels/engine.js";
 import { type CacheLevel, hostInfo, theoreticalPeak } from "../roofline/host.js";
-import { measureBandwidth, measureCompute, measureKernels, measureSweep, sweepSizes } from "../roofline/measure.js";
+import { dramWorkingSet, measureBandwidth, measureCompute, measureKernels, measureSweep, sweepSizes } from "../roofline/measure.js";
 import { buildReport, type RooflineReport } from "../roofline/report.js";
 import { checkThreads } from "./engine.js";
 
@@ -40,10 +40,11 @@ export interface RooflineResult extends RooflineReport {
 }
 
 export const DEFAULT_ROOFLINE_SHAPE = [16, 512, 64, 64];
+export const DEFAULT_ROOFLINE_GROUPS = 32;
 
 export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult> {
   const shape = o.shape ?? DEFAULT_ROOFLINE_SHAPE;
-  const groups = o.groups ?? 32;
+  const groups = o.groups ?? DEFAULT_ROOFLINE_GROUPS;
   const layout = checkLayout(o.layout);
   const dtype = o.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new InputError(`dtype must be float32 or float64, got '${dtype}'`);
@@ -58,8 +59,7 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
   const host = hostInfo();
   const engine = new Engine({ threads, cacheBytes: host.llc_bytes || undefined });
   try {
-    const arrayBytes = Math.max(4 * (host.llc_bytes || 32 << 20), 64 << 20);
-    const attainable = await measureBandwidth(engine, arrayBytes, runs);
+    const attainable = await measureBandwidth(engine, dramWorkingSet(host.llc_bytes), runs);
     const computeGflops = await measureCompute(engine, precision);
     const timings = await measureKernels(engine, d, precision, runs);
     const sweep = o.svg || o.sweep ? await measureSweep(engine, sweepSizes(host.llc_bytes), o.onProgress) : null;

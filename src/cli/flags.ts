@@ -9,6 +9,7 @@ import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
 import { InputError } from "../errors.js";
+import { MAX_THREADS } from "../kernels/pool/protocol.js";
 
 export interface Flag<T> {
   /** Commander syntax: "--groups <G>" (a value), "--json" (a switch), "--no-affine" (negated switch). */
@@ -101,7 +102,7 @@ export const FLAGS = {
   dx: path("--dx <file>", "write dX here instead of DIR/dX.npy"),
   dgamma: path("--dgamma <file>", "write dgamma here instead of DIR/dgamma.npy"),
   dbeta: path("--dbeta <file>", "write dbeta here instead of DIR/dbeta.npy"),
-  threads: value<number | undefined>("--threads <K>", "worker threads (default: available cores)", (s) => parseInteger(s, "--threads", 1, 256), undefined),
+  threads: value<number | undefined>("--threads <K>", "worker threads (default: available cores)", (s) => parseInteger(s, "--threads", 1, MAX_THREADS), undefined),
   memory: value<number | undefined>("--memory <size>", "budget for the slices in flight, e.g. 256M or 2G (default 384M)", (s) => parseSize(s, "--memory"), undefined),
   shape: value<number[] | undefined>("--shape <N,C,...>", "tensor shape, N, C, spatial in this order for either layout", parseShape, undefined),
   seed: value("--seed <S>", "seed for random inputs and for sampling", (s) => parseInteger(s, "--seed", 0), 0, "0"),

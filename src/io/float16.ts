@@ -44,11 +44,6 @@ function buildTable(): Float32Array {
   return t;
 }
 
-/** The 65536-entry decoding table (built on first use): F16_TABLE[bits] is the value of `bits`. */
-export function f16Table(): Float32Array {
-  return (table ??= buildTable());
-}
-
 /** Value of the half with bit pattern `bits` (low 16 bits used). Exact. */
 export function f16ToF32(bits: number): number {
   return (table ??= buildTable())[bits & 0xffff]!;

@@ -43,6 +43,6 @@ export class Arena {
   }
 }
 
-export function align64(n: number): number {
+function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }

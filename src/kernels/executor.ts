@@ -207,7 +207,6 @@ export class Executor {
    * for float32, m is the mean's float32 high part and its low part is folded into b.
    */
   prepareNorm(j: Job, item: number): void {
-    const w = j.work;
     const { ptr, count } = this.coefFrame(j, item);
     // NCHW: the item's one group; NHWC: all G groups of sample `item`
     const nchw = j.layout === "nchw";
@@ -239,10 +238,9 @@ export class Executor {
    * of sample item + 1 stream in for its statistics (the same sums as statsUnit's, so results do not
    * depend on the pairing). NCHW is not fused: a group's statistics read it from memory and its
    * normalisation from L2, which is faster than the two in one loop since the normalisation loop
-   * keeps its constants in registers (see README, Performance).
+   * keeps its constants in registers (see docs/performance.md).
    */
   private fusedUnit(j: Job, item: number, u: number): void {
-    const w = j.work;
     this.views();
     const { off, rows } = this.rows(j, item, u);
     const next = this.rows(j, item + 1, u);
@@ -274,7 +272,6 @@ export class Executor {
    * the group mean (float32) or the mean itself (float64); finalizeGrad removes the low part.
    */
   gradUnit(j: Job, item: number, u: number, wide = false): void {
-    const w = j.work;
     this.views();
     const out = this.partialPtr(j, item, u);
     const f32 = j.precision === "f32";
@@ -364,7 +361,6 @@ export class Executor {
    * folds the mean's low part into C0).
    */
   prepareDx(j: Job, item: number): void {
-    const w = j.work;
     const { ptr, count } = this.coefFrame(j, item);
     const nchw = j.layout === "nchw";
     const n = nchw ? Math.floor(item / j.G) : item;

@@ -95,7 +95,7 @@ export function workLayout(g: Geometry): WorkLayout {
 }
 
 /** Scratch sizes a job needs, in bytes. */
-export function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
+function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
   // per thread: two float32 accumulator rows of C for the NHWC strips, or 2·C float64 unit sums
   const perThread = Math.ceil((16 * g.C) / 64) * 64;
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };

@@ -5,7 +5,7 @@
  */
 import type { Team } from "./schedule.js";
 import type { KernelExports } from "./wasm.js";
-import { JOB_FIELDS, JOB_OFFSET } from "./pool/protocol.js";
+import { JOB_FIELDS, JOB_OFFSET, MAX_THREADS } from "./pool/protocol.js";
 
 export const enum Probe {
   Copy = 0,
@@ -16,9 +16,9 @@ export const enum Probe {
   Flops32 = 5,
 }
 
-export const PROBE_OFFSET = JOB_OFFSET + JOB_FIELDS * 8;
+const PROBE_OFFSET = JOB_OFFSET + JOB_FIELDS * 8;
 /** Per-thread results (float64) after the probe parameters. */
-export const PROBE_RESULTS = PROBE_OFFSET + 8 * 8;
+const PROBE_RESULTS = PROBE_OFFSET + 8 * 8;
 
 export interface ProbeParams {
   probe: Probe;
@@ -38,7 +38,7 @@ export function encodeProbe(buf: ArrayBufferLike, p: ProbeParams): void {
 export function runProbe(k: KernelExports, buf: ArrayBufferLike, team: Team): void {
   const [probe, a, b, c, n, reps] = new Float64Array(buf, PROBE_OFFSET, 6);
   if (probe === Probe.Flops || probe === Probe.Flops32) {
-    new Float64Array(buf, PROBE_RESULTS, 64)[team.ith] = k.flops_probe(n, team.ith, probe === Probe.Flops32 ? 1 : 0);
+    new Float64Array(buf, PROBE_RESULTS, MAX_THREADS)[team.ith] = k.flops_probe(n, team.ith, probe === Probe.Flops32 ? 1 : 0);
     return;
   }
   const blocks = n / 8;
@@ -60,7 +60,7 @@ function pass(k: KernelExports, buf: ArrayBufferLike, probe: number, a: number, 
       k.stream_triad(a, b, c, 3.0, len);
       break;
     case Probe.Read:
-      new Float64Array(buf, PROBE_RESULTS, 64)[ith] = k.stream_read(a, len);
+      new Float64Array(buf, PROBE_RESULTS, MAX_THREADS)[ith] = k.stream_read(a, len);
       break;
   }
 }

@@ -63,12 +63,6 @@ export function cacheLevels(root = "/sys/devices/system/cpu/cpu0/cache"): CacheL
   return [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(([level, bytes]) => ({ level, bytes }));
 }
 
-/** Size of the highest cache level of cpu0 from sysfs (0 when unknown). */
-export function lastLevelCache(root = "/sys/devices/system/cpu/cpu0/cache"): number {
-  const levels = cacheLevels(root);
-  return levels.length ? levels[levels.length - 1].bytes : 0;
-}
-
 export function hostInfo(): HostInfo {
   const cpuinfo = read("/proc/cpuinfo") ?? "";
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";

@@ -27,7 +27,7 @@ export interface KernelTiming {
   flops: number;
 }
 
-/** FLOPs per element, by the operations the kernels perform (see README "Roofline"). */
+/** FLOPs per element, by the operations the kernels perform (see docs/cli.md, roofline). */
 export const FLOPS_PER_ELEMENT = { forward: 7, backward: 9 } as const;
 
 function median(v: number[]): number {
@@ -164,9 +164,19 @@ export interface SweepPoint {
   gbps: number;
 }
 
-/** Working-set sizes for the sweep: powers of two from 16 KiB to max(4 × LLC, 64 MiB). */
+/** LLC assumed when the host does not say. */
+const UNKNOWN_LLC = 32 << 20;
+/** Smallest array of the bandwidth probes. */
+const MIN_PROBE_BYTES = 64 << 20;
+
+/** Bytes per array for a DRAM measurement: 4× the last-level cache (STREAM's rule), at least 64 MiB. */
+export function dramWorkingSet(llcBytes: number): number {
+  return Math.max(4 * (llcBytes || UNKNOWN_LLC), MIN_PROBE_BYTES);
+}
+
+/** Working-set sizes for the sweep: powers of two from 16 KiB to dramWorkingSet(LLC). */
 export function sweepSizes(llcBytes: number): number[] {
-  const top = Math.max(4 * (llcBytes || 32 << 20), 64 << 20);
+  const top = dramWorkingSet(llcBytes);
   const sizes: number[] = [];
   for (let s = 16 << 10; s <= top; s *= 2) sizes.push(s);
   return sizes;

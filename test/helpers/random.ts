@@ -1,25 +1,5 @@
-/** Seeded normal random numbers for tests (mulberry32 + Box–Muller). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => {
-    const u = Math.max(uniform(), 1e-300);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-  };
-}
-
-export function randn(n: number, seed: number, scale = 1, offset = 0): Float64Array {
-  const r = rng(seed);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = offset + scale * r();
-  return out;
-}
+/** Seeded normal random numbers (the production generator of gradcheck, src/checks/random.ts) and error measures for tests. */
+export { normals as randn } from "../../src/checks/random.js";
 
 /** max |a − b| / max |b| over finite entries; NaN positions must agree. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {

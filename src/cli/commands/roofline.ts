@@ -1,5 +1,5 @@
 /** `groupnorm roofline …`: parse, call roofline, print the table, the warnings and a terminal plot. */
-import { roofline, type RooflineResult } from "../../api/roofline.js";
+import { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE, roofline, type RooflineResult } from "../../api/roofline.js";
 import { asciiRoofline } from "../../roofline/ascii.js";
 import { bytesLabel } from "../../roofline/svg.js";
 import { InputError } from "../../errors.js";
@@ -50,7 +50,7 @@ export const rooflineCommand = defineCommand({
   name: "roofline",
   description: "measure the kernels' memory bandwidth against what the host attains and its peak",
   flags: ["shape", "groups", "layout", "dtype", "threads", "peakGbps", "runs", "svg", "sweep"],
-  defaults: { shape: [16, 512, 64, 64], groups: 32 },
+  defaults: { shape: DEFAULT_ROOFLINE_SHAPE, groups: DEFAULT_ROOFLINE_GROUPS },
   shownDefaults: { shape: "16,512,64,64", dtype: "f32" },
   help: {
     shape: "tensor shape for the kernel timings, N,C,spatial in this order for either layout",

@@ -21,6 +21,8 @@ export const CTL = {
   U1: 11, // Units: end of the unit range
 } as const;
 export const CTL_WORDS = 64;
+/** Most threads a pool runs (per-thread slots in the control area are sized by it). */
+export const MAX_THREADS = 256;
 
 export const enum Command {
   None = 0,
@@ -40,7 +42,7 @@ const FIELDS = [
 ] as const;
 export const JOB_FIELDS = FIELDS.length;
 
-export interface Posted {
+interface Posted {
   job: Job;
   cacheBytes: number;
 }
@@ -96,6 +98,10 @@ export class Aborted extends Error {
   }
 }
 
+/** Spins before a barrier's waiter sleeps, and how long each sleep lasts (ms) before it looks for an abort. */
+const BARRIER_SPINS = 2000;
+const BARRIER_SLEEP_MS = 20;
+
 /** A barrier over the control array (sense by generation); leaves with Aborted on abort. */
 export function barrier(ctl: Int32Array, nth: number): void {
   const gen = Atomics.load(ctl, CTL.BAR_GEN);
@@ -107,6 +113,6 @@ export function barrier(ctl: Int32Array, nth: number): void {
   }
   for (let spin = 0; Atomics.load(ctl, CTL.BAR_GEN) === gen; spin++) {
     if (Atomics.load(ctl, CTL.ABORT)) throw new Aborted();
-    if (spin > 2000) Atomics.wait(ctl, CTL.BAR_GEN, gen, 20);
+    if (spin > BARRIER_SPINS) Atomics.wait(ctl, CTL.BAR_GEN, gen, BARRIER_SLEEP_MS);
   }
 }
