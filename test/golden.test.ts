@@ -12,6 +12,6 @@ describe("outputs bitwise as recorded before the refactor", () => {
     expect(runs.map((r) => r.id).sort()).toEqual(Object.keys(recorded).sort());
   });
   it.concurrent.each(runs.map((r) => [r.id, r] as const))("%s", async (_id, run) => {
-    expect(hashRun(run)).toEqual(recorded[run.id]);
+    expect(await hashRun(run)).toEqual(recorded[run.id]);
   });
 });

@@ -5,13 +5,12 @@ import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
-import { closeAll, openTensors } from "../io/open.js";
-import { OutputSet } from "../io/outputs.js";
 import { streamBackward } from "../pipeline/backward.js";
 import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
+import { withFiles } from "./files.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
 
@@ -71,9 +70,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   }
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
-    const src = await openTensors({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd });
-    const outputs = new OutputSet();
-    try {
+    return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
       requireSameShape(dy, x, "dY");
@@ -118,11 +115,6 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         },
         seconds: toSeconds(run.phases),
       };
-    } catch (e) {
-      await outputs.abort();
-      throw e;
-    } finally {
-      await closeAll(src);
-    }
+    });
   });
 }

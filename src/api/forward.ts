@@ -4,13 +4,12 @@ import { performance } from "node:perf_hooks";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
-import { closeAll, openTensors } from "../io/open.js";
-import { OutputSet } from "../io/outputs.js";
 import { streamForward } from "../pipeline/forward.js";
 import { readChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
+import { withFiles } from "./files.js";
 
 export interface ForwardFilesOptions {
   /** The input tensor file, (N, C, *spatial), or (N, *spatial, C) with layout "nhwc". */
@@ -56,9 +55,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const outDir = o.outDir ?? ".";
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
-    const src = await openTensors({ x: o.x, gamma: o.gamma, beta: o.beta });
-    const outputs = new OutputSet();
-    try {
+    return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
       const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
@@ -97,11 +94,6 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         bytes: { read: x.size * itemSize, written: x.size * itemSize + statBytes },
         seconds: toSeconds(run.phases),
       };
-    } catch (e) {
-      await outputs.abort();
-      throw e;
-    } finally {
-      await closeAll(src);
-    }
+    });
   });
 }

@@ -68,9 +68,9 @@ export class Console {
     if (!this.quiet && !this.json) this.streams.stdout.write(line + "\n");
   }
 
-  /** Report text that is the command's answer (compare, gradcheck, info): suppressed only by --json. */
+  /** Report text that is the command's answer (compare, gradcheck, info): suppressed by --json and --quiet (the exit status answers). */
   result(line: string): void {
-    if (!this.json) this.streams.stdout.write(line + "\n");
+    if (!this.json && !this.quiet) this.streams.stdout.write(line + "\n");
   }
 
   /** The one JSON document of a --json run. */

@@ -133,25 +133,19 @@ export async function measureKernels(engine: Engine, d: Dims, precision: Precisi
     const tb = await timeRuns(runs, bwd);
     onStep?.();
     const NG = d.N * d.G;
+    const timing = (name: KernelTiming["name"], t: number[], bytes: number): KernelTiming => ({
+      name,
+      seconds: Math.min(...t),
+      median_seconds: median(t),
+      runs,
+      bytes,
+      flops: FLOPS_PER_ELEMENT[name] * numel,
+    });
     return [
-      {
-        name: "forward",
-        seconds: Math.min(...tf),
-        median_seconds: median(tf),
-        runs,
-        // X in, Y out; gamma and beta in; mean and rstd out
-        bytes: 2 * numel * eb + 2 * d.C * eb + 2 * NG * statBytes,
-        flops: FLOPS_PER_ELEMENT.forward * numel,
-      },
-      {
-        name: "backward",
-        seconds: Math.min(...tb),
-        median_seconds: median(tb),
-        runs,
-        // dY and X in, dX out; gamma, mean, rstd in; dgamma and dbeta out
-        bytes: 3 * numel * eb + 3 * d.C * eb + 2 * NG * statBytes,
-        flops: FLOPS_PER_ELEMENT.backward * numel,
-      },
+      // X in, Y out; gamma and beta in; mean and rstd out
+      timing("forward", tf, 2 * numel * eb + 2 * d.C * eb + 2 * NG * statBytes),
+      // dY and X in, dX out; gamma, mean, rstd in; dgamma and dbeta out
+      timing("backward", tb, 3 * numel * eb + 3 * d.C * eb + 2 * NG * statBytes),
     ];
   } finally {
     engine.arena.release(mark);

@@ -8,6 +8,6 @@ import { fileURLToPath } from "node:url";
 import { goldenRuns, hashRun } from "./runs.mjs";
 
 const out = {};
-for (const run of goldenRuns()) out[run.id] = hashRun(run);
+for (const run of goldenRuns()) out[run.id] = await hashRun(run);
 writeFileSync(fileURLToPath(new URL("./outputs.json", import.meta.url)), JSON.stringify(out, null, 1) + "\n");
 console.log(`recorded ${Object.keys(out).length} runs`);

@@ -3,4 +3,4 @@ export interface GoldenRun {
   args: string[];
 }
 export function goldenRuns(): GoldenRun[];
-export function hashRun(run: GoldenRun): Record<string, string>;
+export function hashRun(run: GoldenRun): Promise<Record<string, string>>;

@@ -1,7 +1,8 @@
 // The golden runs: for each fixture case, the CLI commands whose output bytes are recorded
 // (record.mjs) and checked (test/golden.test.ts).
 import { createHash } from "node:crypto";
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,11 +28,12 @@ export function goldenRuns() {
 }
 
 /** Run one golden command into a fresh folder; file name → SHA-256 of its bytes. */
-export function hashRun(run) {
+export async function hashRun(run) {
   const dir = mkdtempSync(join(tmpdir(), "groupnorm-golden-"));
   try {
-    const r = spawnSync(process.execPath, [bin, ...run.args, "--out-dir", dir, "--quiet"], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${run.id}: exit ${r.status}: ${r.stderr}`);
+    await promisify(execFile)(process.execPath, [bin, ...run.args, "--out-dir", dir, "--quiet"], { encoding: "utf8" }).catch((e) => {
+      throw new Error(`${run.id}: exit ${e.code}: ${e.stderr}`);
+    });
     const hashes = {};
     for (const name of readdirSync(dir).sort()) hashes[name] = createHash("sha256").update(readFileSync(join(dir, name))).digest("hex");
     return hashes;
