@@ -5,55 +5,52 @@ import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
 
 // ---------------------------------------------------------------- NCHW backward
 
-/** out[0] = Σ dy·(x − mean), out[1] = Σ dy over n float32 values. */
-export function grad_run_f32_wide(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+/**
+ * out[0] = Σ dy·(x − mean), out[1] = Σ dy over n values of T, every term in float64 (T = f32:
+ * promoted with lo2/hi2), four values per step over two f64x2 accumulators per sum.
+ */
+@inline function gradRun<T>(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+  const sh = alignof<T>();
   const m = f64x2.splat(mean);
   let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    const g = v128.load(dy + o);
-    const v = v128.load(x + o);
-    const gl = lo2(g), gh = hi2(g);
-    a1 = f64x2.add(a1, f64x2.mul(gl, f64x2.sub(lo2(v), m)));
-    b1 = f64x2.add(b1, f64x2.mul(gh, f64x2.sub(hi2(v), m)));
+    const o = <usize>i << sh;
+    let gl: v128, gh: v128, vl: v128, vh: v128;
+    if (sizeof<T>() == 4) {
+      const g = v128.load(dy + o);
+      const v = v128.load(x + o);
+      gl = lo2(g); gh = hi2(g);
+      vl = lo2(v); vh = hi2(v);
+    } else {
+      gl = v128.load(dy + o); gh = v128.load(dy + o, 16);
+      vl = v128.load(x + o); vh = v128.load(x + o, 16);
+    }
+    a1 = f64x2.add(a1, f64x2.mul(gl, f64x2.sub(vl, m)));
+    b1 = f64x2.add(b1, f64x2.mul(gh, f64x2.sub(vh, m)));
     a2 = f64x2.add(a2, gl);
     b2 = f64x2.add(b2, gh);
   }
   let ds = hsum(f64x2.add(a1, b1));
   let db = hsum(f64x2.add(a2, b2));
   for (; i < n; i++) {
-    const o = <usize>i << 2;
-    const g = <f64>load<f32>(dy + o);
-    ds += g * (<f64>load<f32>(x + o) - mean);
+    const o = <usize>i << sh;
+    const g = <f64>load<T>(dy + o);
+    ds += g * (<f64>load<T>(x + o) - mean);
     db += g;
   }
   store<f64>(out, ds);
   store<f64>(out, db, 8);
 }
 
+/** gradRun over n float32 values. */
+export function grad_run_f32_wide(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+  gradRun<f32>(dy, x, n, mean, out);
+}
+
+/** gradRun over n float64 values. */
 export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
-  const m = f64x2.splat(mean);
-  let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 3;
-    const g0 = v128.load(dy + o), g1 = v128.load(dy + o, 16);
-    a1 = f64x2.add(a1, f64x2.mul(g0, f64x2.sub(v128.load(x + o), m)));
-    b1 = f64x2.add(b1, f64x2.mul(g1, f64x2.sub(v128.load(x + o, 16), m)));
-    a2 = f64x2.add(a2, g0);
-    b2 = f64x2.add(b2, g1);
-  }
-  let ds = hsum(f64x2.add(a1, b1));
-  let db = hsum(f64x2.add(a2, b2));
-  for (; i < n; i++) {
-    const o = <usize>i << 3;
-    const g = load<f64>(dy + o);
-    ds += g * (load<f64>(x + o) - mean);
-    db += g;
-  }
-  store<f64>(out, ds);
-  store<f64>(out, db, 8);
+  gradRun<f64>(dy, x, n, mean, out);
 }
 
 // ---------------------------------------------------------------- NHWC backward

@@ -7,20 +7,32 @@ import { normRowG } from "./normalisation";
 
 // ---------------------------------------------------------------- NCHW forward
 
-/** out[0] = Σ(x−K), out[1] = Σ(x−K)² over n float32 values at p. */
-export function stats_run_f32_wide(p: usize, n: i32, K: f64, out: usize): void {
+/**
+ * out[0] = Σ(x−K), out[1] = Σ(x−K)² over n values of T at p, every term in float64 (T = f32:
+ * promoted with lo2/hi2), eight values per step over four f64x2 accumulators per sum.
+ */
+@inline function statsRun<T>(p: usize, n: i32, K: f64, out: usize): void {
+  const sh = alignof<T>();
   const k = f64x2.splat(K);
   let a1 = f64x2.splat(0), b1 = f64x2.splat(0), c1 = f64x2.splat(0), d1 = f64x2.splat(0);
   let a2 = f64x2.splat(0), b2 = f64x2.splat(0), c2 = f64x2.splat(0), d2 = f64x2.splat(0);
   let i = 0;
   for (; i + 8 <= n; i += 8) {
-    const q = p + (<usize>i << 2);
-    const v = v128.load(q);
-    const w = v128.load(q, 16);
-    const va = f64x2.sub(lo2(v), k);
-    const vb = f64x2.sub(hi2(v), k);
-    const wa = f64x2.sub(lo2(w), k);
-    const wb = f64x2.sub(hi2(w), k);
+    const q = p + (<usize>i << sh);
+    let va: v128, vb: v128, wa: v128, wb: v128;
+    if (sizeof<T>() == 4) {
+      const v = v128.load(q);
+      const w = v128.load(q, 16);
+      va = f64x2.sub(lo2(v), k);
+      vb = f64x2.sub(hi2(v), k);
+      wa = f64x2.sub(lo2(w), k);
+      wb = f64x2.sub(hi2(w), k);
+    } else {
+      va = f64x2.sub(v128.load(q), k);
+      vb = f64x2.sub(v128.load(q, 16), k);
+      wa = f64x2.sub(v128.load(q, 32), k);
+      wb = f64x2.sub(v128.load(q, 48), k);
+    }
     a1 = f64x2.add(a1, va); b1 = f64x2.add(b1, vb);
     c1 = f64x2.add(c1, wa); d1 = f64x2.add(d1, wb);
     a2 = f64x2.add(a2, f64x2.mul(va, va)); b2 = f64x2.add(b2, f64x2.mul(vb, vb));
@@ -29,37 +41,21 @@ export function stats_run_f32_wide(p: usize, n: i32, K: f64, out: usize): void {
   let s1 = hsum(f64x2.add(f64x2.add(a1, b1), f64x2.add(c1, d1)));
   let s2 = hsum(f64x2.add(f64x2.add(a2, b2), f64x2.add(c2, d2)));
   for (; i < n; i++) {
-    const d = <f64>load<f32>(p + (<usize>i << 2)) - K;
+    const d = <f64>load<T>(p + (<usize>i << sh)) - K;
     s1 += d; s2 += d * d;
   }
   store<f64>(out, s1);
   store<f64>(out, s2, 8);
 }
 
+/** statsRun over n float32 values at p. */
+export function stats_run_f32_wide(p: usize, n: i32, K: f64, out: usize): void {
+  statsRun<f32>(p, n, K, out);
+}
+
+/** statsRun over n float64 values at p. */
 export function stats_run_f64(p: usize, n: i32, K: f64, out: usize): void {
-  const k = f64x2.splat(K);
-  let a1 = f64x2.splat(0), b1 = f64x2.splat(0), c1 = f64x2.splat(0), d1 = f64x2.splat(0);
-  let a2 = f64x2.splat(0), b2 = f64x2.splat(0), c2 = f64x2.splat(0), d2 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const q = p + (<usize>i << 3);
-    const va = f64x2.sub(v128.load(q), k);
-    const vb = f64x2.sub(v128.load(q, 16), k);
-    const wa = f64x2.sub(v128.load(q, 32), k);
-    const wb = f64x2.sub(v128.load(q, 48), k);
-    a1 = f64x2.add(a1, va); b1 = f64x2.add(b1, vb);
-    c1 = f64x2.add(c1, wa); d1 = f64x2.add(d1, wb);
-    a2 = f64x2.add(a2, f64x2.mul(va, va)); b2 = f64x2.add(b2, f64x2.mul(vb, vb));
-    c2 = f64x2.add(c2, f64x2.mul(wa, wa)); d2 = f64x2.add(d2, f64x2.mul(wb, wb));
-  }
-  let s1 = hsum(f64x2.add(f64x2.add(a1, b1), f64x2.add(c1, d1)));
-  let s2 = hsum(f64x2.add(f64x2.add(a2, b2), f64x2.add(c2, d2)));
-  for (; i < n; i++) {
-    const d = load<f64>(p + (<usize>i << 3)) - K;
-    s1 += d; s2 += d * d;
-  }
-  store<f64>(out, s1);
-  store<f64>(out, s2, 8);
+  statsRun<f64>(p, n, K, out);
 }
 
 // ---------------------------------------------------------------- NHWC forward
