@@ -129,7 +129,7 @@ describe("compare", () => {
     await write(b, [1, 2, 3, 4], [4]);
     r = groupnorm(["compare", a, b, "--json"]);
     expect(r.status).toBe(1);
-    expect(JSON.parse(r.stdout).reason).toBe("count");
+    expect(JSON.parse(r.stdout).reason).toBe("size");
   });
 
   it("exit 2 when a file cannot be read", async () => {

@@ -55,9 +55,9 @@ describe("forward", () => {
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.command).toBe("forward");
-    expect(doc.dims).toEqual({ N: 2, C: 6, HxW: 20, G: 3, D: 2 });
-    expect(doc.outputs.y).toBe(join(dir, "Y.npy"));
-    expect(doc.dtypes).toEqual({ y: "float32", mean: "float32", rstd: "float32" });
+    expect(doc.dims).toEqual({ n: 2, c: 6, hxw: 20, g: 3, d: 2 });
+    expect(doc.outputs.Y).toBe(join(dir, "Y.npy"));
+    expect(doc.dtypes).toEqual({ Y: "float32", mean: "float32", rstd: "float32" });
     expect(typeof doc.seconds.compute).toBe("number");
   });
 
@@ -91,7 +91,7 @@ describe("backward", () => {
   it("names outputs with --dx/--dgamma/--dbeta", () => {
     const r = groupnorm(["backward", DY, X, "--groups", "3", "--gamma", GAMMA, "--dx", join(dir, "gx.npy"), "--dgamma", join(dir, "gw.npy"), "--dbeta", join(dir, "gb.npy"), "--json"]);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout).outputs).toEqual({ dx: join(dir, "gx.npy"), dgamma: join(dir, "gw.npy"), dbeta: join(dir, "gb.npy") });
+    expect(JSON.parse(r.stdout).outputs).toEqual({ dX: join(dir, "gx.npy"), dgamma: join(dir, "gw.npy"), dbeta: join(dir, "gb.npy") });
     expect(readdirSync(dir).sort()).toEqual(["gb.npy", "gw.npy", "gx.npy"]);
   });
 });

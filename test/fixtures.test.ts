@@ -57,18 +57,18 @@ describe.each(cases)("fixture $name", (c) => {
     });
     const tol = tolerance(c.dtypes.x);
     const statsDtype = c.dtypes.x === "float64" ? "float64" : "float32";
-    const yh = await readNpyHeader(r.outputs.y);
+    const yh = await readNpyHeader(r.outputs.Y!);
     expect(yh.dtype).toBe(c.dtypes.x);
     expect(yh.shape).toEqual(c.shape);
     expect(yh.littleEndian && !yh.fortranOrder).toBe(true);
-    expect((await readNpyHeader(r.outputs.mean)).dtype).toBe(statsDtype);
-    expect((await readNpyHeader(r.outputs.mean)).shape).toEqual([c.shape[0], c.groups]);
-    const y = await load(r.outputs.y);
+    expect((await readNpyHeader(r.outputs.mean!)).dtype).toBe(statsDtype);
+    expect((await readNpyHeader(r.outputs.mean!)).shape).toEqual([c.shape[0], c.groups]);
+    const y = await load(r.outputs.Y!);
     expect(relError(y, await load(casePath(c, "y.npy")))).toBeLessThan(tol);
     // mean/rstd are stored in float32 for float32/float16 input: compare at float32's precision
     const stol = statsDtype === "float64" ? 1e-9 : 3e-7;
-    expect(relError(await load(r.outputs.mean), await load(casePath(c, "mean.npy")))).toBeLessThan(stol);
-    expect(relError(await load(r.outputs.rstd), await load(casePath(c, "rstd.npy")))).toBeLessThan(stol);
+    expect(relError(await load(r.outputs.mean!), await load(casePath(c, "mean.npy")))).toBeLessThan(stol);
+    expect(relError(await load(r.outputs.rstd!), await load(casePath(c, "rstd.npy")))).toBeLessThan(stol);
 
     if (c.constant_groups) {
       const beta = await load(betaFile!);
@@ -119,8 +119,8 @@ describe.each(cases)("fixture $name", (c) => {
         memory: 1 << 30,
       });
       expect(r.statistics).toBe(given ? "given" : "recomputed");
-      expect((await readNpyHeader(r.outputs.dx!)).dtype).toBe(c.dtypes.x);
-      expect(relError(await load(r.outputs.dx!), await load(casePath(c, "dx.npy")))).toBeLessThan(outTol);
+      expect((await readNpyHeader(r.outputs.dX!)).dtype).toBe(c.dtypes.x);
+      expect(relError(await load(r.outputs.dX!), await load(casePath(c, "dx.npy")))).toBeLessThan(outTol);
       if (c.affine) {
         expect((await readNpyHeader(r.outputs.dgamma!)).shape).toEqual([c.shape[c.layout === "nchw" ? 1 : c.shape.length - 1]]);
         expect(relError(await load(r.outputs.dgamma!), await load(casePath(c, "dgamma.npy")))).toBeLessThan(outTol);

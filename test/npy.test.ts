@@ -567,7 +567,7 @@ describe("refusals", () => {
     await expectRefused(join(dir, "does-not-exist.npy"), /^no such file$/);
     const d = join(dir, "a-directory.npy");
     await mkdir(d);
-    await expectRefused(d, /^is a directory, not a file$/);
+    await expectRefused(d, /^is a folder, not a file$/);
     await expectRefused(await tmpFile(new Uint8Array(0)), /empty file/);
     await expectRefused(await tmpFile(new Uint8Array([0x93, 0x4e, 0x55])), /too short \(3 bytes\)/);
     await expectRefused(await tmpFile("PK\x03\x04 this is a zip file"), /^not a \.npy file \(bad magic\)$/);
@@ -834,7 +834,7 @@ describe("writing", () => {
 
   it("NpyWriter.create refuses a missing directory with InputError", async () => {
     const p = join(dir, "missing-dir", "x.tmp");
-    const e = await caught(NpyWriter.create(p, "float32", [1], "x.npy"));
+    const e = await caught(NpyWriter.create(p, "float32", [1], { display: "x.npy" }));
     expect(e).toBeInstanceOf(InputError);
     expect((e as InputError).file).toBe("x.npy");
   });

@@ -14,9 +14,10 @@ export interface CompareReport {
   atol: number;
   rtol: number;
   close: boolean;
-  /** Why not close: "shape", "count" or "values" (null when close). */
-  reason: "shape" | "count" | "values" | null;
-  count: number;
+  /** Why not close: "shape", "size" (the numbers of values differ) or "values" (null when close). */
+  reason: "shape" | "size" | "values" | null;
+  /** Values compared (A's size when the sizes differ). */
+  size: number;
   mismatches: number;
   max_abs_error: number | null;
   max_rel_error: number | null;
@@ -41,20 +42,20 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
     rtol,
   };
   if (!sameShape(ha.shape, hb.shape)) {
-    const reason = ha.size !== hb.size ? "count" : "shape";
+    const reason = ha.size !== hb.size ? "size" : "shape";
     return {
       ...base,
       close: false,
       reason,
-      count: ha.size,
+      size: ha.size,
       mismatches: Math.max(ha.size, hb.size),
       max_abs_error: null,
       max_rel_error: null,
       worst: null,
       message:
-        reason === "count"
-          ? `element counts differ: ${ha.size} ${formatShape(ha.shape)} vs ${hb.size} ${formatShape(hb.shape)}`
-          : `shapes differ: ${formatShape(ha.shape)} vs ${formatShape(hb.shape)} (same count ${ha.size})`,
+        reason === "size"
+          ? `sizes differ: ${ha.size} values ${formatShape(ha.shape)} vs ${hb.size} values ${formatShape(hb.shape)}`
+          : `shapes differ: ${formatShape(ha.shape)} vs ${formatShape(hb.shape)} (the same ${ha.size} values)`,
     };
   }
   const n = ha.size;
@@ -92,7 +93,7 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
     ...base,
     close,
     reason: close ? null : "values",
-    count: n,
+    size: n,
     mismatches,
     max_abs_error: maxAbs,
     max_rel_error: maxRel,

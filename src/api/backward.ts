@@ -1,18 +1,24 @@
 /** backwardFiles: GroupNorm backward from tensor files to output files (the `backward` command). */
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
+import type { TensorSink } from "../io/tensor.js";
 import { streamBackward } from "../pipeline/backward.js";
 import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
-import { withFiles } from "./files.js";
+import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
+import type { DimsReport } from "./forward.js";
 
 export type BackwardOutput = "dx" | "dgamma" | "dbeta";
+export const BACKWARD_OUTPUTS: readonly OutputKind<BackwardOutput>[] = [
+  { key: "dx", file: "dX", flag: "--dx" },
+  { key: "dgamma", file: "dgamma", flag: "--dgamma" },
+  { key: "dbeta", file: "dbeta", flag: "--dbeta" },
+];
 
 export interface BackwardFilesOptions {
   /** The upstream gradient, X's shape. */
@@ -27,9 +33,9 @@ export interface BackwardFilesOptions {
   rstd?: string;
   eps?: number;
   layout?: Layout;
-  /** Outputs to write (default dx, and dgamma, dbeta with gamma). */
+  /** Outputs to write (default: the named ones; when none is named, dx, and dgamma, dbeta with gamma). */
   outputs?: BackwardOutput[];
-  /** Folder for dX.npy, dgamma.npy, dbeta.npy (default "."; created with parents). */
+  /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
   dxPath?: string;
   dgammaPath?: string;
@@ -46,9 +52,11 @@ export interface BackwardReport {
   layout: Layout;
   groups: number;
   eps: number;
-  dims: { N: number; C: number; HxW: number; G: number; D: number };
+  dims: DimsReport;
   statistics: "given" | "recomputed";
-  outputs: Partial<Record<BackwardOutput, string>>;
+  /** Paths of the outputs written, by file name. */
+  outputs: { dX?: string; dgamma?: string; dbeta?: string };
+  dtypes: { dX?: Dtype; dgamma?: Dtype; dbeta?: Dtype };
   threads: number;
   slices: number;
   bytes: { read: number; written: number };
@@ -64,10 +72,10 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
-  const outDir = o.outDir ?? ".";
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
+  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o.outDir ?? ".");
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
@@ -77,42 +85,36 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
       const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
       const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
       const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
-      const wanted = o.outputs ?? defaultBackwardOutputs(gamma !== null);
-      const paths: Partial<Record<BackwardOutput, string>> = {};
-      if (wanted.includes("dx")) paths.dx = o.dxPath ?? join(outDir, "dX.npy");
-      if (wanted.includes("dgamma")) paths.dgamma = o.dgammaPath ?? join(outDir, "dgamma.npy");
-      if (wanted.includes("dbeta")) paths.dbeta = o.dbetaPath ?? join(outDir, "dbeta.npy");
+      const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: [d.C], dbeta: [d.C] };
       await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
-      if ((paths.dx && !o.dxPath) || (paths.dgamma && !o.dgammaPath) || (paths.dbeta && !o.dbetaPath)) {
-        await outputs.ensureDir(outDir);
+      if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
+      const sinks: Partial<Record<BackwardOutput, TensorSink>> = {};
+      const report: Pick<BackwardReport, "outputs" | "dtypes"> = { outputs: {}, dtypes: {} };
+      let written = 0;
+      for (const c of chosen) {
+        sinks[c.key] = await outputs.create(c.path, x.dtype, shapes[c.key], c);
+        report.outputs[c.file as keyof BackwardReport["outputs"]] = c.path;
+        report.dtypes[c.file as keyof BackwardReport["dtypes"]] = x.dtype;
+        written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
-      const sinks = {
-        dx: paths.dx ? await outputs.create(paths.dx, x.dtype, x.shape) : undefined,
-        dgamma: paths.dgamma ? await outputs.create(paths.dgamma, x.dtype, [d.C]) : undefined,
-        dbeta: paths.dbeta ? await outputs.create(paths.dbeta, x.dtype, [d.C]) : undefined,
-      };
       const stats = mean && rstd ? { mean, rstd } : null;
       const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, memoryBudget, sinks, onProgress: o.onProgress });
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;
       run.phases.total = performance.now() - t0;
-      const bytes = x.size * itemSizeOf(x.dtype);
       return {
         command: "backward",
         input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
         groups: o.groups,
         eps,
-        dims: { N: d.N, C: d.C, HxW: d.HxW, G: d.G, D: d.D },
+        dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         statistics: stats ? "given" : "recomputed",
-        outputs: paths,
+        ...report,
         threads: engine.threads,
         slices: run.slices,
-        bytes: {
-          read: bytes + dy.size * itemSizeOf(dy.dtype),
-          written: (sinks.dx ? bytes : 0) + ((sinks.dgamma ? 1 : 0) + (sinks.dbeta ? 1 : 0)) * d.C * itemSizeOf(x.dtype),
-        },
+        bytes: { read: x.size * itemSizeOf(x.dtype) + dy.size * itemSizeOf(dy.dtype), written },
         seconds: toSeconds(run.phases),
       };
     });

@@ -1,15 +1,22 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import type { TensorSink } from "../io/tensor.js";
 import { streamForward } from "../pipeline/forward.js";
 import { readChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
-import { withFiles } from "./files.js";
+import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
+
+export type ForwardOutput = "y" | "mean" | "rstd";
+export const FORWARD_OUTPUTS: readonly OutputKind<ForwardOutput>[] = [
+  { key: "y", file: "Y", flag: "--y" },
+  { key: "mean", file: "mean", flag: "--mean" },
+  { key: "rstd", file: "rstd", flag: "--rstd" },
+];
 
 export interface ForwardFilesOptions {
   /** The input tensor file, (N, C, *spatial), or (N, *spatial, C) with layout "nhwc". */
@@ -20,17 +27,28 @@ export interface ForwardFilesOptions {
   beta?: string;
   eps?: number;
   layout?: Layout;
-  /** Folder for Y.npy, mean.npy, rstd.npy (default "."; created with parents). */
+  /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
-  /** Output files named explicitly (each replaces its default in outDir). */
+  /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
   y?: string;
   mean?: string;
   rstd?: string;
+  /** Outputs to write (default: the named ones, or all three when none is named). */
+  outputs?: ForwardOutput[];
   /** Bytes of slices in flight (default 384 MiB). */
   memory?: number;
   threads?: number;
   engine?: GroupNormEngine;
   onProgress?: (done: number, total: number) => void;
+}
+
+/** The dimensions of a run, as its JSON reports them. */
+export interface DimsReport {
+  n: number;
+  c: number;
+  hxw: number;
+  g: number;
+  d: number;
 }
 
 export interface ForwardReport {
@@ -39,9 +57,10 @@ export interface ForwardReport {
   layout: Layout;
   groups: number;
   eps: number;
-  dims: { N: number; C: number; HxW: number; G: number; D: number };
-  outputs: { y: string; mean: string; rstd: string };
-  dtypes: { y: Dtype; mean: Dtype; rstd: Dtype };
+  dims: DimsReport;
+  /** Paths of the outputs written, by file name. */
+  outputs: { Y?: string; mean?: string; rstd?: string };
+  dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype };
   threads: number;
   slices: number;
   bytes: { read: number; written: number };
@@ -52,7 +71,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
-  const outDir = o.outDir ?? ".";
+  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
@@ -61,37 +80,35 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
       const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
       const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
       const statsDtype = statsDtypeOf(x.dtype);
-      const paths = {
-        y: o.y ?? join(outDir, "Y.npy"),
-        mean: o.mean ?? join(outDir, "mean.npy"),
-        rstd: o.rstd ?? join(outDir, "rstd.npy"),
-      };
+      const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype };
+      const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G] };
       await outputs.protect([o.x, o.gamma, o.beta]);
-      if (!o.y || !o.mean || !o.rstd) await outputs.ensureDir(outDir);
-      const sinks = {
-        y: await outputs.create(paths.y, x.dtype, x.shape),
-        mean: await outputs.create(paths.mean, statsDtype, [d.N, d.G]),
-        rstd: await outputs.create(paths.rstd, statsDtype, [d.N, d.G]),
-      };
+      if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
+      const sinks: Partial<Record<ForwardOutput, TensorSink>> = {};
+      const report: Pick<ForwardReport, "outputs" | "dtypes"> = { outputs: {}, dtypes: {} };
+      let written = 0;
+      for (const c of chosen) {
+        sinks[c.key] = await outputs.create(c.path, dtypes[c.key], shapes[c.key], c);
+        report.outputs[c.file as keyof ForwardReport["outputs"]] = c.path;
+        report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
+        written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
+      }
       const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, memoryBudget, sinks, onProgress: o.onProgress });
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;
       run.phases.total = performance.now() - t0;
-      const itemSize = itemSizeOf(x.dtype);
-      const statBytes = 2 * d.N * d.G * (statsDtype === "float64" ? 8 : 4);
       return {
         command: "forward",
         input: { x: o.x, gamma: o.gamma ?? null, beta: o.beta ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
         groups: o.groups,
         eps,
-        dims: { N: d.N, C: d.C, HxW: d.HxW, G: d.G, D: d.D },
-        outputs: paths,
-        dtypes: { y: x.dtype, mean: statsDtype, rstd: statsDtype },
+        dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
+        ...report,
         threads: engine.threads,
         slices: run.slices,
-        bytes: { read: x.size * itemSize, written: x.size * itemSize + statBytes },
+        bytes: { read: x.size * itemSizeOf(x.dtype), written },
         seconds: toSeconds(run.phases),
       };
     });

@@ -143,7 +143,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
   const rtol = checkTolerance(o.rtol, tol.rtol, "--rtol");
   return withEngine(o, async (engine) => {
     const precision = inp.dtype === "float64" ? "f64" : "f32";
-    const r = await check(engine, { d: inp.d, x: inp.x, dy: inp.dy, gamma: inp.gamma, beta: inp.beta, eps, precision }, { samples, seed, atol, rtol });
+    const r = await check(engine, { d: inp.d, shape: memoryOrder(inp.shape, layout), x: inp.x, dy: inp.dy, gamma: inp.gamma, beta: inp.beta, eps, precision }, { samples, seed, atol, rtol });
     return {
       command: "gradcheck",
       passed: r.passed,

@@ -1,9 +1,9 @@
 /** compareFiles and describeFile: the `compare` and `info` commands as functions. */
-import type { Dtype } from "../core/dtype.js";
 import { type CompareReport, compareSources } from "../analysis/compare.js";
-import { type Summary, summarize } from "../analysis/info.js";
-import { NpyReader } from "../io/npy/index.js";
-import { closeAll, openTensors } from "../io/open.js";
+import { type Summary, SummaryAccumulator } from "../analysis/info.js";
+import { describeHeader } from "../io/npy/header.js";
+import { forEachRawChunk, isNumeric } from "../io/npy/values.js";
+import { closeAll, openIdentified, openTensors } from "../io/open.js";
 
 export type { CompareReport } from "../analysis/compare.js";
 
@@ -24,39 +24,55 @@ export async function compareFiles(a: string, b: string, o: CompareOptions = {})
   }
 }
 
-export interface InfoReport extends Summary {
+export interface InfoReport extends NullableSummary {
   command: "info";
   path: string;
+  format: "npy";
   version: string;
-  dtype: Dtype;
-  byte_order: "little" | "big";
+  /** NumPy's name of the element type: float32, int64, bool, complex128, <U10, object, … */
+  dtype: string;
+  byte_order: "little" | "big" | "none";
   order: "C" | "F";
   shape: number[];
   size: number;
-  bytes: number;
+  /** Bytes of data (null for object and structured arrays, whose elements have no fixed size). */
+  bytes: number | null;
   file_bytes: number;
+  /** Whether min, max, mean, std and the non-finite counts were computed, and if not why. */
+  statistics: string;
 }
 
-/** A file's header facts and summary statistics (over the finite values), streamed. */
+type NullableSummary = { [K in keyof Summary]: Summary[K] | null };
+
+/** A file's header facts and, for numeric dtypes, summary statistics (over the finite values), streamed. */
 export async function describeFile(path: string): Promise<InfoReport> {
-  const reader = await NpyReader.open(path);
+  const { fh, fileSize } = await openIdentified(path);
   try {
-    const h = reader.header;
-    const summary = await summarize(reader);
+    const h = await describeHeader(fh, fileSize, path);
+    let summary: NullableSummary = { min: null, max: null, mean: null, std: null, nan: null, posinf: null, neginf: null };
+    let statistics = `not computed for ${h.element.kind === "c" ? "complex" : h.element.name} values`;
+    if (isNumeric(h)) {
+      const acc = new SummaryAccumulator();
+      await forEachRawChunk(fh, h, (v) => acc.add(v));
+      summary = acc.result();
+      statistics = "computed";
+    }
     return {
       command: "info",
       path,
+      format: "npy",
       version: `${h.version[0]}.${h.version[1]}`,
-      dtype: h.dtype,
-      byte_order: h.littleEndian ? "little" : "big",
+      dtype: h.element.name,
+      byte_order: h.element.bytes === 1 || h.element.bytes === null ? "none" : h.element.littleEndian ? "little" : "big",
       order: h.fortranOrder ? "F" : "C",
       shape: h.shape,
       size: h.size,
-      bytes: h.size * h.itemSize,
+      bytes: h.itemSize === null ? null : h.size * h.itemSize,
       file_bytes: h.fileSize,
       ...summary,
+      statistics,
     };
   } finally {
-    await reader.close();
+    await fh.close().catch(() => undefined);
   }
 }

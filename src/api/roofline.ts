@@ -5,7 +5,8 @@
 import { groupNormDims, type Layout, memoryOrder } from "../core/dims.js";
 import { checkLayout } from "../core/params.js";
 import { InputError } from "../errors.js";
-import { writeWhole } from "../io/outputs.js";
+import { dirname } from "node:path";
+import { OutputSet } from "../io/outputs.js";
 import { Engine } from "../kernels/engine.js";
 import { type CacheLevel, hostInfo, theoreticalPeak } from "../roofline/host.js";
 import { dramWorkingSet, measureBandwidth, measureCompute, measureKernels, measureSweep, sweepSizes } from "../roofline/measure.js";
@@ -57,6 +58,13 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
   const d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
   const precision = dtype === "float32" ? "f32" : "f64";
   const host = hostInfo();
+  // the plot's path is checked (and its folder made) before the minutes of measuring
+  const outputs = new OutputSet();
+  let plot: { set(text: string): void } | null = null;
+  if (o.svg) {
+    await outputs.ensureDir(dirname(o.svg));
+    plot = await outputs.createText(o.svg, { explicit: true });
+  }
   const engine = new Engine({ threads, cacheBytes: host.llc_bytes || undefined });
   try {
     const attainable = await measureBandwidth(engine, dramWorkingSet(host.llc_bytes), runs);
@@ -81,11 +89,15 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
       inputBytes: { forward: numelBytes, backward: 2 * numelBytes },
       sweep,
     });
-    if (o.svg) {
+    if (plot) {
       const { rooflineSvg } = await import("../roofline/svg.js");
-      await writeWhole(o.svg, rooflineSvg(report, host.caches));
+      plot.set(rooflineSvg(report, host.caches));
     }
+    await outputs.commit();
     return { command: "roofline", ...report, caches: host.caches, svg: o.svg ?? null };
+  } catch (e) {
+    await outputs.abort();
+    throw e;
   } finally {
     await engine.close();
   }

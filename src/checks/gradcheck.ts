@@ -13,10 +13,13 @@ import type { Engine } from "../kernels/engine.js";
 import { gammaBetaBackward } from "../kernels/gamma-beta.js";
 import type { Precision } from "../kernels/plan.js";
 import { referenceForward, referenceStats } from "../oracle/reference.js";
+import { unravel } from "../analysis/chunks.js";
 import { sampleIndices } from "./random.js";
 
 export interface GradcheckInputs {
   d: Dims;
+  /** X's shape as stored (for coordinates in the report). */
+  shape: readonly number[];
   /** Values as stored (already rounded to the input dtype). */
   x: Float64Array;
   dy: Float64Array;
@@ -32,7 +35,8 @@ export interface OutputCheck {
   passed: boolean;
   checked: number;
   of: number;
-  worst_index: number | null;
+  /** Coordinates of the worst entry in the output's own index order (null when none was checked). */
+  worst_index: number[] | null;
 }
 
 export interface GradcheckResult {
@@ -120,7 +124,8 @@ function step(scale: number, v: number): number {
   return 1e-4 * (scale > 0 && Number.isFinite(scale) ? scale : Math.max(Math.abs(v), 1e-3));
 }
 
-function check(analytic: Float64Array, numeric: Map<number, number>, of: number, atol: number, rtol: number): OutputCheck {
+function check(analytic: Float64Array, numeric: Map<number, number>, shape: readonly number[], atol: number, rtol: number): OutputCheck {
+  const of = shape.reduce((a, b) => a * b, 1);
   let maxAbs = 0, maxRel = 0, passed = true;
   let worst: number | null = null, worstExcess = -Infinity;
   for (const [i, num] of numeric) {
@@ -137,7 +142,7 @@ function check(analytic: Float64Array, numeric: Map<number, number>, of: number,
       worst = i;
     }
   }
-  return { max_abs_error: maxAbs, max_rel_error: maxRel, passed, checked: numeric.size, of, worst_index: worst };
+  return { max_abs_error: maxAbs, max_rel_error: maxRel, passed, checked: numeric.size, of, worst_index: worst === null ? null : unravel(worst, shape) };
 }
 
 export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { samples: number; seed: number; atol: number; rtol: number }): Promise<GradcheckResult> {
@@ -165,7 +170,7 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
     const down = groups.loss(g, xs, data.dy, inp.gamma, inp.beta);
     numericX.set(i, (up - down) / (2 * h));
   }
-  const outputs: GradcheckResult["outputs"] = { dX: check(prod.dx, numericX, inp.x.length, opts.atol, opts.rtol) };
+  const outputs: GradcheckResult["outputs"] = { dX: check(prod.dx, numericX, inp.shape, opts.atol, opts.rtol) };
 
   if (inp.gamma && inp.beta) {
     // γ_c, β_c: channel c's group in every sample moves
@@ -193,7 +198,7 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
         param[c] = v;
         numeric.set(c, (up - down) / (2 * h));
       }
-      outputs[which] = check(which === "dgamma" ? prod.dgamma : prod.dbeta, numeric, d.C, opts.atol, opts.rtol);
+      outputs[which] = check(which === "dgamma" ? prod.dgamma : prod.dbeta, numeric, [d.C], opts.atol, opts.rtol);
     }
   }
   const passed = Object.values(outputs).every((o) => o!.passed);

@@ -44,6 +44,8 @@ export function colorLevel(tty: boolean | undefined, env: NodeJS.ProcessEnv, noC
 export class Console {
   quiet = false;
   json = false;
+  /** Set when stdout failed (closed by its reader, or full): nothing more is written to it. */
+  closed = false;
 
   private constructor(
     readonly streams: Streams,
@@ -63,24 +65,30 @@ export class Console {
     return new Console(streams, out, err);
   }
 
+  /** Text to `stream` (stdout), unless it has failed. */
+  write(stream: NodeJS.WritableStream, text: string): void {
+    if (stream === this.streams.stdout && this.closed) return;
+    stream.write(text);
+  }
+
   /** Human text on stdout (suppressed by --quiet and --json). */
   info(line: string): void {
-    if (!this.quiet && !this.json) this.streams.stdout.write(line + "\n");
+    if (!this.quiet && !this.json) this.write(this.streams.stdout, line + "\n");
   }
 
   /** Report text that is the command's answer (compare, gradcheck, info): suppressed by --json and --quiet (the exit status answers). */
   result(line: string): void {
-    if (!this.json && !this.quiet) this.streams.stdout.write(line + "\n");
+    if (!this.json && !this.quiet) this.write(this.streams.stdout, line + "\n");
   }
 
   /** The one JSON document of a --json run. */
   document(value: unknown): void {
-    this.streams.stdout.write(JSON.stringify(value, jsonReplacer, 2) + "\n");
+    this.write(this.streams.stdout, JSON.stringify(value, jsonReplacer, 2) + "\n");
   }
 
-  /** Warnings go to stderr only when it is a TTY and not --quiet (docs/cli.md); --json carries them too. */
+  /** Warnings go to stderr unless --quiet, once; --json documents carry them too. */
   warn(line: string): void {
-    if (!this.quiet && this.streams.stderr.isTTY) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
+    if (!this.quiet) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
   }
 
   error(line: string): void {

@@ -4,7 +4,6 @@
  * (cli/command.ts); the values they receive are typed by this table (after npm-check-updates'
  * cliOptions and vitest's cli-config).
  */
-import type { BackwardOutput } from "../api/backward.js";
 import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
@@ -48,14 +47,19 @@ export function parseNumber(raw: string, flag: string): number {
   return v;
 }
 
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30 };
+/** K, M, G, T are powers of 1024, spelt with or without "i" and "B" (K, Ki, KB, KiB); a bare B is bytes. */
+const UNIT_POWERS: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4 };
 
-/** A size like 512M, 1G, 1.5GiB, 65536. */
+/** A size like 512M, 1G, 1.5GiB, 2Ti, 65536. */
 export function parseSize(raw: string, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
-  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new InputError(`${flag} must be a size like 512M or 2G, got '${raw}'`);
-  return Math.floor(Number(m[1]) * unit);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt]?)(i?)(b?))\s*$/i.exec(raw);
+  const bad = () => new InputError(`${flag} must be a size like 512M, 2G or 1.5GiB (K, M, G, T: powers of 1024), got '${raw}'`);
+  if (!m) throw bad();
+  const [, num, unit, i] = m;
+  if (unit === "" && i !== "") throw bad(); // "5i"
+  const bytes = Math.floor(Number(num) * 1024 ** UNIT_POWERS[unit.toLowerCase()]);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw bad();
+  return bytes;
 }
 
 export function parseShape(raw: string): number[] {
@@ -74,17 +78,12 @@ export function parseDtype(raw: string): Dtype {
   throw new InputError(`--dtype must be f16, f32 or f64, got '${raw}'`);
 }
 
-export function parseOutputs(raw: string): BackwardOutput[] {
-  const names = raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (names.length === 0) throw new InputError("--outputs names no output (expected some of dx,dgamma,dbeta)");
-  const out: BackwardOutput[] = [];
-  for (const n of names) {
-    if (n !== "dx" && n !== "dgamma" && n !== "dbeta") throw new InputError(`--outputs: unknown output '${n}' (expected dx, dgamma or dbeta)`);
-    if (!out.includes(n)) out.push(n);
-  }
-  return out;
+/** A comma-separated list of output names (checked against the command's outputs by the API). */
+export function parseOutputs(raw: string): string[] {
+  const names = [...new Set(raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean))];
+  if (names.length === 0) throw new InputError(`--outputs names no output, got '${raw}'`);
+  return names;
 }
-
 
 // ------------------------------------------------------------------ the table
 
@@ -98,7 +97,7 @@ export const FLAGS = {
   y: path("--y <file>", "write Y here instead of DIR/Y.npy"),
   mean: path("--mean <file>", "mean, shape (N, G)"),
   rstd: path("--rstd <file>", "rstd, shape (N, G)"),
-  outputs: value<BackwardOutput[] | undefined>("--outputs <list>", "which of dx,dgamma,dbeta to write (default: dx, and dgamma,dbeta with --gamma)", parseOutputs, undefined),
+  outputs: value<string[] | undefined>("--outputs <list>", "which outputs to write, comma-separated", parseOutputs, undefined),
   dx: path("--dx <file>", "write dX here instead of DIR/dX.npy"),
   dgamma: path("--dgamma <file>", "write dgamma here instead of DIR/dgamma.npy"),
   dbeta: path("--dbeta <file>", "write dbeta here instead of DIR/dbeta.npy"),

@@ -4,10 +4,11 @@
  */
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
-import { CheckFailed, formatError, InputError } from "../errors.js";
-import { abortAllOutputsSync } from "../io/outputs.js";
 import type { GroupNormEngine } from "../api/engine.js";
 import { checkThreads } from "../api/engine.js";
+import { CheckFailed, formatError, InputError, quoteName } from "../errors.js";
+import { errnoWords } from "../io/files.js";
+import { abortAllOutputsSync } from "../io/outputs.js";
 import { backwardCommand } from "./commands/backward.js";
 import { compareCommand } from "./commands/compare.js";
 import { forwardCommand } from "./commands/forward.js";
@@ -16,14 +17,44 @@ import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
 import { Console, type Streams } from "./console.js";
 import { cliEngine, type Context } from "./context.js";
+import { restoreTerminal } from "./report.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
+/** The signals that end a run: its temporaries are removed and the terminal restored first. */
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/** What an interrupted run leaves on disk, in words. */
+function onDisk(): string {
+  const { aborted, written } = abortAllOutputsSync();
+  if (written.length) return `the outputs were complete on disk before it (${written.map(quoteName).join(", ")})`;
+  return aborted ? "no output written (the partial files are removed)" : "no output written";
+}
+
+/** Wait until what was written to `stream` has gone out; resolves to its write error, if any. */
+function drained(stream: NodeJS.WritableStream): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    try {
+      stream.write("", (e) => resolve((e as NodeJS.ErrnoException | null | undefined) ?? null));
+    } catch (e) {
+      resolve(e as NodeJS.ErrnoException);
+    }
+  });
+}
+
 export async function main(argv: string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   const console = await Console.create(streams, argv.includes("--no-color"));
+  // A closed stdout (`| head`) raises EPIPE asynchronously: stop writing and end quietly, as Unix
+  // tools do. Any other write error (a full disk) is reported once, in words.
+  let stdoutError: NodeJS.ErrnoException | null = null;
+  const onStdoutError = (e: NodeJS.ErrnoException) => {
+    stdoutError ??= e;
+    console.closed = true;
+  };
+  streams.stdout.on("error", onStdoutError);
   const engines: GroupNormEngine[] = [];
   const ctx: Context = {
     console,
@@ -41,7 +72,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     .addHelpText("after", "\nReference: docs/cli.md (commands, flags, files, exit codes, JSON).\n")
     .showHelpAfterError(false)
     .configureOutput({
-      writeOut: (s) => streams.stdout.write(s),
+      writeOut: (s) => console.write(streams.stdout, s),
       writeErr: (s) => streams.stderr.write(s),
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
@@ -49,51 +80,70 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
   for (const make of [forwardCommand, backwardCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand]) {
     const cmd = make(ctx);
     cmd.exitOverride().configureOutput({
-      writeOut: (s) => streams.stdout.write(s),
+      writeOut: (s) => console.write(streams.stdout, s),
       writeErr: (s) => streams.stderr.write(s),
       outputError: (s, write) => write(`groupnorm: ${s.trimEnd()}\n`),
     });
     program.addCommand(cmd);
   }
 
-  // An interrupted run removes its temporary outputs and says so; nothing half-written remains.
+  // An interrupted run removes its temporary outputs, restores the terminal and says what is on
+  // disk; then the signal is raised again with its default action, which ends the process at once
+  // whatever it is blocked on (process.exit would wait for a thread stuck in a system call).
   const onSignal = (signal: NodeJS.Signals) => {
-    abortAllOutputsSync();
-    streams.stderr.write(`groupnorm: interrupted by ${signal}: no output written\n`);
-    process.exit(signal === "SIGINT" ? 130 : 143);
+    restoreTerminal();
+    streams.stderr.write(`groupnorm: interrupted by ${signal}: ${onDisk()}\n`);
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    process.kill(process.pid, signal);
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  let status: number;
   try {
-    await program.parseAsync(argv, { from: "user" });
-    return ctx.exitCode;
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      status = 2; // bare `groupnorm`: a usage error
+    } else {
+      await program.parseAsync(argv, { from: "user" });
+      status = ctx.exitCode;
+    }
   } catch (e) {
     abortAllOutputsSync();
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
-      if (e.code === "commander.executeSubCommandAsync") return 0;
-      return 2;
-    }
-    if (e instanceof InputError) {
-      console.error(formatError(e));
-      return 2;
-    }
-    if (e instanceof CheckFailed) {
-      if (e.message) console.error(`groupnorm: ${e.message}`);
-      return 1;
-    }
-    const err = e as Error;
-    console.error(`groupnorm: error: internal error: ${err?.message ?? String(e)}`);
-    if (streams.env.GROUPNORM_DEBUG === "1" && err?.stack) {
-      console.error(err.stack);
-      const detail = (err as { detail?: string }).detail;
-      if (detail) console.error(`in the worker thread: ${detail}`);
-    }
-    else console.error("groupnorm: (set GROUPNORM_DEBUG=1 for the stack trace)");
-    return 3;
+    status = exitStatusOf(e, console, streams.env.GROUPNORM_DEBUG === "1");
   } finally {
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
+    restoreTerminal();
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
     for (const e of engines) await e.close().catch(() => undefined);
   }
+  const late = await drained(streams.stdout);
+  streams.stdout.removeListener("error", onStdoutError);
+  const failure = stdoutError ?? late;
+  if (failure && failure.code !== "EPIPE") {
+    streams.stderr.write(`groupnorm: error: cannot write to standard output: ${errnoWords(failure)}\n`);
+    return 2;
+  }
+  return status;
+}
+
+function exitStatusOf(e: unknown, console: Console, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+    if (e.code === "commander.executeSubCommandAsync") return 0;
+    return 2;
+  }
+  if (e instanceof InputError) {
+    console.error(formatError(e));
+    return 2;
+  }
+  if (e instanceof CheckFailed) {
+    if (e.message) console.error(`groupnorm: ${e.message}`);
+    return 1;
+  }
+  const err = e as Error;
+  console.error(formatError(new Error(`internal error: ${err?.message ?? String(e)}`)));
+  if (debug && err?.stack) {
+    console.error(err.stack);
+    const detail = (err as { detail?: string }).detail;
+    if (detail) console.error(`in the worker thread: ${detail}`);
+  } else console.error("groupnorm: (set GROUPNORM_DEBUG=1 for the stack trace)");
+  return 3;
 }

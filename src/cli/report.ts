@@ -1,11 +1,20 @@
-/** Small pieces of human output shared by commands: output lines and the progress bar. */
+/** Small pieces of human output shared by commands: run and output lines, and the progress bar. */
 import { createRequire } from "node:module";
 import type cliProgressTypes from "cli-progress";
 import { formatShape } from "../core/dims.js";
+import { quoteName } from "../errors.js";
 import type { Console, Painter } from "./console.js";
 
-export function describeOutput(c: Painter, name: string, path: string, dtype: string, shape: readonly number[]): string {
-  return `  ${c.bold(name.padEnd(6))} ${path}  ${dtype} ${formatShape(shape)}`;
+/** The first line of forward/backward: the command, its inputs, shape, dtype, layout, G. */
+export function runLine(c: Painter, command: string, inputs: string[], r: { input: { shape: number[]; dtype: string }; layout: string; groups: number }, extra: string): string {
+  return `${c.green(command)} ${inputs.map(quoteName).join(" ")}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, ${extra}`;
+}
+
+/** One line per output written: its name, path, dtype and shape. */
+export function describeOutputs(c: Painter, paths: Record<string, string | undefined>, dtypes: Record<string, string | undefined>, shapes: Record<string, readonly number[]>): string[] {
+  return Object.entries(paths)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([name, path]) => `  ${c.bold(name.padEnd(6))} ${quoteName(path)}  ${dtypes[name]} ${formatShape(shapes[name])}`);
 }
 
 /** The closing line of forward/backward: wall time, phases, threads. */
@@ -17,6 +26,16 @@ export function timingLine(c: Painter, r: { seconds: { total: number; read: numb
 export interface Progress {
   update: (done: number, total: number) => void;
   stop: () => void;
+}
+
+/** The terminal a bar has changed (cursor hidden, line wrap off), until it is restored. */
+let changed: NodeJS.WritableStream | null = null;
+
+/** Show the cursor and turn line wrap back on if a bar turned them off (every exit path calls this). */
+export function restoreTerminal(): void {
+  if (!changed) return;
+  changed.write("\u001b[?25h\u001b[?7h");
+  changed = null;
 }
 
 /**
@@ -33,6 +52,7 @@ export function progressFor(console: Console, label: string, unit = "slices", de
     update(done, total) {
       if (!bar && Date.now() - started < delayMs) return;
       if (!bar) {
+        changed = console.streams.stderr;
         bar = new cliProgress.SingleBar(
           { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
           cliProgress.Presets.shades_classic,
@@ -43,6 +63,7 @@ export function progressFor(console: Console, label: string, unit = "slices", de
     stop() {
       bar?.stop();
       bar = null;
+      restoreTerminal();
     },
   };
 }

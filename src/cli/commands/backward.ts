@@ -1,7 +1,7 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
-import { backwardFiles } from "../../api/backward.js";
+import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
-import { describeOutput, progressFor, timingLine } from "../report.js";
+import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
 
 export const backwardCommand = defineCommand({
   name: "backward",
@@ -16,7 +16,11 @@ export const backwardCommand = defineCommand({
     gamma: "per-channel scale used in the forward pass (enables dgamma, dbeta)",
     mean: "forward mean, shape (N, G) (with --rstd; default: recomputed from X)",
     rstd: "forward rstd, shape (N, G)",
-    outDir: "folder for dX.npy, dgamma.npy, dbeta.npy, created with parents if missing",
+    outputs: "which of dx,dgamma,dbeta to write (default: those named by --dx/--dgamma/--dbeta, or dx, and dgamma,dbeta with --gamma)",
+    outDir: "folder for the outputs not named (dX.npy, dgamma.npy, dbeta.npy), created with parents if missing",
+    dx: "write dX here",
+    dgamma: "write dgamma here",
+    dbeta: "write dbeta here",
   },
   examples: [
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
@@ -26,15 +30,13 @@ export const backwardCommand = defineCommand({
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({
-      dy, x, groups: f.groups!, gamma: f.gamma, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs,
+      dy, x, groups: f.groups!, gamma: f.gamma, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs as BackwardOutput[] | undefined,
       outDir: f.outDir, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
     }).finally(progress.stop);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
-    ctx.console.info(`${c.green("backward")} ${dy} ${x}: shape (${r.input.shape.join(", ")}) ${r.input.dtype}, ${r.layout}, G=${r.groups}, statistics ${r.statistics}`);
-    if (r.outputs.dx) ctx.console.info(describeOutput(c, "dX", r.outputs.dx, r.input.dtype, r.input.shape));
-    if (r.outputs.dgamma) ctx.console.info(describeOutput(c, "dgamma", r.outputs.dgamma, r.input.dtype, [r.dims.C]));
-    if (r.outputs.dbeta) ctx.console.info(describeOutput(c, "dbeta", r.outputs.dbeta, r.input.dtype, [r.dims.C]));
+    ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}`));
+    for (const line of describeOutputs(c, r.outputs, r.dtypes, { dX: r.input.shape, dgamma: [r.dims.c], dbeta: [r.dims.c] })) ctx.console.info(line);
     ctx.console.info(timingLine(c, r));
   },
 });

@@ -1,18 +1,20 @@
 /** `groupnorm forward X --groups G …`: parse, call forwardFiles, print. */
-import { forwardFiles } from "../../api/forward.js";
+import { type ForwardOutput, forwardFiles } from "../../api/forward.js";
 import { defineCommand } from "../command.js";
-import { describeOutput, progressFor, timingLine } from "../report.js";
+import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
 
 export const forwardCommand = defineCommand({
   name: "forward",
   description: "normalise X: write Y, mean and rstd",
   args: [["<X.npy>", "input tensor, (N, C, *spatial), or (N, *spatial, C) with --layout nhwc"]],
-  flags: ["groups", "gamma", "beta", "eps", "layout", "outDir", "y", "mean", "rstd", "threads", "memory"],
+  flags: ["groups", "gamma", "beta", "eps", "layout", "outputs", "outDir", "y", "mean", "rstd", "threads", "memory"],
   required: ["groups"],
   help: {
-    outDir: "folder for Y.npy, mean.npy, rstd.npy, created with parents if missing",
-    mean: "write mean here instead of DIR/mean.npy",
-    rstd: "write rstd here instead of DIR/rstd.npy",
+    outputs: "which of y,mean,rstd to write (default: those named by --y/--mean/--rstd, or all three)",
+    outDir: "folder for the outputs not named (Y.npy, mean.npy, rstd.npy), created with parents if missing",
+    mean: "write mean here (shape (N, G))",
+    rstd: "write rstd here (shape (N, G))",
+    y: "write Y here",
   },
   examples: [
     "groupnorm forward x.npy --groups 32 --gamma gamma.npy --beta beta.npy --out-dir out/",
@@ -21,13 +23,14 @@ export const forwardCommand = defineCommand({
   async run(ctx, [x], f) {
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "forward");
-    const r = await forwardFiles({ x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, outDir: f.outDir, y: f.y, mean: f.mean, rstd: f.rstd, memory: f.memory, engine, onProgress: progress.update }).finally(progress.stop);
+    const r = await forwardFiles({
+      x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, outputs: f.outputs as ForwardOutput[] | undefined,
+      outDir: f.outDir, y: f.y, mean: f.mean, rstd: f.rstd, memory: f.memory, engine, onProgress: progress.update,
+    }).finally(progress.stop);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
-    ctx.console.info(`${c.green("forward")} ${x}: shape (${r.input.shape.join(", ")}) ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${r.eps}`);
-    ctx.console.info(describeOutput(c, "Y", r.outputs.y, r.dtypes.y, r.input.shape));
-    ctx.console.info(describeOutput(c, "mean", r.outputs.mean, r.dtypes.mean, [r.dims.N, r.dims.G]));
-    ctx.console.info(describeOutput(c, "rstd", r.outputs.rstd, r.dtypes.rstd, [r.dims.N, r.dims.G]));
+    ctx.console.info(runLine(c, "forward", [x], r, `eps=${r.eps}`));
+    for (const line of describeOutputs(c, r.outputs, r.dtypes, { Y: r.input.shape, mean: [r.dims.n, r.dims.g], rstd: [r.dims.n, r.dims.g] })) ctx.console.info(line);
     ctx.console.info(timingLine(c, r));
   },
 });

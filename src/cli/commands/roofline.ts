@@ -40,10 +40,6 @@ function printTable(c: Console, r: RooflineResult): void {
     c.result(o.bold("copy bandwidth against working set"));
     c.result("  " + r.sweep.map((p) => `${bytesLabel(p.bytes)} ${p.gbps.toFixed(0)}`).join(" · ") + "  (GB/s)");
   }
-  if (r.warnings.length) {
-    c.result(o.bold("warnings"));
-    for (const w of r.warnings) c.result(`  ${w}`);
-  }
 }
 
 export const rooflineCommand = defineCommand({
@@ -63,7 +59,7 @@ export const rooflineCommand = defineCommand({
     const dtype = f.dtype ?? "float32";
     if (dtype === "float16") throw new InputError("--dtype must be f32 or f64, got 'f16'");
     const r = await roofline({ shape: f.shape, groups: f.groups, layout: f.layout, dtype, threads: f.threads, peakGbps: f.peakGbps, runs: f.runs, sweep: f.sweep, svg: f.svg, onProgress: progress.update }).finally(progress.stop);
-    for (const w of r.warnings) if (!f.json) ctx.console.warn(w);
+    for (const w of r.warnings) ctx.console.warn(w);
     if (f.json) return ctx.console.document(r);
     printTable(ctx.console, r);
     ctx.console.result("");

@@ -33,51 +33,67 @@ export interface NpyHeader {
 
 const SUPPORTED = "use float16, float32 or float64";
 
-/** Classify a descr string; returns the dtype and byte order or throws a message. */
-function classifyDescr(descr: string, path: string): { dtype: Dtype; littleEndian: boolean } {
+/** A .npy element type as the header's descr gives it, whatever it is (info describes any). */
+export interface Element {
+  /** NumPy's name: float32, int64, bool, complex128, <U10, object, structured, … */
+  name: string;
+  /** Bytes per element, when the data is raw values of a fixed size (not object or structured arrays). */
+  bytes: number | null;
+  littleEndian: boolean;
+  /** Its NumPy kind character (f, i, u, b, c, U, S, V, O, M, m), "structured" for a list descr. */
+  kind: string;
+  /** The dtype groupnorm computes with, or null with the reason it cannot. */
+  dtype: Dtype | null;
+  refusal: string | null;
+}
+
+const KIND_NAMES: Record<string, string> = { f: "float", i: "int", u: "uint", c: "complex" };
+
+/** What a descr string describes; throws only for strings that are no NumPy dtype at all. */
+function classifyDescr(descr: string, path: string): Element {
   const q = `'${descr.length > 40 ? descr.slice(0, 40) + "..." : descr}'`;
   const m = /^([<>=|]?)([A-Za-z?])([0-9]*)(.*)$/s.exec(descr);
   if (!m) throw new InputError(`unrecognized dtype ${q}; ${SUPPORTED}`, path);
   const [, order, kind, digits, rest] = m as unknown as [string, string, string, string, string];
+  const n = digits === "" ? null : Number(digits);
+  const littleEndian = order === "<" ? true : order === ">" ? false : HOST_LE;
+  const el = (name: string, bytes: number | null, refusal: string, k = kind): Element => ({ name, bytes, littleEndian, kind: k, dtype: null, refusal });
   switch (kind) {
     case "f": {
-      if (rest !== "" || digits === "") break;
-      if (digits !== "2" && digits !== "4" && digits !== "8") {
-        throw new InputError(`float dtype ${q} (${Number(digits) * 8}-bit) is not supported; ${SUPPORTED}`, path);
-      }
-      if (order === "|") {
-        throw new InputError(`byte order '|' is not valid for the float dtype ${q}`, path);
-      }
-      const dtype: Dtype = digits === "2" ? "float16" : digits === "4" ? "float32" : "float64";
-      const littleEndian = order === "<" ? true : order === ">" ? false : HOST_LE;
-      return { dtype, littleEndian };
+      if (rest !== "" || n === null) break;
+      if (order === "|") throw new InputError(`byte order '|' is not valid for the float dtype ${q}`, path);
+      if (n !== 2 && n !== 4 && n !== 8) return el(`float${n * 8}`, n, `float dtype ${q} (${n * 8}-bit) is not supported; ${SUPPORTED}`);
+      const dtype: Dtype = n === 2 ? "float16" : n === 4 ? "float32" : "float64";
+      return { name: dtype, bytes: n, littleEndian, kind, dtype, refusal: null };
     }
-    case "O":
-      throw new InputError(`object arrays (${q}) are not supported (never unpickled)`, path);
-    case "c":
-      throw new InputError(`complex dtype ${q} is not supported; ${SUPPORTED}`, path);
     case "i":
     case "u":
-      throw new InputError(`integer dtype ${q} is not supported; ${SUPPORTED}`, path);
+    case "c":
+      if (rest !== "" || n === null || ![1, 2, 4, 8, 16, 32].includes(n) || (kind !== "c" && n > 8) || (kind === "c" && n < 8)) break;
+      return el(`${KIND_NAMES[kind]}${n * 8}`, n, `${kind === "c" ? "complex" : "integer"} dtype ${q} is not supported; ${SUPPORTED}`);
     case "b":
     case "?":
-      throw new InputError(`boolean dtype ${q} is not supported; ${SUPPORTED}`, path);
+      if (rest !== "" || (n !== null && n !== 1)) break;
+      return el("bool", 1, `boolean dtype ${q} is not supported; ${SUPPORTED}`, "b");
+    case "O":
+      return el("object", null, `object arrays (${q}) are not supported (never unpickled)`);
     case "U":
     case "S":
     case "a":
-      throw new InputError(`string dtype ${q} is not supported; ${SUPPORTED}`, path);
+      if (n === null || rest !== "") break;
+      return el(descr, kind === "U" ? 4 * n : n, `string dtype ${q} is not supported; ${SUPPORTED}`, kind === "a" ? "S" : kind);
     case "V":
-      throw new InputError(`void (raw bytes) dtype ${q} is not supported; ${SUPPORTED}`, path);
+      if (n === null || rest !== "") break;
+      return el(descr, n, `void (raw bytes) dtype ${q} is not supported; ${SUPPORTED}`);
     case "M":
     case "m":
-      throw new InputError(`datetime/timedelta dtype ${q} is not supported; ${SUPPORTED}`, path);
+      return el(`${kind === "M" ? "datetime64" : "timedelta64"}${rest}`, n ?? 8, `datetime/timedelta dtype ${q} is not supported; ${SUPPORTED}`);
   }
   throw new InputError(`unrecognized dtype ${q}; ${SUPPORTED}`, path);
 }
 
 export interface ParsedDict {
-  dtype: Dtype;
-  littleEndian: boolean;
+  element: Element;
   fortranOrder: boolean;
   shape: number[];
   /** End of the dict literal within the header text. */
@@ -129,11 +145,11 @@ function parseHeaderText(text: string, path: string): ParsedDict {
   }
 
   const descr = fields.get("descr")!;
+  let element: Element;
   if (descr.k === "list") {
-    throw new InputError(`structured dtype (descr is a list of fields) is not supported; ${SUPPORTED}`, path);
-  }
-  if (descr.k !== "str") throw new InputError("malformed header: 'descr' must be a string", path);
-  const { dtype, littleEndian } = classifyDescr(descr.v, path);
+    element = { name: "structured", bytes: null, littleEndian: HOST_LE, kind: "structured", dtype: null, refusal: `structured dtype (descr is a list of fields) is not supported; ${SUPPORTED}` };
+  } else if (descr.k !== "str") throw new InputError("malformed header: 'descr' must be a string", path);
+  else element = classifyDescr(descr.v, path);
 
   const fo = fields.get("fortran_order")!;
   if (fo.k !== "bool") throw new InputError("malformed header: 'fortran_order' must be True or False", path);
@@ -156,11 +172,24 @@ function parseHeaderText(text: string, path: string): ParsedDict {
     }
     shape.push(Number(it.v));
   }
-  return { dtype, littleEndian, fortranOrder: fo.v, shape, dictEnd, descrSpan: [descr.s, descr.e] };
+  return { element, fortranOrder: fo.v, shape, dictEnd, descrSpan: [descr.s, descr.e] };
 }
 
-/** Read and validate the header of an open file. Allocates nothing the header merely claims. */
+/** A header of any dtype, as info describes it; `itemSize` is null where the data is not raw values. */
+export interface NpyDescription extends Omit<NpyHeader, "dtype" | "itemSize" | "littleEndian"> {
+  element: Element;
+  itemSize: number | null;
+}
+
+/** Read and validate the header of an open file, for computing: float dtypes only. */
 export async function parseHeader(fh: FileHandle, fileSize: number, path: string): Promise<NpyHeader> {
+  const d = await describeHeader(fh, fileSize, path, true);
+  const e = d.element;
+  return { ...d, dtype: e.dtype!, littleEndian: e.littleEndian, itemSize: itemSizeOf(e.dtype!) };
+}
+
+/** Read and validate the header of an open file, of any dtype. Allocates nothing the header merely claims. */
+export async function describeHeader(fh: FileHandle, fileSize: number, path: string, requireFloat = false): Promise<NpyDescription> {
   if (fileSize === 0) throw new InputError("empty file (0 bytes), not a .npy file", path);
   if (fileSize < MAGIC.length) {
     throw new InputError(`file is too short (${fileSize} bytes) to be a .npy file`, path);
@@ -209,23 +238,22 @@ export async function parseHeader(fh: FileHandle, fileSize: number, path: string
   const d = parseHeaderText(text, path);
   crossCheckWithNpyjs(major, text.slice(0, -1), d, path);
 
-  const itemSize = itemSizeOf(d.dtype);
+  if (requireFloat && !d.element.dtype) throw new InputError(d.element.refusal!, path);
+  const itemSize = d.element.bytes;
   const dataOffset = headerStart + hlen;
   const dataBytes = fileSize - dataOffset;
   let sizeBig = 1n;
   for (const dim of d.shape) sizeBig *= BigInt(dim);
-  const needBig = sizeBig * BigInt(itemSize);
-  if (needBig !== BigInt(dataBytes)) {
-    throw new InputError(
-      `data is ${dataBytes} bytes but shape ${shapeRepr(d.shape)} of ${d.dtype} needs ${needBig} bytes`,
-      path,
-    );
+  if (itemSize !== null) {
+    const needBig = sizeBig * BigInt(itemSize);
+    if (needBig !== BigInt(dataBytes)) {
+      throw new InputError(`data is ${dataBytes} bytes but shape ${shapeRepr(d.shape)} of ${d.element.name} needs ${needBig} bytes`, path);
+    }
   }
   return {
     path,
     version: [major, minor],
-    dtype: d.dtype,
-    littleEndian: d.littleEndian,
+    element: d.element,
     fortranOrder: d.fortranOrder,
     shape: d.shape,
     size: Number(sizeBig),

@@ -17,7 +17,8 @@ import type { ParsedDict } from "./header.js";
  */
 export function crossCheckWithNpyjs(major: number, body: string, d: ParsedDict, path: string): void {
   const [ds, de] = d.descrSpan;
-  const descr = DESCR_LE[d.dtype];
+  // the byte order and dtype are the strict parser's; npyjs checks the shape and order (any descr it knows will do)
+  const descr = DESCR_LE[d.element.dtype ?? "float64"];
   const dict = body.slice(0, ds) + `'${descr}'` + body.slice(de, d.dictEnd);
   const prefix = major === 1 ? 10 : 12;
   const total = Math.ceil((prefix + dict.length + 1) / ARRAY_ALIGN) * ARRAY_ALIGN;

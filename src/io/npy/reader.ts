@@ -74,6 +74,11 @@ export class NpyReader implements TensorSource {
 
   static async open(path: string): Promise<NpyReader> {
     const { fh, fileSize } = await openForRead(path);
+    return NpyReader.fromHandle(fh, fileSize, path);
+  }
+
+  /** A reader over an open file (closed here if its header is refused). */
+  static async fromHandle(fh: FileHandle, fileSize: number, path: string): Promise<NpyReader> {
     try {
       return new NpyReader(fh, await parseHeader(fh, fileSize, path));
     } catch (e) {

@@ -29,7 +29,7 @@ export class NpyWriter implements TensorSink {
   #scratch: ArrayBuffer | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(fh: FileHandle, tmpPath: string, dtype: Dtype, shape: readonly number[], size: number, dataOffset: number, display: string) {
+  private constructor(fh: FileHandle, tmpPath: string, dtype: Dtype, shape: readonly number[], size: number, dataOffset: number, display: string, readonly temporary: boolean) {
     this.#fh = fh;
     this.tmpPath = tmpPath;
     this.dtype = dtype;
@@ -39,19 +39,24 @@ export class NpyWriter implements TensorSink {
     this.#display = display;
   }
 
-  static async create(tmpPath: string, dtype: Dtype, shape: readonly number[], displayPath?: string): Promise<NpyWriter> {
+  /**
+   * A writer into `path`. `temporary` (the default): a new file (never an existing one, not even
+   * through a link) that abort() removes. Otherwise a device written through, in order.
+   */
+  static async create(path: string, dtype: Dtype, shape: readonly number[], o: { display?: string; temporary?: boolean } = {}): Promise<NpyWriter> {
     const size = checkShape(shape);
     const header = encodeNpyHeader(dtype, shape);
-    const display = displayPath ?? tmpPath;
+    const display = o.display ?? path;
+    const temporary = o.temporary ?? true;
     let fh: FileHandle;
     try {
-      fh = await open(tmpPath, "w");
+      fh = await open(path, temporary ? "wx" : "w");
     } catch (e) {
       throw ioError(e, display, "create");
     }
-    const w = new NpyWriter(fh, tmpPath, dtype, shape, size, header.length, display);
+    const w = new NpyWriter(fh, path, dtype, shape, size, header.length, display, temporary);
     try {
-      await writeFully(fh, header, 0, display);
+      await writeFully(fh, header, temporary ? 0 : null, display);
     } catch (e) {
       await w.abort();
       throw e;
@@ -86,7 +91,7 @@ export class NpyWriter implements TensorSink {
       ((this.dtype === "float32" && values instanceof Float32Array) ||
         (this.dtype === "float64" && values instanceof Float64Array))
     ) {
-      await writeFully(fh, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), this.#pos, this.#display);
+      await writeFully(fh, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), this.temporary ? this.#pos : null, this.#display);
     } else {
       this.#scratch ??= new ArrayBuffer(Math.max(8, Math.min(CHUNK_BYTES, Math.ceil((this.size * itemSize) / 8) * 8)));
       const scratch = this.#scratch;
@@ -100,7 +105,7 @@ export class NpyWriter implements TensorSink {
         else new Float64Array(scratch, 0, m).set(src);
         const bytes = Buffer.from(scratch, 0, m * itemSize);
         if (!HOST_LE) swapInPlace(bytes, itemSize);
-        await writeFully(fh, bytes, pos, this.#display);
+        await writeFully(fh, bytes, this.temporary ? pos : null, this.#display);
         pos += m * itemSize;
         i += m;
       }
@@ -136,7 +141,7 @@ export class NpyWriter implements TensorSink {
     const fh = this.#fh;
     this.#fh = undefined;
     if (fh) await fh.close().catch(() => undefined);
-    await unlink(this.tmpPath).catch(() => undefined);
+    if (this.temporary) await unlink(this.tmpPath).catch(() => undefined);
   }
 }
 
@@ -158,7 +163,7 @@ export async function writeNpy(
     if ((e as ErrnoLike).code !== "ENOENT") throw ioError(e, path, "create");
   }
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  const w = await NpyWriter.create(tmp, dtype, shape, path);
+  const w = await NpyWriter.create(tmp, dtype, shape, { display: path });
   try {
     await w.write(values);
     await w.finish();
