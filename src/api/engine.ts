@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from "node:os";
 import { InputError } from "../errors.js";
+import { addressSpaceLimit, virtualSize } from "../io/limits.js";
 import { Engine, type EngineOptions as KernelEngineOptions } from "../kernels/engine.js";
 import { MAX_THREADS } from "../kernels/pool/protocol.js";
 
@@ -16,12 +17,35 @@ export interface EngineOptions {
 }
 
 
-export function checkThreads(threads: number | undefined, what = "threads"): number {
-  if (threads === undefined) return availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+/**
+ * Address space an engine reserves: V8 reserves 10 GiB for every WebAssembly memory (its guard
+ * regions) and about 0.6 GiB for each worker thread (measured: 11.0 GiB for one thread, 15.6 for 8).
+ */
+const WASM_RESERVATION = 10 * 2 ** 30 + 100 * 2 ** 20;
+const PER_WORKER = 620 * 2 ** 20;
+
+function reservation(threads: number): number {
+  return WASM_RESERVATION + (threads > 1 ? threads * PER_WORKER : 0);
+}
+
+/**
+ * The thread count to use: `threads` checked (1 to 256; default the available cores), and checked
+ * against an address-space limit (ulimit -v), under which V8 would abort the process. A default
+ * count is lowered to what fits; an explicit one that does not fit is refused, saying what would.
+ */
+export function checkThreads(threads: number | undefined, what = "threads", limit = addressSpaceLimit(), used = virtualSize() ?? 0): number {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new InputError(`${what} must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
   }
-  return threads;
+  const wanted = threads ?? availableParallelism();
+  if (limit === null || used + reservation(wanted) <= limit) return wanted;
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  let fits = 0;
+  for (let t = wanted - 1; t >= 1 && !fits; t--) if (used + reservation(t) <= limit) fits = t;
+  if (threads === undefined && fits) return fits;
+  const why = `the address space is limited to ${gib(limit)} (ulimit -v) and ${gib(used)} is in use; a WebAssembly memory reserves 10 GiB of it, and each worker thread about 0.6 GiB`;
+  if (!fits) throw new InputError(`${why}: groupnorm needs about ${gib(used + reservation(1))}; raise ulimit -v`);
+  throw new InputError(`${why}: ${what} ${wanted} needs about ${gib(used + reservation(wanted))}; use ${what} ${fits}${fits === 1 ? "" : " or fewer"}, or raise ulimit -v`);
 }
 
 export class GroupNormEngine {

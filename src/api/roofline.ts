@@ -4,6 +4,9 @@
  */
 import { groupNormDims, type Layout, memoryOrder } from "../core/dims.js";
 import { checkLayout } from "../core/params.js";
+import { sizeText } from "../core/units.js";
+import { jobArenaBytes } from "../kernels/plan.js";
+import { ARENA_LIMIT } from "../pipeline/budget.js";
 import { InputError } from "../errors.js";
 import { dirname } from "node:path";
 import { OutputSet } from "../io/outputs.js";
@@ -57,6 +60,12 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
   // both layouts time the same tensor (as PyTorch's channels_last does)
   const d = groupNormDims(memoryOrder(shape, layout), groups, layout, "--shape");
   const precision = dtype === "float32" ? "f32" : "f64";
+  // the timings hold X and dY whole in the arena (the probes release theirs first): refuse what cannot fit
+  const tensors = 2 * d.N * d.C * d.HxW * (precision === "f32" ? 4 : 8);
+  const job = jobArenaBytes({ ...d, precision }, { beta: true, shifts: false, gradients: true }, threads);
+  if (tensors + job > ARENA_LIMIT) {
+    throw new InputError(`--shape ${shape.join(",")} needs ${sizeText(tensors + job)} of WebAssembly memory for the kernel timings (X, dY and the per-channel state in memory), more than the 4 GiB one WebAssembly memory holds: use a smaller --shape`);
+  }
   const host = hostInfo();
   // the plot's path is checked (and its folder made) before the minutes of measuring
   const outputs = new OutputSet();

@@ -110,3 +110,34 @@ export function dx_rows_g_f32(dy: usize, x: usize, dx: usize, rows: i32, C: i32,
     }
   }
 }
+
+// ---------------------------------------------------------------- float32 values, float64 arithmetic
+// As the forward's *_f32_wide (normalisation.ts): dx in float64 from float64 A, B, C0, m (prep_dx
+// with f32out = 0), the same operations in the same order as dxRun, rounded once to float32.
+
+/** NCHW: as dx_chan_f32, with float64 A[], B[], C0[], m[] at coef, `stride` entries apart. */
+export function dx_chan_f32_wide(dy: usize, x: usize, dx: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 3;
+  for (let k = 0; k < nch; k++) {
+    const co = <usize>k << 3;
+    const A = load<f64>(coef + co), B = load<f64>(coef + sb + co), C0 = load<f64>(coef + 2 * sb + co), m = load<f64>(coef + 3 * sb + co);
+    const o = <usize>k * <usize>len << 2;
+    for (let i = 0; i < len; i++) {
+      const p = o + (<usize>i << 2);
+      store<f32>(dx + p, <f32>((<f64>load<f32>(dy + p) * A + (<f64>load<f32>(x + p) - m) * B) + C0));
+    }
+  }
+}
+
+/** NHWC: as dx_rows_f32, with float64 A[C], B[C], C0[C], m[C] at coef. */
+export function dx_rows_f32_wide(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
+  const cb = <usize>C << 3;
+  for (let r = 0; r < rows; r++) {
+    const ro = (<usize>r * <usize>C) << 2;
+    for (let c = 0; c < C; c++) {
+      const p = ro + (<usize>c << 2), co = <usize>c << 3;
+      const A = load<f64>(coef + co), B = load<f64>(coef + cb + co), C0 = load<f64>(coef + 2 * cb + co), m = load<f64>(coef + 3 * cb + co);
+      store<f32>(dx + p, <f32>((<f64>load<f32>(dy + p) * A + (<f64>load<f32>(x + p) - m) * B) + C0));
+    }
+  }
+}

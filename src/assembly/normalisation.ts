@@ -114,3 +114,35 @@ export function norm_rows_g_f32(x: usize, y: usize, rows: i32, C: i32, D: i32, c
     normRowG(x + ro, y + ro, C, D, coef);
   }
 }
+
+// ---------------------------------------------------------------- float32 values, float64 arithmetic
+// For groups whose values or coefficients are beyond what the float32 loops keep exact (values near
+// the float32 range, spreads near its subnormals, eps = 0 on near-constant groups): y is computed in
+// float64 from float64 coefficients (prep_norm_f64) and rounded once to float32. Scalar: such groups
+// are rare, and the point is the exact result.
+
+/** NCHW: as norm_chan_f32, with float64 m[], a[], b[] at coef, `stride` entries apart. */
+export function norm_chan_f32_wide(x: usize, y: usize, len: i32, nch: i32, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 3;
+  for (let k = 0; k < nch; k++) {
+    const co = <usize>k << 3;
+    const m = load<f64>(coef + co), a = load<f64>(coef + sb + co), b = load<f64>(coef + 2 * sb + co);
+    const o = <usize>k * <usize>len << 2;
+    for (let i = 0; i < len; i++) {
+      const p = o + (<usize>i << 2);
+      store<f32>(y + p, <f32>((<f64>load<f32>(x + p) - m) * a + b));
+    }
+  }
+}
+
+/** NHWC: as norm_rows_f32, with float64 m[C], a[C], b[C] at coef. */
+export function norm_rows_f32_wide(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
+  const cb = <usize>C << 3;
+  for (let r = 0; r < rows; r++) {
+    const ro = (<usize>r * <usize>C) << 2;
+    for (let c = 0; c < C; c++) {
+      const p = ro + (<usize>c << 2), co = <usize>c << 3;
+      store<f32>(y + p, <f32>((<f64>load<f32>(x + p) - load<f64>(coef + co)) * load<f64>(coef + cb + co) + load<f64>(coef + 2 * cb + co)));
+    }
+  }
+}

@@ -12,14 +12,19 @@ export function uniform(seed: number): () => number {
   };
 }
 
+/** Normal values (Box–Muller) into `out`, each as `out` stores it (rounded to its element type). */
+export function normalsInto(out: Float32Array | Float64Array | { length: number; [i: number]: number }, seed: number, scale = 1, offset = 0, store: (v: number) => number = (v) => v): void {
+  const u = uniform(seed);
+  for (let i = 0; i < out.length; i++) {
+    const r = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300)));
+    out[i] = store(offset + scale * r * Math.cos(2 * Math.PI * u()));
+  }
+}
+
 /** Standard normal values (Box–Muller). */
 export function normals(n: number, seed: number, scale = 1, offset = 0): Float64Array {
-  const u = uniform(seed);
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300)));
-    out[i] = offset + scale * r * Math.cos(2 * Math.PI * u());
-  }
+  normalsInto(out, seed, scale, offset);
   return out;
 }
 

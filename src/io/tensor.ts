@@ -14,6 +14,8 @@ export interface TensorSource {
   readonly shape: readonly number[];
   /** Number of values (product of the shape). */
   readonly size: number;
+  /** Bytes the source keeps in memory to serve reads of parts (a Fortran-order file's C-order copy), if any. */
+  readonly residentBytes?: number;
   /**
    * Values [start, start + count) in C order into out[outOffset ...], converted to out's type
    * (exactly, for float16 into float32 or float64).

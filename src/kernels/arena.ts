@@ -43,6 +43,6 @@ export class Arena {
   }
 }
 
-function align64(n: number): number {
+export function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }

@@ -13,6 +13,7 @@
  * same for any thread count and any split.
  */
 import type { Layout } from "../core/dims.js";
+import { align64 } from "./arena.js";
 
 export type Precision = "f32" | "f64";
 
@@ -77,27 +78,38 @@ export interface WorkLayout {
   perItemBytes: number;
 }
 
+/** Per-item flags after an item's scratch (float64 0/1): see ItemFlag. */
+export const FLAG_BYTES = 24;
+export const enum ItemFlag {
+  /** The item's statistics make x − mean unsafe in float32 (set by finalizeStats). */
+  Extreme = 0,
+  /** Its forward coefficients are float64 (norm_*_f32_wide). */
+  NormWide = 1,
+  /** Its input-backward coefficients are float64 (dx_*_f32_wide). */
+  DxWide = 2,
+}
+
 export function workLayout(g: Geometry): WorkLayout {
   if (g.layout === "nchw") {
-    // per item: coefficients (4·D f64 at most)
+    // per item: coefficients (4·D f64 at most), then the flags
     if (g.HxW <= BLOCK) {
       const cpu = Math.max(1, g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW)));
-      return { items: g.N * g.G, unitsPerItem: Math.max(1, Math.ceil(g.D / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D };
+      return { items: g.N * g.G, unitsPerItem: Math.max(1, Math.ceil(g.D / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D + FLAG_BYTES };
     }
     const blocks = Math.ceil(g.HxW / BLOCK);
-    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, partialDoubles: 2, perItemBytes: 32 * g.D };
+    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, partialDoubles: 2, perItemBytes: 32 * g.D + FLAG_BYTES };
   }
   const rows = g.C === 0 ? Math.max(1, g.HxW) : Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
-  // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most); see scratchParts
+  // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most), the flags; see scratchParts
   const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0;
-  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C };
+  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C + FLAG_BYTES };
 }
 
 /** Scratch sizes a job needs, in bytes. */
 function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
-  // per thread: two float32 accumulator rows of C for the NHWC strips, or 2·C float64 unit sums
-  const perThread = Math.ceil((16 * g.C) / 64) * 64;
+  // per thread (NHWC only): two float32 accumulator rows of C for the strips, or 2·C float64 unit sums
+  const perThread = g.layout === "nhwc" ? Math.ceil((16 * g.C) / 64) * 64 : 0;
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
@@ -173,3 +185,26 @@ export function buildJob(m: JobMemory, geo: Geometry, spec: JobSpec): Job {
 /** The per-unit steps, for running a range of units of item 0 (chunked items). */
 export type UnitStep = "stats" | "norm" | "grad" | "dx" | "statsWide" | "gradWide";
 export const UNIT_STEPS: UnitStep[] = ["stats", "norm", "grad", "dx", "statsWide", "gradWide"];
+
+/** What a job allocates besides its scratch (see buildJob). */
+export interface JobShape {
+  beta: boolean;
+  shifts: boolean;
+  gradients: boolean;
+}
+
+/** The arena bytes buildJob allocates for a geometry (an upper bound: each allocation is 64-byte aligned). */
+export function jobArenaBytes(geo: Geometry, shape: JobShape, threads: number): number {
+  const s = scratchBytes(geo);
+  const NG = geo.N * geo.G, NC = geo.N * geo.C;
+  return (
+    align64(geo.C * 8) + // gamma
+    (shape.beta ? align64(geo.C * 8) : 0) +
+    2 * align64(NG * 8) + // mean, rstd
+    align64(s.partials) +
+    align64(s.perItem) +
+    align64(s.perThread * threads) +
+    (shape.shifts ? align64(geo.G * 8) : 0) +
+    (shape.gradients ? 2 * align64(NC * 8) : 0) // ds, db
+  );
+}

@@ -25,11 +25,15 @@ export interface KernelExports {
   dx_rows_g_f32(dy: number, x: number, dx: number, rows: number, C: number, D: number, coef: number): void;
   norm_chan_f32(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
   norm_chan_f64(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
+  norm_chan_f32_wide(x: number, y: number, len: number, nch: number, coef: number, stride: number): void;
+  norm_rows_f32_wide(x: number, y: number, rows: number, C: number, coef: number): void;
   grad_chan_f32(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
   grad_chan_f32_wide(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
   grad_chan_f64(dy: number, x: number, len: number, nch: number, m: number, out: number): void;
   dx_chan_f32(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
   dx_chan_f64(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
+  dx_chan_f32_wide(dy: number, x: number, dx: number, len: number, nch: number, coef: number, stride: number): void;
+  dx_rows_f32_wide(dy: number, x: number, dx: number, rows: number, C: number, coef: number): void;
   prep_norm_f32(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
   prep_norm_f64(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
   prep_dx(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;

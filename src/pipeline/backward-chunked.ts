@@ -12,12 +12,11 @@ import { type Phases, phaseTimer } from "./stream.js";
 
 type Step = "stats" | "statsWide" | "grad" | "gradWide" | "dx";
 
-export async function backwardChunked(engine: Engine, r: BackwardRun, items: ChunkedItemPlan[], state: BackwardState): Promise<Phases> {
+export async function backwardChunked(engine: Engine, r: BackwardRun, items: ChunkedItemPlan[], cap: number, state: BackwardState): Promise<Phases> {
   const { precision } = state;
   const eb = elementBytes(precision);
   const dxSink = r.sinks.dx;
   const { timed, finish } = phaseTimer();
-  const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
   const bdy = engine.arena.alloc(cap * eb), bx = engine.arena.alloc(cap * eb);
   for (const [i, item] of items.entries()) {
     const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;

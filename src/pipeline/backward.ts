@@ -8,10 +8,12 @@ import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
 import { gammaBetaBackward } from "../kernels/gamma-beta.js";
 import { backwardChunked } from "./backward-chunked.js";
+import { planRun } from "./budget.js";
+import { emptyBackward } from "./empty.js";
 import type { StreamedRun } from "./forward.js";
-import { precisionOf } from "./inputs.js";
-import { elementBytes, maxCount, planChunks, planSlices, viewOf } from "./slices.js";
-import { type Phases, pipeline } from "./stream.js";
+import { checkResident, precisionOf } from "./inputs.js";
+import { elementBytes, maxCount, type Slice, viewOf } from "./slices.js";
+import { type Phases, phaseTimer, pipeline } from "./stream.js";
 
 export interface BackwardRun {
   dy: TensorSource;
@@ -38,19 +40,30 @@ export interface BackwardState {
 export async function streamBackward(engine: Engine, r: BackwardRun): Promise<StreamedRun> {
   const d = r.dims;
   const precision = precisionOf(r.x.dtype, r.dy.dtype);
+  // the dgamma/dbeta accumulators, the given statistics and the inputs' own copies stay for the run
+  const hostBytes = 8 * (2 * d.C + (r.gamma?.length ?? 0) + (r.stats ? 2 * d.N * d.G : 0)) + (r.x.residentBytes ?? 0) + (r.dy.residentBytes ?? 0);
+  checkResident(r.x, r.memoryBudget);
+  checkResident(r.dy, r.memoryBudget);
+  const plan = planRun({ dims: d, precision, kind: "backward", budget: r.memoryBudget, threads: engine.threads, hostBytes });
+  if (plan.kind === "empty") {
+    const { timed, finish } = phaseTimer();
+    await timed("write", () => emptyBackward(d, r.stats, r.sinks));
+    return { phases: finish(), slices: 0 };
+  }
   const state: BackwardState = { precision, dgamma: new Float64Array(d.C), dbeta: new Float64Array(d.C) };
   // dX is written over dY in the arena (each dy is read before its dx is written).
-  const slices = planSlices(d, precision, 2, r.memoryBudget);
   const mark = engine.arena.used;
   let phases: Phases;
-  let count = slices.length;
+  let count: number;
   try {
-    if (slices.length === 0) {
+    if (plan.kind === "chunks") {
       // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks
-      const items = planChunks(d, precision, 2, r.memoryBudget);
-      count = items.length * items[0].chunks.length;
-      phases = await backwardChunked(engine, r, items, state);
-    } else phases = await backwardSlices(engine, r, slices, state);
+      count = plan.items.length * plan.items[0].chunks.length;
+      phases = await backwardChunked(engine, r, plan.items, plan.cap, state);
+    } else {
+      count = plan.slices.length;
+      phases = await backwardSlices(engine, r, plan.slices, state);
+    }
   } finally {
     engine.arena.release(mark);
   }
@@ -61,7 +74,7 @@ export async function streamBackward(engine: Engine, r: BackwardRun): Promise<St
   return { phases, slices: count };
 }
 
-async function backwardSlices(engine: Engine, r: BackwardRun, slices: ReturnType<typeof planSlices>, state: BackwardState): Promise<Phases> {
+async function backwardSlices(engine: Engine, r: BackwardRun, slices: Slice[], state: BackwardState): Promise<Phases> {
   const { precision } = state;
   const eb = elementBytes(precision);
   const dx = r.sinks.dx;

@@ -14,12 +14,12 @@ export async function forwardChunked(
   engine: Engine,
   x: TensorSource,
   items: ChunkedItemPlan[],
+  cap: number,
   p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision },
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
   const { timed, finish } = phaseTimer();
-  const cap = Math.max(...items[0].chunks.map((c) => c.to - c.from));
   const buf = engine.arena.alloc(cap * elementBytes(p.precision));
   for (const [i, item] of items.entries()) {
     const C = item.geo.C;

@@ -6,10 +6,12 @@
 import type { Dims } from "../core/dims.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
+import { planRun } from "./budget.js";
+import { emptyForward } from "./empty.js";
 import { forwardChunked } from "./forward-chunked.js";
-import { precisionOf } from "./inputs.js";
-import { elementBytes, maxCount, planChunks, planSlices, viewOf } from "./slices.js";
-import { type Phases, pipeline } from "./stream.js";
+import { checkResident, precisionOf } from "./inputs.js";
+import { elementBytes, maxCount, viewOf } from "./slices.js";
+import { type Phases, phaseTimer, pipeline } from "./stream.js";
 
 export interface ForwardRun {
   x: TensorSource;
@@ -34,18 +36,25 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
   const d = r.dims;
   const precision = precisionOf(r.x.dtype);
   const { y, mean, rstd } = r.sinks;
+  const hostBytes = 8 * ((r.gamma?.length ?? 0) + (r.beta?.length ?? 0)) + (r.x.residentBytes ?? 0);
+  checkResident(r.x, r.memoryBudget);
+  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes });
+  if (plan.kind === "empty") {
+    const { timed, finish } = phaseTimer();
+    await timed("write", () => emptyForward(d, r.sinks));
+    return { phases: finish(), slices: 0 };
+  }
   // Y is written over X in the arena (the kernels read each value before writing it): one tensor
   // buffer per slice in flight, and no write-allocate traffic for a separate output.
-  const slices = planSlices(d, precision, 1, r.memoryBudget);
   const eb = elementBytes(precision);
   const mark = engine.arena.used;
   try {
-    if (slices.length === 0) {
+    if (plan.kind === "chunks") {
       // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks, twice
-      const items = planChunks(d, precision, 1, r.memoryBudget);
-      const phases = await forwardChunked(engine, r.x, items, { gamma: r.gamma, beta: r.beta, eps: r.eps, precision }, r.sinks, r.onProgress);
-      return { phases, slices: items.length * items[0].chunks.length };
+      const phases = await forwardChunked(engine, r.x, plan.items, plan.cap, { gamma: r.gamma, beta: r.beta, eps: r.eps, precision }, r.sinks, r.onProgress);
+      return { phases, slices: plan.items.length * plan.items[0].chunks.length };
     }
+    const slices = plan.slices;
     const cap = maxCount(slices);
     const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
       x: engine.arena.alloc(cap * eb),

@@ -2,6 +2,7 @@
  * Checking a run's inputs: each side tensor's shape against what it must be before any of its data
  * is read, and the precision the kernels run in. Everything here raises InputError naming the tensor.
  */
+import { sizeText } from "../core/units.js";
 import type { Dtype } from "../core/dtype.js";
 import { formatShape, sameShape } from "../core/dims.js";
 import { InputError } from "../errors.js";
@@ -37,5 +38,16 @@ export async function readGroupStats(source: TensorSource, N: number, G: number,
 export function requireSameShape(a: TensorSource, b: TensorSource, what: string): void {
   if (!sameShape(a.shape, b.shape)) {
     throw new InputError(`${what} shape ${formatShape(a.shape)} differs from X's shape ${formatShape(b.shape)}`, a.name);
+  }
+}
+
+/** A source that would keep a copy of itself in memory (a Fortran-order file read in parts) must fit half the budget. */
+export function checkResident(source: TensorSource, budget: number): void {
+  const bytes = source.residentBytes ?? 0;
+  if (bytes > budget / 2) {
+        throw new InputError(
+      `is a Fortran-order array: reading it in parts needs a C-order copy of ${sizeText(bytes)} in memory, over half of --memory ${sizeText(budget)}; save it in C order (numpy.ascontiguousarray) or raise --memory to ${sizeText(2 * bytes)}`,
+      source.name,
+    );
   }
 }

@@ -6,13 +6,12 @@
  * order of the whole tensor, so statistics, outputs and the dgamma/dbeta sums over n come out in
  * the same order, bitwise the same as one in-memory run.
  */
-import { InputError } from "../errors.js";
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
 import type { TensorSource } from "../io/tensor.js";
 import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
-/** Default budget for the slice buffers in the arena; the process stays well under 1 GiB. */
+/** Default memory budget of a run (--memory): everything that grows with the tensor counts against it. */
 export const DEFAULT_MEMORY = 384 * 1024 * 1024;
 
 /**
@@ -40,35 +39,21 @@ export interface Slice {
   stats0: number;
 }
 
-/**
- * Slices of `tensors` tensors of d's shape (X alone for forward, dY and X for backward), each slice
- * buffer holding at most budget / (3·tensors) bytes per tensor (three buffers in flight). Empty when
- * not even one NCHW group or one NHWC sample fits: then the items are streamed in chunks (planChunks).
- */
-export function planSlices(d: Dims, precision: Precision, tensors: number, budget: number): Slice[] {
-  const eb = elementBytes(precision);
-  const perBuffer = Math.min(SLICE_TARGET, Math.floor(budget / (3 * tensors)));
-  const hardLimit = Math.floor(budget / (3 * tensors));
+/** Slices of whole samples (`samples` per slice) or, NCHW, of whole groups of one sample (`groups` per slice). */
+export function sliceList(d: Dims, precision: Precision, per: { samples: number } | { groups: number }): Slice[] {
   const sample = d.C * d.HxW;
   const slices: Slice[] = [];
-  if (d.N === 0 || sample === 0) {
-    slices.push({ index: 0, start: 0, count: d.N * sample, geo: { ...d, precision }, n0: 0, g0: 0, c0: 0, stats0: 0 });
-    return slices;
-  }
-  const samplesPer = Math.max(Math.floor(perBuffer / (sample * eb)), sample * eb <= hardLimit ? 1 : 0);
-  if (samplesPer >= 1) {
-    for (let n0 = 0; n0 < d.N; n0 += samplesPer) {
-      const ns = Math.min(samplesPer, d.N - n0);
+  if ("samples" in per) {
+    for (let n0 = 0; n0 < d.N; n0 += per.samples) {
+      const ns = Math.min(per.samples, d.N - n0);
       slices.push({ index: slices.length, start: n0 * sample, count: ns * sample, geo: { ...d, N: ns, precision }, n0, g0: 0, c0: 0, stats0: n0 * d.G });
     }
     return slices;
   }
   const group = d.D * d.HxW;
-  const groupsPer = Math.max(Math.floor(perBuffer / (group * eb)), group * eb <= hardLimit ? 1 : 0);
-  if (d.layout !== "nchw" || groupsPer < 1) return [];
   for (let n = 0; n < d.N; n++) {
-    for (let g0 = 0; g0 < d.G; g0 += groupsPer) {
-      const k = Math.min(groupsPer, d.G - g0);
+    for (let g0 = 0; g0 < d.G; g0 += per.groups) {
+      const k = Math.min(per.groups, d.G - g0);
       slices.push({
         index: slices.length,
         start: n * sample + g0 * group,
@@ -109,13 +94,18 @@ export interface ChunkedItemPlan {
 }
 
 /**
- * Items too large for the budget, streamed in chunks of whole units through one buffer per
- * tensor of at most budget / (2·tensors) bytes. The items' units are the in-memory run's units, so
- * the partial sums, and the results, are the same.
+ * Items too large for the budget (an NHWC sample, or an NCHW group as a one-group tensor), streamed
+ * in chunks of whole units. The items' units are the in-memory run's units, so the partial sums, and
+ * the results, are the same. `unitValues` is the largest unit's value count; `chunked(k)` cuts every
+ * item into chunks of k units and gives the chunk buffer's size in values.
  */
-export function planChunks(d: Dims, precision: Precision, tensors: number, budget: number): ChunkedItemPlan[] {
+export function planChunkItems(d: Dims, precision: Precision): {
+  geo: Geometry;
+  units: number;
+  unitValues: number;
+  chunked(unitsPer: number): { items: ChunkedItemPlan[]; cap: number };
+} {
   const eb = elementBytes(precision);
-  const perBuffer = Math.floor(budget / (2 * tensors));
   const geo: Geometry =
     d.layout === "nhwc" ? { ...d, N: 1, precision } : { N: 1, C: d.D, HxW: d.HxW, G: 1, D: d.D, layout: "nchw", precision };
   const w = workLayout(geo);
@@ -123,28 +113,31 @@ export function planChunks(d: Dims, precision: Precision, tensors: number, budge
   const end = (u: number) => (u >= w.unitsPerItem ? itemValues : unitOffset(geo, u) / eb);
   let largest = 0;
   for (let u = 0; u < w.unitsPerItem; u++) largest = Math.max(largest, end(u + 1) - end(u));
-  const unitsPer = Math.floor(perBuffer / (largest * eb));
-  if (unitsPer < 1) {
-    throw new InputError(`a work unit of ${largest * eb} bytes does not fit the memory budget of ${budget} bytes; raise --memory`);
-  }
-  const chunks: ChunkedItemPlan["chunks"] = [];
-  for (let u0 = 0; u0 < w.unitsPerItem; u0 += unitsPer) {
-    const u1 = Math.min(w.unitsPerItem, u0 + unitsPer);
-    chunks.push({ u0, u1, from: end(u0), to: end(u1) });
-  }
-  const items: ChunkedItemPlan[] = [];
-  if (d.layout === "nhwc") {
-    for (let n = 0; n < d.N; n++) {
-      items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => g * d.D), chunks });
-    }
-  } else {
-    for (let n = 0; n < d.N; n++) {
-      for (let g = 0; g < d.G; g++) {
-        items.push({ start: (n * d.C + g * d.D) * d.HxW, count: itemValues, geo, n, c0: g * d.D, stats0: n * d.G + g, shiftAt: [0], chunks });
+  return {
+    geo,
+    units: w.unitsPerItem,
+    unitValues: largest,
+    chunked(unitsPer) {
+      const chunks: ChunkedItemPlan["chunks"] = [];
+      for (let u0 = 0; u0 < w.unitsPerItem; u0 += unitsPer) {
+        const u1 = Math.min(w.unitsPerItem, u0 + unitsPer);
+        chunks.push({ u0, u1, from: end(u0), to: end(u1) });
       }
-    }
-  }
-  return items;
+      const items: ChunkedItemPlan[] = [];
+      if (d.layout === "nhwc") {
+        for (let n = 0; n < d.N; n++) {
+          items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => g * d.D), chunks });
+        }
+      } else {
+        for (let n = 0; n < d.N; n++) {
+          for (let g = 0; g < d.G; g++) {
+            items.push({ start: (n * d.C + g * d.D) * d.HxW, count: itemValues, geo, n, c0: g * d.D, stats0: n * d.G + g, shiftAt: [0], chunks });
+          }
+        }
+      }
+      return { items, cap: Math.max(...chunks.map((c) => c.to - c.from)) };
+    },
+  };
 }
 
 /** Each group's shift K of a chunked item: its first value, read from the file. */

@@ -163,9 +163,12 @@ const UNKNOWN_LLC = 32 << 20;
 /** Smallest array of the bandwidth probes. */
 const MIN_PROBE_BYTES = 64 << 20;
 
-/** Bytes per array for a DRAM measurement: 4× the last-level cache (STREAM's rule), at least 64 MiB. */
+/** The most one probe array may take: three of them share one WebAssembly memory (4 GiB). */
+const MAX_PROBE_BYTES = 1.25 * 2 ** 30;
+
+/** Bytes per array for a DRAM measurement: 4× the last-level cache (STREAM's rule), at least 64 MiB, at most MAX_PROBE_BYTES. */
 export function dramWorkingSet(llcBytes: number): number {
-  return Math.max(4 * (llcBytes || UNKNOWN_LLC), MIN_PROBE_BYTES);
+  return Math.min(MAX_PROBE_BYTES, Math.max(4 * (llcBytes || UNKNOWN_LLC), MIN_PROBE_BYTES));
 }
 
 /** Working-set sizes for the sweep: powers of two from 16 KiB to dramWorkingSet(LLC). */

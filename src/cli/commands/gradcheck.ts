@@ -6,7 +6,7 @@ import { defineCommand } from "../command.js";
 export const gradcheckCommand = defineCommand({
   name: "gradcheck",
   description: "check dX, dgamma, dbeta from the kernels against finite differences of the float64 reference (exit 0 pass, 1 fail)",
-  flags: ["shape", "seed", "dtype", "x", "dy", "gamma", "beta", "affine", "groups", "eps", "layout", "samples", "atol", "rtol", "threads"],
+  flags: ["shape", "seed", "dtype", "x", "dy", "gamma", "beta", "affine", "groups", "eps", "layout", "samples", "atol", "rtol", "threads", "memory"],
   required: ["groups"],
   help: {
     shape: "random inputs of this shape, N,C,spatial in this order for either layout",
@@ -14,6 +14,7 @@ export const gradcheckCommand = defineCommand({
     beta: "per-channel shift (default: random with --shape, none with --x)",
     atol: "absolute tolerance (default by dtype: f64 1e-6, f32 1e-3, f16 5e-2)",
     rtol: "relative tolerance (default by dtype: f64 1e-5, f32 1e-3, f16 5e-2)",
+    memory: "memory for the inputs held and the streamed backward, e.g. 1G (default 384M)",
   },
   shownDefaults: { dtype: "f32" },
   examples: [
@@ -24,7 +25,7 @@ export const gradcheckCommand = defineCommand({
   async run(ctx, _args, f) {
     const r = await gradcheck({
       groups: f.groups!, eps: f.eps, layout: f.layout, shape: f.shape, dtype: f.dtype, seed: f.seed, x: f.x, dy: f.dy, gamma: f.gamma, beta: f.beta,
-      affine: f.affine, samples: f.samples, atol: f.atol, rtol: f.rtol, engine: ctx.engine(f.threads),
+      affine: f.affine, samples: f.samples, atol: f.atol, rtol: f.rtol, memory: f.memory, engine: ctx.engine(f.threads),
     });
     ctx.exitCode = r.passed ? 0 : 1;
     if (f.json) return ctx.console.document(r);

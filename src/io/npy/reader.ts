@@ -60,6 +60,10 @@ export class NpyReader implements TensorSource {
   get size(): number {
     return this.header.size;
   }
+  /** A Fortran-order array (with two or more axes longer than 1) is reordered into a C-order copy on its first partial read. */
+  get residentBytes(): number {
+    return needsTranspose(this.header) ? this.header.size * (this.header.dtype === "float64" ? 8 : 4) : 0;
+  }
   #fh: FileHandle | undefined;
   #scratch: Buffer | undefined;
   /** C-order copy of a Fortran-order array, built on the first partial read. */

@@ -1,0 +1,159 @@
+/**
+ * A thread's view of a job in the shared memory: typed-array views, where each unit's data,
+ * partials, coefficients and flags lie, and the per-item shift and mean arrays the NHWC loops read.
+ * The base of the per-thread executor (combine.ts, executor.ts); it computes nothing itself.
+ */
+import { BLOCK, FLAG_BYTES, type ItemFlag, type Job, scratchParts } from "./plan.js";
+import type { KernelExports } from "./wasm.js";
+
+export abstract class JobView {
+  protected f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  protected f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+
+  /** `ith`: this thread's index, which picks its part of the job's per-thread scratch. */
+  constructor(
+    readonly k: KernelExports,
+    readonly memory: WebAssembly.Memory,
+    readonly ith = 0,
+  ) {}
+
+  /**
+   * What this thread last wrote into an item's shift and mean arrays: they are the same for all of
+   * an item's units, so a thread writes them once per item, not once per unit. Safe because an
+   * item's means and shifts do not change while its units read them (each dispatch decodes a new
+   * Job object), and the one rewrite in the other form (per-channel shifts for the float64
+   * fallback) happens after every unit of the item has read its per-group shifts.
+   */
+  private filled = { job: null as Job | null, shifts: "", means: "" };
+
+  private filledFor(j: Job): { shifts: string; means: string } {
+    if (this.filled.job !== j) this.filled = { job: j, shifts: "", means: "" };
+    return this.filled;
+  }
+
+  protected tmp(j: Job): number {
+    return j.threadScratch + this.ith * j.threadScratchBytes;
+  }
+
+  protected views(): void {
+    const buf = this.memory.buffer;
+    if (this.f64.buffer !== buf || this.f64.length * 8 !== buf.byteLength) {
+      this.f64 = new Float64Array(buf);
+      this.f32 = new Float32Array(buf);
+    }
+  }
+
+  protected elemBytes(j: Job): number {
+    return j.precision === "f32" ? 4 : 8;
+  }
+
+  /** Value of element (n, c = g·D, s = 0), the shift K of group (n, g). */
+  protected shift(j: Job, n: number, g: number): number {
+    if (j.shiftSource) return this.f64[(j.shiftSource >>> 3) + n * j.G + g];
+    const c = g * j.D;
+    const idx = j.layout === "nchw" ? (n * j.C + c) * j.HxW : n * j.HxW * j.C + c;
+    return j.precision === "f32" ? this.f32[(j.x >>> 2) + idx] : this.f64[(j.x >>> 3) + idx];
+  }
+
+  protected meanOf(j: Job, n: number, g: number): number {
+    return this.f64[(j.mean >>> 3) + n * j.G + g];
+  }
+
+  protected rstdOf(j: Job, n: number, g: number): number {
+    return this.f64[(j.rstd >>> 3) + n * j.G + g];
+  }
+
+  protected partialPtr(j: Job, item: number, u: number): number {
+    const w = j.work;
+    return j.partials + (item * w.unitsPerItem + u) * w.partialDoubles * 8;
+  }
+
+  /** The float64 index of an item's flag (after its scratch). */
+  private flagAt(j: Job, item: number, flag: ItemFlag): number {
+    return ((j.perItem + (item + 1) * j.work.perItemBytes - FLAG_BYTES) >>> 3) + flag;
+  }
+
+  protected flag(j: Job, item: number, flag: ItemFlag): boolean {
+    this.views();
+    return this.f64[this.flagAt(j, item, flag)] === 1;
+  }
+
+  protected setFlag(j: Job, item: number, flag: ItemFlag, on: boolean): void {
+    this.views();
+    this.f64[this.flagAt(j, item, flag)] = on ? 1 : 0;
+  }
+
+  /** NCHW: unit u of item (n, g): its first channel, channel count, byte offset, values per channel. */
+  protected run(j: Job, item: number, u: number): { c0: number; nch: number; off: number; len: number } {
+    const w = j.work;
+    const n = Math.floor(item / j.G), g = item % j.G;
+    const eb = this.elemBytes(j);
+    if (w.blocks === 1) {
+      const c0 = g * j.D + u * w.cpu;
+      return { c0, nch: Math.min(w.cpu, (g + 1) * j.D - c0), off: (n * j.C + c0) * j.HxW * eb, len: j.HxW };
+    }
+    const c0 = g * j.D + Math.floor(u / w.blocks), start = (u % w.blocks) * BLOCK;
+    return { c0, nch: 1, off: ((n * j.C + c0) * j.HxW + start) * eb, len: Math.min(BLOCK, j.HxW - start) };
+  }
+
+  /** Channels whose coefficients an item's scratch holds: NCHW its group's D, NHWC all C. */
+  protected coefFrame(j: Job, item: number): { ptr: number; first: number; count: number } {
+    const w = j.work;
+    const base = j.perItem + item * w.perItemBytes;
+    return j.layout === "nchw"
+      ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
+      : { ptr: base + scratchParts(j.C).coef, first: 0, count: j.C };
+  }
+
+  /** The item's groups: NCHW its one group (n, g), NHWC all G groups of sample `item`. */
+  protected groupsOf(j: Job, item: number): { n: number; g0: number; g1: number } {
+    return j.layout === "nchw" ? { n: Math.floor(item / j.G), g0: item % j.G, g1: (item % j.G) + 1 } : { n: item, g0: 0, g1: j.G };
+  }
+
+  /** NHWC: the rows of unit u of sample n. */
+  protected rows(j: Job, n: number, u: number): { off: number; rows: number } {
+    const w = j.work;
+    const r0 = u * w.rows;
+    return { off: (n * j.HxW + r0) * j.C * this.elemBytes(j), rows: Math.min(w.rows, j.HxW - r0) };
+  }
+
+  /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
+  protected nhwcShifts(j: Job, n: number, perGroup: boolean): number {
+    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C).shifts;
+    const filled = this.filledFor(j), key = `${n}:${perGroup}`;
+    if (filled.shifts === key) return ptr;
+    filled.shifts = key;
+    const base = ptr >>> 3;
+    for (let g = 0; g < j.G; g++) {
+      if (perGroup) this.f64[base + g] = this.shift(j, n, g);
+      else this.f64.fill(this.shift(j, n, g), base + g * j.D, base + (g + 1) * j.D);
+    }
+    return ptr;
+  }
+
+  /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
+  protected nhwcMeans(j: Job, n: number, asF32: boolean): number {
+    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C).means;
+    const filled = this.filledFor(j), key = `${n}:${asF32}`;
+    if (filled.means === key) return ptr;
+    filled.means = key;
+    for (let g = 0; g < j.G; g++) {
+      const mean = this.meanOf(j, n, g);
+      if (asF32) this.f32.fill(mean, (ptr >>> 2) + g * j.D, (ptr >>> 2) + (g + 1) * j.D);
+      else this.f64.fill(j.precision === "f32" ? Math.fround(mean) : mean, (ptr >>> 3) + g * j.D, (ptr >>> 3) + (g + 1) * j.D);
+    }
+    return ptr;
+  }
+
+  /**
+   * NHWC: Σ over an item's units of each partial entry (count of them), in unit order, into this
+   * thread's scratch; returns its float64 index.
+   */
+  protected sumUnits(j: Job, item: number, count: number): number {
+    const w = j.work;
+    const base = j.partials + item * w.unitsPerItem * w.partialDoubles * 8;
+    const out = this.tmp(j);
+    this.k.sum_units(base, w.unitsPerItem, w.partialDoubles, count, out);
+    return out >>> 3;
+  }
+}

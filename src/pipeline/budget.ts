@@ -1,0 +1,107 @@
+/**
+ * The memory budget of a streamed run (--memory): everything that grows with the tensor counts
+ * against it — the slice buffers in flight, each job's scratch and per-channel and per-group vectors
+ * in the arena, and the vectors the run keeps on the JavaScript side. A run either fits, with the
+ * largest slices that do, or is refused before anything is read, saying what to change.
+ */
+import { sizeText } from "../core/units.js";
+import type { Dims } from "../core/dims.js";
+import { InputError } from "../errors.js";
+import { align64, CONTROL_BYTES } from "../kernels/arena.js";
+import { type Geometry, jobArenaBytes, type Precision } from "../kernels/plan.js";
+import { MAX_PAGES, WASM_PAGE } from "../kernels/wasm.js";
+import { type ChunkedItemPlan, elementBytes, planChunkItems, type Slice, SLICE_TARGET, sliceList } from "./slices.js";
+
+/** The most one WebAssembly memory holds for the arena. */
+export const ARENA_LIMIT = MAX_PAGES * WASM_PAGE - CONTROL_BYTES;
+/** Preferred bytes per chunk buffer of an item streamed in chunks (chunks do not overlap: no need for more). */
+export const CHUNK_TARGET = 32 * 1024 * 1024;
+
+export type Kind = "forward" | "backward";
+
+export type Plan =
+  | { kind: "empty" }
+  | { kind: "slices"; slices: Slice[] }
+  | { kind: "chunks"; items: ChunkedItemPlan[]; cap: number };
+
+export interface PlanInput {
+  dims: Dims;
+  precision: Precision;
+  kind: Kind;
+  budget: number;
+  threads: number;
+  /** Bytes the run holds outside the arena whatever the slicing (vectors read or accumulated, reader copies). */
+  hostBytes: number;
+}
+
+/** The bytes a slice of this geometry costs: buffers in flight, the job in the arena, result copies on the host. */
+function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput): { arena: number; total: number } {
+  const tensors = p.kind === "forward" ? 1 : 2;
+  const eb = elementBytes(p.precision);
+  const NG = geo.N * geo.G, NC = geo.N * geo.C;
+  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward", shifts: false, gradients: p.kind === "backward" }, p.threads);
+  // forward keeps each buffer's mean/rstd until written; backward copies ds/db/mean/rstd of one slice
+  const host = p.kind === "forward" ? buffers * 2 * NG * 8 : 2 * NC * 8 + 2 * NG * 8;
+  return { arena, total: arena + host };
+}
+
+function chunkCost(geo: Geometry, cap: number, p: PlanInput): { arena: number; total: number } {
+  const tensors = p.kind === "forward" ? 1 : 2;
+  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true }, p.threads);
+  const host = 3 * geo.G * 8 + 2 * geo.C * 8; // shifts, mean/rstd results, ds/db results
+  return { arena, total: arena + host };
+}
+
+
+/** The largest k in [1, max] with fits(k), given fits is monotone (false above some k); 0 if none. */
+function largest(max: number, fits: (k: number) => boolean): number {
+  if (max < 1 || !fits(1)) return 0;
+  let lo = 1, hi = max;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi + 1) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export function planRun(p: PlanInput): Plan {
+  const d = p.dims;
+  if (d.N * d.C * d.HxW === 0) return { kind: "empty" };
+  const room = p.budget - p.hostBytes;
+  const tensors = p.kind === "forward" ? 1 : 2;
+  const eb = elementBytes(p.precision);
+  const within = (c: { arena: number; total: number }) => c.total <= room && c.arena <= ARENA_LIMIT;
+  const sample = d.C * d.HxW;
+  // slices of whole samples: as many as fit, at most SLICE_TARGET bytes per buffer beyond the first sample
+  const sampleCost = (k: number) => sliceCost({ ...d, N: k, precision: p.precision }, k * sample, Math.min(3, Math.ceil(d.N / k)), p);
+  const maxSamples = Math.max(1, Math.min(d.N, Math.floor(SLICE_TARGET / (sample * eb))));
+  const samples = largest(maxSamples, (k) => within(sampleCost(k)));
+  if (samples >= 1) return { kind: "slices", slices: sliceList(d, p.precision, { samples }) };
+  const group = d.D * d.HxW;
+  if (d.layout === "nchw") {
+    const groupCost = (k: number) => sliceCost({ N: 1, C: k * d.D, HxW: d.HxW, G: k, D: d.D, layout: "nchw", precision: p.precision }, k * group, 3, p);
+    const maxGroups = Math.max(1, Math.min(d.G, Math.floor(SLICE_TARGET / (group * eb))));
+    const groups = largest(maxGroups, (k) => within(groupCost(k)));
+    if (groups >= 1) return { kind: "slices", slices: sliceList(d, p.precision, { groups }) };
+  }
+  // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks of whole units
+  const layout = planChunkItems(d, p.precision);
+  const unitCap = (k: number) => layout.unitValues * k;
+  const maxUnits = Math.max(1, Math.min(layout.units, Math.floor(CHUNK_TARGET / (layout.unitValues * eb))));
+  const units = largest(maxUnits, (k) => within(chunkCost(layout.geo, unitCap(k), p)));
+  if (units >= 1) return { kind: "chunks", ...layout.chunked(units) };
+  refuse(p, chunkCost(layout.geo, unitCap(1), p), tensors);
+}
+
+/** No slicing fits: say how much --memory would do, or that the tensor is beyond one WebAssembly memory. */
+function refuse(p: PlanInput, least: { arena: number; total: number }, tensors: number): never {
+  const d = p.dims;
+  const what = d.layout === "nhwc" ? `a sample of C = ${d.C} channels` : `a group of D = ${d.D} channels`;
+  if (least.arena > ARENA_LIMIT) {
+    throw new InputError(
+      `${what} × ${d.HxW} positions needs ${sizeText(least.arena)} of WebAssembly memory for its ${tensors > 1 ? "tensors' work units" : "work units"} and per-channel state, more than the 4 GiB one WebAssembly memory holds: split the channels into more groups, or the tensor into smaller ones`,
+    );
+  }
+  throw new InputError(`the memory budget ${sizeText(p.budget)} is too small for this tensor: ${what} needs at least ${sizeText(p.hostBytes + least.total)}; raise --memory to ${sizeText(p.hostBytes + least.total)} or more`);
+}
