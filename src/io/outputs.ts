@@ -158,6 +158,7 @@ export class OutputSet {
 
   /** Check a target and register it: the path to write, and whether through a temporary. */
   private reserve(target: string, o: CreateOptions): Pending {
+    if (target === "-") throw new InputError("writing an output to standard output is not supported: name a file (outputs are renamed into place once complete)", target);
     let abs = resolve(target);
     const link = statOrNull(abs, false);
     if (link?.isSymbolicLink()) {
@@ -168,14 +169,14 @@ export class OutputSet {
         throw new InputError("is a symbolic link to nothing (a dangling link): remove it or name another output", target);
       }
     }
-    if (this.pending.some((p) => p.target === abs)) throw new InputError("the same output file is named twice", target);
     const previous = statOrNull(abs);
     const entry: Pending = { target: abs, tmp: null, writer: null };
+    if (previous?.isCharacterDevice()) {
+      this.pending.push(entry); // written through (/dev/null discards), as often as it is named
+      return entry;
+    }
+    if (this.pending.some((p) => p.target === abs)) throw new InputError("the same output file is named twice", target);
     if (previous && !previous.isFile()) {
-      if (previous.isCharacterDevice()) {
-        this.pending.push(entry); // written through (/dev/null discards)
-        return entry;
-      }
       throw new InputError(`is ${kindOf(previous)}: outputs are regular files, and this is never replaced`, target);
     }
     if (previous) {
