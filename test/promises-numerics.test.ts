@@ -1,7 +1,7 @@
 // Issue #14, numerics: wherever the float64 computation of the stored inputs is finite (and fits the
 // output dtype), the float32 result matches it within float32's tolerance, at the ends of float32's
 // range too; eps = 0 on a constant group is NaN, as in float64 and PyTorch.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -80,7 +80,8 @@ describe.each(["nchw", "nhwc"] as const)("%s float32", (layout) => {
     }
   });
 
-  it("eps = 0 on a constant group gives NaN there (0 · ∞, as float64 and PyTorch) and leaves the other group finite", async () => {
+  it("eps = 0 on a constant group gives NaN there (0 · ∞, as float64 and PyTorch), leaves the other group finite, and README says so", async () => {
+    expect(readFileSync(new URL("../README.md", import.meta.url), "utf8")).toMatch(/eps = 0[^.]*constant group[^.]*NaN/);
     const f = await files({ name: "constant, eps 0", values: Array(32).fill(0.75), eps: 0, dyScale: 1 }, layout);
     expect(groupnorm(["forward", join(f.dir, "x.npy"), "--groups", "2", "--layout", layout, "--eps", "0", "--out-dir", f.dir]).status).toBe(0);
     const y = await load(join(f.dir, "Y.npy"));

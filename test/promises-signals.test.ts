@@ -38,7 +38,8 @@ describe("a closed or full stdout", () => {
     ["compare", ["compare", X, X]],
   ];
   it.each(commands)("%s | head -1: ends quietly, no stack trace, not exit 1", async (_name, args) => {
-    const r = await run(args, { with: (child) => child.stdout!.once("data", () => child.stdout!.destroy()) });
+    // the reader is gone before the first line, as `| head -1` is after its line
+    const r = await run(args, { with: (child) => child.stdout!.destroy() });
     expect(r.stderr).not.toMatch(/at |Error|EPIPE/);
     expect(r.status).toBe(0);
   });
