@@ -6,6 +6,7 @@
  *   forwardFiles, backwardFiles      file to file, streamed in bounded memory
  *   compareFiles, describeFile       the `compare` and `info` commands
  *   gradcheck, roofline              the `gradcheck` and `roofline` commands
+ *   verifyFiles                      the `verify` command: your outputs against the float64 reference
  *   createEngine                     an engine of your own for many calls (close() when done)
  *
  * Every function returns a Promise; bad input rejects with an InputError whose message is the line
@@ -20,6 +21,8 @@ export type { EngineOptions } from "./api/engine.js";
 export { forwardFiles } from "./api/forward.js";
 export type { ForwardFilesOptions, ForwardReport } from "./api/forward.js";
 export { gradcheck } from "./api/gradcheck.js";
+export { verifyFiles } from "./api/verify.js";
+export type { OutputReport, VerifyOptions, VerifyReport } from "./api/verify.js";
 export type { GradcheckOptions, GradcheckReport } from "./api/gradcheck.js";
 export { compareFiles, describeFile } from "./api/inspect.js";
 export type { CompareOptions, CompareReport, InfoReport } from "./api/inspect.js";

@@ -15,6 +15,7 @@ import { forwardCommand } from "./commands/forward.js";
 import { gradcheckCommand } from "./commands/gradcheck.js";
 import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
+import { verifyCommand } from "./commands/verify.js";
 import { Console, type Streams } from "./console.js";
 import { cliEngine, type Context } from "./context.js";
 import { restoreTerminal } from "./report.js";
@@ -77,13 +78,17 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
     .exitOverride();
-  for (const make of [forwardCommand, backwardCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand]) {
-    const cmd = make(ctx);
+  const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => console.write(streams.stdout, s),
       writeErr: (s) => streams.stderr.write(s),
       outputError: (s, write) => write(`groupnorm: ${s.trimEnd()}\n`),
     });
+    for (const sub of cmd.commands) configure(sub);
+  };
+  for (const make of [forwardCommand, backwardCommand, verifyCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand]) {
+    const cmd = make(ctx);
+    configure(cmd);
     program.addCommand(cmd);
   }
 

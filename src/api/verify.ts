@@ -1,0 +1,102 @@
+/**
+ * verifyFiles: check a user's own GroupNorm outputs (forward: Y, mean, rstd; backward: dX, dgamma,
+ * dbeta) against the float64 reference of the stored inputs (the `verify` command).
+ */
+import { groupNormDims, type Layout } from "../core/dims.js";
+import type { Dtype } from "../core/dtype.js";
+import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { sizeText } from "../core/units.js";
+import { InputError } from "../errors.js";
+import { closeAll, openTensors } from "../io/open.js";
+import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { DEFAULT_MEMORY } from "../pipeline/slices.js";
+import type { OutputReport } from "../verify/check.js";
+import { verifyBackward, verifyForward } from "../verify/run.js";
+
+export type { OutputReport } from "../verify/check.js";
+
+export interface VerifyOptions {
+  mode: "forward" | "backward";
+  /** The inputs the candidates were computed from. */
+  x: string;
+  /** Backward: the upstream gradient. */
+  dy?: string;
+  groups: number;
+  eps?: number;
+  layout?: Layout;
+  gamma?: string;
+  beta?: string;
+  /** Forward: candidate mean and rstd. Backward: the forward's statistics, given (else recomputed). */
+  mean?: string;
+  rstd?: string;
+  /** Candidates: forward `y`; backward `dx`, `dgamma`, `dbeta`. */
+  y?: string;
+  dx?: string;
+  dgamma?: string;
+  dbeta?: string;
+  /** Fixed tolerances instead of the defaults by the candidate's dtype. */
+  atol?: number;
+  rtol?: number;
+  /** Bytes the reference's per-group and per-channel vectors may take (default 384 MiB). */
+  memory?: number;
+}
+
+export interface VerifyReport {
+  command: "verify";
+  mode: "forward" | "backward";
+  passed: boolean;
+  input: { x: string; dy: string | null; gamma: string | null; beta: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
+  layout: Layout;
+  groups: number;
+  eps: number;
+  outputs: Partial<Record<"Y" | "mean" | "rstd" | "dX" | "dgamma" | "dbeta", OutputReport>>;
+}
+
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
+  const eps = checkEps(o.eps);
+  const layout = checkLayout(o.layout);
+  const budget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const forward = o.mode === "forward";
+  const names = forward ? { Y: o.y, mean: o.mean, rstd: o.rstd } : { dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta };
+  if (Object.values(names).every((v) => v === undefined)) {
+    throw new InputError(forward ? "name at least one candidate to check: --y, --mean or --rstd" : "name at least one candidate to check: --dx, --dgamma or --dbeta");
+  }
+  if (!forward && (o.mean === undefined) !== (o.rstd === undefined)) throw new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)");
+  if (!forward && o.dy === undefined) throw new InputError("verify backward needs dY");
+  const src = await openTensors({
+    x: o.x, dy: forward ? undefined : o.dy, gamma: o.gamma, beta: forward ? o.beta : undefined,
+    smean: forward ? undefined : o.mean, srstd: forward ? undefined : o.rstd,
+    Y: o.y, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined, dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta,
+  });
+  try {
+    const x = src.x!;
+    const d = groupNormDims(x.shape, o.groups, layout, x.name);
+    if (src.dy) requireSameShape(src.dy, x, "dY");
+    if (d.N * d.G > 0x7fffffff) throw new InputError(`${x.name}: N·G = ${d.N * d.G} groups is more than verify indexes (2^31 − 1)`);
+    // the reference's vectors for the given convention and a dozen alternatives: about 120 float64
+    // per (n, g) group and 100 per channel, and the chunk buffers
+    const need = 8 * (120 * d.N * d.G + 100 * d.C) + (16 << 20);
+    if (need > budget) throw new InputError(`the reference needs ${sizeText(need)} for N·G = ${d.N * d.G} groups and C = ${d.C} channels, over --memory ${sizeText(budget)}; raise --memory`);
+    const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
+    const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
+    const stats = src.smean && src.srstd ? { mean: await readGroupStats(src.smean, d.N, d.G, "mean"), rstd: await readGroupStats(src.srstd, d.N, d.G, "rstd") } : null;
+    const inputs = { mode: o.mode, x, dy: src.dy, groups: o.groups, layout, eps, gamma, beta, stats, atol: o.atol, rtol: o.rtol, breathe };
+    const outputs = forward
+      ? await verifyForward({ ...inputs, candidates: { Y: src.Y, mean: src.mean, rstd: src.rstd } })
+      : await verifyBackward({ ...inputs, candidates: { dX: src.dX, dgamma: src.dgamma, dbeta: src.dbeta } });
+    return {
+      command: "verify",
+      mode: o.mode,
+      passed: Object.values(outputs).every((r) => r!.passed),
+      input: { x: o.x, dy: o.dy ?? null, gamma: o.gamma ?? null, beta: forward ? (o.beta ?? null) : null, mean: forward ? null : (o.mean ?? null), rstd: forward ? null : (o.rstd ?? null), dtype: x.dtype, shape: [...x.shape] },
+      layout,
+      groups: o.groups,
+      eps,
+      outputs,
+    };
+  } finally {
+    await closeAll(src);
+  }
+}

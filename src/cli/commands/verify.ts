@@ -1,0 +1,97 @@
+/** `groupnorm verify forward|backward …`: parse, call verifyFiles, print; exit 0 all pass, 1 any fails. */
+import { Command } from "commander";
+import { type OutputReport, type VerifyReport, verifyFiles } from "../../api/verify.js";
+import { formatShape } from "../../core/dims.js";
+import { quoteName } from "../../errors.js";
+import { epsText } from "../../verify/conventions.js";
+import { defineCommand } from "../command.js";
+import type { Console } from "../console.js";
+import type { Context } from "../context.js";
+
+const e = (v: number | null) => (v === null ? "—" : v.toExponential(2));
+const coords = (v: number[]) => `(${v.join(", ")})`;
+
+function printReport(console: Console, r: VerifyReport): void {
+  const c = console.out;
+  console.result(`verify ${r.mode} ${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}: candidates against the float64 reference`);
+  for (const [name, o] of Object.entries(r.outputs) as Array<[string, OutputReport]>) {
+    const verdict = o.passed ? c.green("pass") : c.red("FAIL");
+    if (o.reason === "shape" || o.reason === "dtype") {
+      console.result(`  ${name.padEnd(6)} ${verdict}  ${quoteName(o.file)} ${o.message}`);
+      continue;
+    }
+    const pct = o.mismatch_percent < 0.01 && o.mismatches ? "<0.01" : o.mismatch_percent.toFixed(2);
+    console.result(`  ${name.padEnd(6)} ${verdict}  ${o.passed ? `${o.checked} values` : `${o.mismatches} of ${o.checked} values (${pct}%) beyond tolerance${o.nan_mismatches ? `, ${o.nan_mismatches} NaN or infinite on one side only` : ""}`}; max abs error ${e(o.max_abs_error)}, mean ${e(o.mean_abs_error)}, max rel ${e(o.max_rel_error)}, ${o.max_ulp_error === null ? "—" : o.max_ulp_error.toPrecision(3)} ulp`);
+    if (!o.passed && o.worst) {
+      const w = o.worst;
+      console.result(`         worst at ${coords(w.index)}: ${w.value} (reference ${w.reference}), group ${coords(w.group)}, channel ${w.channel}`);
+      if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, max error ${e(g.max_abs_error)}`).join("; ")}`);
+    }
+    if (o.diagnosis) console.result(`         ${c.yellow("diagnosis:")} ${o.diagnosis}`);
+  }
+  console.result(r.passed ? c.green("passed") : c.red("failed"));
+}
+
+const shared = ["groups", "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
+const tolerances = {
+  atol: "fixed absolute tolerance (default: by the candidate's dtype, scaled by each group's values; see docs/cli.md)",
+  rtol: "relative tolerance, times |reference| (default: two units in the last place of the candidate's dtype)",
+  memory: "memory for the reference's per-group and per-channel vectors, e.g. 1G (default 384M)",
+};
+
+function finish(ctx: Context, r: VerifyReport, json: boolean): void {
+  ctx.exitCode = r.passed ? 0 : 1;
+  if (json) return ctx.console.document(r);
+  printReport(ctx.console, r);
+}
+
+const forward = defineCommand({
+  name: "forward",
+  description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
+  args: [["<X.npy>", "the input your outputs were computed from"]],
+  flags: [...shared, "beta", "y", "mean", "rstd"],
+  required: ["groups"],
+  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", ...tolerances },
+  examples: [
+    "groupnorm verify forward x.npy --groups 32 --gamma g.npy --beta b.npy --y my_y.npy",
+    "groupnorm verify forward x.npy --groups 8 --layout nhwc --y y.npy --mean mean.npy --rstd rstd.npy --json",
+  ],
+  async run(ctx, [x], f) {
+    const r = await verifyFiles({ mode: "forward", x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, y: f.y, mean: f.mean, rstd: f.rstd, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    finish(ctx, r, f.json);
+  },
+});
+
+const backward = defineCommand({
+  name: "backward",
+  description: "check your dX, dgamma, dbeta for dY and X against the float64 reference (exit 0 pass, 1 fail)",
+  args: [
+    ["<DY.npy>", "the upstream gradient"],
+    ["<X.npy>", "the forward's input"],
+  ],
+  flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
+  required: ["groups"],
+  help: {
+    mean: "the forward's mean, (N, G) (with --rstd; default: recomputed from X)",
+    rstd: "the forward's rstd, (N, G)",
+    dx: "your dX, X's shape and dtype",
+    dgamma: "your dgamma, (C,)",
+    dbeta: "your dbeta, (C,)",
+    ...tolerances,
+  },
+  examples: [
+    "groupnorm verify backward dy.npy x.npy --groups 32 --gamma g.npy --dx my_dx.npy --dgamma my_dg.npy --dbeta my_db.npy",
+    "groupnorm verify backward dy.npy x.npy --groups 32 --mean mean.npy --rstd rstd.npy --dx dx.npy --json",
+  ],
+  async run(ctx, [dy, x], f) {
+    const r = await verifyFiles({ mode: "backward", x, dy, groups: f.groups!, gamma: f.gamma, eps: f.eps, layout: f.layout, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    finish(ctx, r, f.json);
+  },
+});
+
+export function verifyCommand(ctx: Context): Command {
+  return new Command("verify")
+    .description("check your own GroupNorm's outputs or gradients (from CUDA, Triton, JAX, MLX, ONNX…) against the float64 reference, and say why they differ")
+    .addCommand(forward(ctx))
+    .addCommand(backward(ctx));
+}

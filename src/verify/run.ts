@@ -1,0 +1,375 @@
+/**
+ * verify: a user's own GroupNorm outputs (candidates) against the float64 reference of the stored
+ * inputs, streamed; and, for a candidate that fails, the convention under which it would pass.
+ */
+import { formatShape, type Layout } from "../core/dims.js";
+import type { Dtype } from "../core/dtype.js";
+import type { TensorSource } from "../io/tensor.js";
+import { Checker, type OutputReport } from "./check.js";
+import { affects, alternatives, type Convention, givenConvention } from "./conventions.js";
+import { GroupIndex } from "./grouping.js";
+import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, type Stats, statsOf, stream, VERIFY_CHUNK } from "./reference.js";
+import { defaultTolerance, lengthFactor, type Tolerance } from "./tolerance.js";
+
+export type ForwardCandidate = "Y" | "mean" | "rstd";
+export type BackwardCandidate = "dX" | "dgamma" | "dbeta";
+
+export interface VerifyInputs {
+  mode: "forward" | "backward";
+  x: TensorSource;
+  dy?: TensorSource;
+  groups: number;
+  layout: Layout;
+  eps: number;
+  gamma: Float64Array | null;
+  beta: Float64Array | null;
+  /** Backward: the forward's statistics, given (else recomputed). */
+  stats?: { mean: Float64Array; rstd: Float64Array } | null;
+  candidates: Partial<Record<ForwardCandidate | BackwardCandidate, TensorSource>>;
+  /** Fixed tolerances instead of the defaults by dtype. */
+  atol?: number;
+  rtol?: number;
+  /** Between chunks: lets the event loop run (signals, progress). */
+  breathe: () => Promise<void>;
+}
+
+/** Positions tried by a diagnosis besides the failed ones: about this many, spread evenly. */
+const SPREAD = 1 << 16;
+
+const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
+const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
+  const x = squeeze(a), y = squeeze(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+};
+
+function toleranceFor(dtype: Dtype, i: VerifyInputs): Tolerance {
+  const t = defaultTolerance(dtype);
+  return { rtol: i.rtol ?? t.rtol, scaled: t.scaled, atol: i.atol ?? (i.rtol !== undefined ? 0 : null) };
+}
+
+/** The shape and dtype a candidate must have, or the report refusing it. */
+function checkForm(name: string, cand: TensorSource, i: VerifyInputs, shape: readonly number[], dtype: Dtype | null, what: string): OutputReport | null {
+  const tol = toleranceFor(cand.dtype, i);
+  const exact = name === "Y" || name === "dX";
+  if (exact ? !(cand.shape.length === shape.length && cand.shape.every((v, k) => v === shape[k])) : !sameAfterSqueeze(cand.shape, shape)) {
+    return Checker.refused(cand.name, cand.dtype, cand.shape, "shape", `has shape ${formatShape(cand.shape)}, but ${name} must have shape ${formatShape(shape)} (${what})`, tol);
+  }
+  if (dtype && cand.dtype !== dtype) return Checker.refused(cand.name, cand.dtype, cand.shape, "dtype", `is ${cand.dtype}, but ${name} must have X's dtype, ${dtype}`, tol);
+  return null;
+}
+
+/** The indexes the given convention and the alternatives read the file with (one per layout and grouping). */
+function indexesFor(shape: readonly number[], G: number, conventions: Convention[]): Map<string, GroupIndex> {
+  const out = new Map<string, GroupIndex>();
+  for (const c of conventions) {
+    const key = `${c.layout}/${c.grouping}`;
+    if (!out.has(key)) out.set(key, new GroupIndex(shape, G, c.layout, c.grouping));
+  }
+  return out;
+}
+const keyOf = (c: Convention) => `${c.layout}/${c.grouping}`;
+
+/** Sorted flat positions a diagnosis tries: the failed ones and an even spread. */
+function samplePositions(size: number, failed: number[]): number[] {
+  const step = Math.max(1, Math.floor(size / SPREAD));
+  const set = new Set(failed);
+  for (let i = 0; i < size; i += step) set.add(i);
+  return [...set].sort((a, b) => a - b);
+}
+
+/** "Y matches GroupNorm with eps = 1e-6 (Flax, diffusers), not 1e-5", naming also the others that fit. */
+function diagnosisLine(name: string, hits: Convention[]): string | null {
+  if (hits.length === 0) return null;
+  const [c, ...also] = hits;
+  return `${name} matches GroupNorm with ${c.label}${c.instead ? `, not ${c.instead}` : ""}${also.length ? ` (also with ${also.map((a) => a.label).join("; with ")}: not told apart by these values)` : ""}`;
+}
+
+interface Prepared {
+  given: Convention;
+  alts: Convention[];
+  indexes: Map<string, GroupIndex>;
+  /** The given convention's statistics, and (computed when first asked: a diagnosis) the alternatives'. */
+  stats: Map<Convention, Stats>;
+  alternatives(): Promise<Map<Convention, Stats>>;
+}
+
+async function prepare(i: VerifyInputs): Promise<Prepared> {
+  const shape = i.x.shape;
+  const otherLayout = i.layout === "nchw" ? "nhwc" : "nchw";
+  const given = givenConvention({ eps: i.eps, layout: i.layout, hasGamma: !!i.gamma, hasBeta: !!i.beta, otherLayout: false, statsGiven: !!i.stats });
+  let alts = alternatives({
+    eps: i.eps,
+    layout: i.layout,
+    hasGamma: !!i.gamma,
+    hasBeta: !!i.beta,
+    otherLayout: shape.length > 2 && GroupIndex.fits(shape, i.groups, otherLayout) && (i.gamma === null || new GroupIndex(shape, i.groups, otherLayout, "contiguous").C === i.gamma.length),
+    statsGiven: !!i.stats,
+  });
+  // interleaved grouping is only another grouping when groups hold more than one channel and there are several
+  const index0 = new GroupIndex(shape, i.groups, i.layout, "contiguous");
+  if (index0.D <= 1 || i.groups <= 1) alts = alts.filter((c) => c.grouping === "contiguous");
+  if (i.gamma && i.gamma.length < i.groups) alts = alts.filter((c) => c.affine !== "group");
+  const indexes = indexesFor(shape, i.groups, [given, ...alts]);
+  const byKey = new Map<string, Moments>();
+  const [first] = await moments(i.x, [indexes.get(keyOf(given))!], i.breathe);
+  byKey.set(keyOf(given), first);
+  const stats = new Map<Convention, Stats>([[given, statsOf(first, given)]]);
+  let altStats: Map<Convention, Stats> | null = null;
+  const alternativesOf = async () => {
+    if (altStats) return altStats;
+    const missing = [...indexes.keys()].filter((k) => !byKey.has(k));
+    const ms = await moments(i.x, missing.map((k) => indexes.get(k)!), i.breathe);
+    missing.forEach((k, n) => byKey.set(k, ms[n]));
+    altStats = new Map(alts.map((c) => [c, statsOf(byKey.get(keyOf(c))!, c)]));
+    return altStats;
+  };
+  if (i.stats) {
+    // the forward's statistics, given: the reference uses them (the variance as 1/rstd² − eps)
+    const s = stats.get(given)!;
+    s.mean.set(i.stats.mean);
+    s.rstd.set(i.stats.rstd);
+    for (let g = 0; g < s.rstd.length; g++) s.variance[g] = 1 / (s.rstd[g] * s.rstd[g]) - i.eps;
+  }
+  return { given, alts, indexes, stats, alternatives: alternativesOf };
+}
+
+/** Reference values of a per-group output (mean or rstd) under a convention, and their scales. */
+function groupOutput(name: "mean" | "rstd", s: Stats, c: Convention, g: number): { value: number; scale: number } {
+  const f = lengthFactor(s.index.M);
+  if (name === "mean") return { value: s.mean[g], scale: f * (Math.abs(s.mean[g]) + Math.sqrt(Math.max(0, s.variance[g]))) };
+  const v = s.variance[g] + c.eps;
+  const value = c.rstdAs === "std" ? Math.sqrt(v) : c.rstdAs === "variance" ? s.variance[g] : s.rstd[g];
+  return { value, scale: f * Math.abs(value) };
+}
+
+async function checkGroupOutput(name: "mean" | "rstd", cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
+  const s = p.stats.get(p.given)!;
+  const ix = s.index;
+  const refuse = checkForm(name, cand, i, [ix.N, ix.G], null, "(N, G)");
+  if (refuse) return refuse;
+  const checker = new Checker(name, cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.groups);
+  await stream([cand], (start, [v]) => {
+    for (let k = 0; k < v.length; k++) {
+      const g = start + k, r = groupOutput(name, s, p.given, g);
+      checker.add(g, v[k], r.value, r.scale, g, Math.floor((g % ix.G) * ix.D));
+    }
+  }, i.breathe);
+  const report = checker.report();
+  if (!report.passed) {
+    // every entry, under each alternative that changes it
+    const fits = p.alts.filter((c) => affects(c, p.given, name)).map((c) => ({ c, ok: true }));
+    const tol = toleranceFor(cand.dtype, i);
+    const alt = await p.alternatives();
+    await stream([cand], (start, [v]) => {
+      for (const f of fits) {
+        if (!f.ok) continue;
+        const sc = alt.get(f.c)!;
+        for (let k = 0; k < v.length && f.ok; k++) {
+          const r = groupOutput(name, sc, f.c, start + k);
+          if (!within(v[k], r.value, tol.rtol * Math.abs(r.value) + (tol.atol ?? tol.scaled * r.scale))) f.ok = false;
+        }
+      }
+    }, i.breathe);
+    report.diagnosis = diagnosisLine(name, fits.filter((f) => f.ok).map((f) => f.c));
+  }
+  return report;
+}
+
+function within(value: number, reference: number, tol: number): boolean {
+  if (Number.isNaN(value) || Number.isNaN(reference)) return Number.isNaN(value) && Number.isNaN(reference);
+  if (!Number.isFinite(value) || !Number.isFinite(reference)) return value === reference;
+  return Math.abs(value - reference) <= tol;
+}
+
+/** Y under a convention as arrays: per-channel scale w and shift b, per-group scale of the tolerance. */
+function forwardPlan(s: Stats, conv: Convention, i: VerifyInputs): { w: Float64Array; b: Float64Array; scale: Float64Array } {
+  const ix = s.index, w = new Float64Array(ix.C), b = new Float64Array(ix.C);
+  for (let c = 0; c < ix.C; c++) {
+    const g = ix.grouping === "interleaved" ? c % ix.G : Math.floor(c / ix.D);
+    [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, g);
+  }
+  const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M);
+  const scale = new Float64Array(ix.groups);
+  for (let gi = 0; gi < ix.groups; gi++) scale[gi] = f * (s.maxdev[gi] * s.rstd[gi] * amax.wmax[gi % ix.G] + amax.bmax[gi % ix.G]);
+  return { w, b, scale };
+}
+
+/** Y's reference over a chunk (a plain function of arrays: the hot loop, kept out of closures). */
+function yChunk(len: number, x: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, b: Float64Array, ref: Float64Array): void {
+  for (let k = 0; k < len; k++) {
+    const g = gi[k], c = ch[k];
+    ref[k] = (x[k] - mean[g]) * rstd[g] * w[c] + b[c];
+  }
+}
+
+/** dX's reference over a chunk: rstd·(w·dy − A) − (x − mean)·rstd·B with per-group A and B. */
+function dxChunk(len: number, dy: Float64Array, x: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, A: Float64Array, B: Float64Array, ref: Float64Array): void {
+  for (let k = 0; k < len; k++) {
+    const g = gi[k], r = rstd[g];
+    ref[k] = r * (w[ch[k]] * dy[k] - A[g]) - (x[k] - mean[g]) * r * B[g];
+  }
+}
+
+/** Y's reference at one value and its group's scale, under a convention. */
+function yRef(x: number, gi: number, c: number, s: Stats, conv: Convention, i: VerifyInputs, amax: { wmax: Float64Array; bmax: Float64Array }): { value: number; scale: number } {
+  const g = gi % s.index.G;
+  const [w, b] = affineOf(conv, i.gamma, i.beta, c, g);
+  const r = s.rstd[gi];
+  return { value: (x - s.mean[gi]) * r * w + b, scale: lengthFactor(s.index.M) * (s.maxdev[gi] * r * amax.wmax[g] + amax.bmax[g]) };
+}
+
+async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
+  const refuse = checkForm("Y", cand, i, i.x.shape, i.x.dtype, "X's shape");
+  if (refuse) return refuse;
+  const s = p.stats.get(p.given)!, ix = s.index;
+  const { w, b, scale } = forwardPlan(s, p.given, i);
+  const checker = new Checker("Y", cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.groups);
+  const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK), ref = new Float64Array(VERIFY_CHUNK);
+  const { mean, rstd } = s;
+  await stream([i.x, cand], (start, [vx, vy]) => {
+    ix.walk(start, vx.length, gi, ch);
+    yChunk(vx.length, vx, gi, ch, mean, rstd, w, b, ref);
+    checker.addChunk(start, vx.length, vy, ref, scale, gi, ch);
+  }, i.breathe);
+  const report = checker.report();
+  if (!report.passed) {
+    const alt = await p.alternatives();
+    const amax = new Map([...alt].map(([conv, sc]) => [conv, groupAffineMax(sc.index, conv, i.gamma, i.beta)]));
+    report.diagnosis = await diagnoseElementwise("Y", [i.x, cand], checker.failed, i, p, (conv, vals, gIdx, c) => yRef(vals[0], gIdx, c, alt.get(conv)!, conv, i, amax.get(conv)!));
+  }
+  return report;
+}
+
+/**
+ * Try each alternative that changes an elementwise output on the failed positions and an even spread
+ * of others; the first under which all of them pass names the diagnosis.
+ */
+async function diagnoseElementwise(
+  name: string,
+  sources: TensorSource[],
+  failed: number[],
+  i: VerifyInputs,
+  p: Prepared,
+  reference: (c: Convention, values: number[], gi: number, ch: number) => { value: number; scale: number },
+): Promise<string | null> {
+  const cand = sources[sources.length - 1];
+  const positions = samplePositions(cand.size, failed);
+  const fits = p.alts.filter((c) => affects(c, p.given, name)).map((c) => ({ c, ok: true, index: p.indexes.get(keyOf(c))! }));
+  const tol = toleranceFor(cand.dtype, i);
+  const gi = new Int32Array(1), ch = new Int32Array(1);
+  let at = 0;
+  await stream(sources, (start, views) => {
+    const end = start + views[0].length;
+    for (; at < positions.length && positions[at] < end; at++) {
+      const k = positions[at] - start;
+      const values = views.map((v) => v[k]);
+      const value = values[values.length - 1];
+      for (const f of fits) {
+        if (!f.ok) continue;
+        f.index.walk(positions[at], 1, gi, ch);
+        const r = reference(f.c, values, gi[0], ch[0]);
+        if (!within(value, r.value, tol.rtol * Math.abs(r.value) + (tol.atol ?? tol.scaled * r.scale))) f.ok = false;
+      }
+    }
+  }, i.breathe);
+  return diagnosisLine(name, fits.filter((f) => f.ok).map((f) => f.c));
+}
+
+export async function verifyForward(i: VerifyInputs): Promise<Partial<Record<ForwardCandidate, OutputReport>>> {
+  const p = await prepare(i);
+  const out: Partial<Record<ForwardCandidate, OutputReport>> = {};
+  if (i.candidates.Y) out.Y = await checkY(i.candidates.Y, i, p);
+  if (i.candidates.mean) out.mean = await checkGroupOutput("mean", i.candidates.mean, i, p);
+  if (i.candidates.rstd) out.rstd = await checkGroupOutput("rstd", i.candidates.rstd, i, p);
+  return out;
+}
+
+/** dX's reference at one value and a bound of its group's largest |dx|, under a convention. */
+function dxRef(dy: number, x: number, gi: number, c: number, s: Stats, sums: BackwardSums, conv: Convention, i: VerifyInputs, wmax: Float64Array): { value: number; scale: number } {
+  const ix = s.index, g = gi % ix.G, M = ix.M;
+  const k = conv.unbiased ? M - 1 : M;
+  const r = s.rstd[gi], xhat = (x - s.mean[gi]) * r;
+  const w = affineOf(conv, i.gamma, null, c, g)[0];
+  const value = r * (w * dy - sums.sgdy[gi] / M - (xhat * sums.sgdyx[gi]) / k);
+  const scale = lengthFactor(M) * r * (wmax[g] * sums.dymax[gi] + Math.abs(sums.sgdy[gi]) / M + (s.maxdev[gi] * r * Math.abs(sums.sgdyx[gi])) / k);
+  return { value, scale };
+}
+
+export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<BackwardCandidate, OutputReport>>> {
+  const p = await prepare(i);
+  const dy = i.dy!;
+  const out: Partial<Record<BackwardCandidate, OutputReport>> = {};
+  const s = p.stats.get(p.given)!, ix = s.index;
+  const wanted = (["dX", "dgamma", "dbeta"] as const).filter((n) => i.candidates[n]);
+  // the alternatives' sums only when something fails (a second pass)
+  const [sums] = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe);
+  let altSums: Map<Convention, BackwardSums> | null = null;
+  const sumsOfAlternatives = async () => {
+    if (altSums) return altSums;
+    const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n)));
+    const alt = await p.alternatives();
+    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe);
+    altSums = new Map(list.map((c, n) => [c, all[n]]));
+    return altSums;
+  };
+  for (const name of ["dgamma", "dbeta"] as const) {
+    const cand = i.candidates[name];
+    if (!cand) continue;
+    const refuse = checkForm(name, cand, i, [ix.C], null, "(C,)");
+    if (refuse) {
+      out[name] = refuse;
+      continue;
+    }
+    const refOf = (bs: BackwardSums, c: number) => (name === "dgamma" ? { value: bs.dgamma[c], scale: bs.absDgamma[c] } : { value: bs.dbeta[c], scale: bs.absDbeta[c] });
+    const checker = new Checker(name, cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.G, true);
+    await stream([cand], (start, [v]) => {
+      for (let k = 0; k < v.length; k++) {
+        const c = start + k, r = refOf(sums, c);
+        checker.add(c, v[k], r.value, r.scale, Math.floor(c / ix.D), c);
+      }
+    }, i.breathe);
+    const report = checker.report();
+    if (!report.passed) {
+      const alts = await sumsOfAlternatives();
+      const tol = toleranceFor(cand.dtype, i);
+      const values = new Float64Array(cand.size);
+      await cand.read(0, cand.size, values);
+      const hits = [...alts.entries()].filter(([c, bs]) => affects(c, p.given, name) && values.every((v, ch) => {
+        const r = refOf(bs, ch);
+        return within(v, r.value, tol.rtol * Math.abs(r.value) + (tol.atol ?? tol.scaled * r.scale));
+      }));
+      report.diagnosis = diagnosisLine(name, hits.map(([c]) => c));
+    }
+    out[name] = report;
+  }
+  const cand = i.candidates.dX;
+  if (cand) {
+    const refuse = checkForm("dX", cand, i, i.x.shape, i.x.dtype, "X's shape");
+    if (refuse) out.dX = refuse;
+    else {
+      const { wmax } = groupAffineMax(ix, p.given, i.gamma, null);
+      const checker = new Checker("dX", cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.groups);
+      const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK), ref = new Float64Array(VERIFY_CHUNK);
+      // dx = rstd·(w·dy − A) − x̂·B per group, A = Σγ·dy/M, B = rstd·Σγ·dy·x̂/M: per-group constants first
+      const M = ix.M, w = forwardPlan(s, p.given, i).w;
+      const A = sums.sgdy.map((v) => v / M), B = sums.sgdyx.map((v, g) => (s.rstd[g] * v) / M);
+      const scale = new Float64Array(ix.groups).map((_, g) => dxRef(0, s.mean[g], g, 0, s, sums, p.given, i, wmax).scale);
+      const { mean, rstd } = s;
+      await stream([dy, i.x, cand], (start, [vdy, vx, vc]) => {
+        ix.walk(start, vx.length, gi, ch);
+        dxChunk(vx.length, vdy, vx, gi, ch, mean, rstd, w, A, B, ref);
+        checker.addChunk(start, vx.length, vc, ref, scale, gi, ch);
+      }, i.breathe);
+      const report = checker.report();
+      if (!report.passed) {
+        const alts = await sumsOfAlternatives();
+        const alt = await p.alternatives();
+        const wmaxOf = new Map([...alt].map(([conv, sc]) => [conv, groupAffineMax(sc.index, conv, i.gamma, null).wmax]));
+        report.diagnosis = await diagnoseElementwise("dX", [dy, i.x, cand], checker.failed, i, p, (conv, values, gIdx, c) =>
+          dxRef(values[0], values[1], gIdx, c, alt.get(conv)!, alts.get(conv)!, conv, i, wmaxOf.get(conv)!));
+      }
+      out.dX = report;
+    }
+  }
+  return out;
+}
