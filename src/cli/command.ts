@@ -21,7 +21,23 @@ export interface CommandSpec<K extends FlagName> {
   defaults?: { [P in K]?: FlagValues<P>[P] };
   shownDefaults?: Partial<Record<K, string>>;
   examples: string[];
+  /** A paragraph after the examples (when to use this command rather than another). */
+  notes?: string;
   run(ctx: Context, args: string[], flags: FlagValues<K>): Promise<void>;
+}
+
+/** A paragraph wrapped at `width` columns, for help text. */
+export function wrapText(text: string, width = 80): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join("\n");
 }
 
 /** The flags every command takes. */
@@ -41,7 +57,8 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
       else if (!required) help = help.replace(" (required)", "");
       cmd.addOption(new Option(flag.syntax, shown ? `${help} (default: ${shown})` : help));
     }
-    if (spec.examples.length) cmd.addHelpText("after", `\nExamples:\n${spec.examples.map((e) => `  $ ${e}`).join("\n")}\n`);
+    const after = [spec.examples.length ? `Examples:\n${spec.examples.map((e) => `  $ ${e}`).join("\n")}` : "", spec.notes ? wrapText(spec.notes) : ""].filter(Boolean);
+    if (after.length) cmd.addHelpText("after", `\n${after.join("\n\n")}\n`);
     cmd.action(async (...params: unknown[]) => {
       const command = params[params.length - 1] as Command;
       const raw = command.opts();

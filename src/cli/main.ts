@@ -131,7 +131,9 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
 
 function exitStatusOf(e: unknown, console: Console, debug: boolean): number {
   if (e instanceof CommanderError) {
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+    // help asked for is a success; help shown because a command group was given no subcommand is a usage error
+    if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
     if (e.code === "commander.executeSubCommandAsync") return 0;
     return 2;
   }

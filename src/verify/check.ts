@@ -22,6 +22,8 @@ export interface WorstGroup {
   group: number[];
   mismatches: number;
   max_abs_error: number;
+  /** The group's largest error / tolerance (what ranks the groups). */
+  tolerance_used: number;
 }
 
 export interface OutputReport {
@@ -43,6 +45,8 @@ export interface OutputReport {
   max_rel_error: number | null;
   max_ulp_error: number | null;
   worst: WorstEntry | null;
+  /** The largest |value − reference| / tolerance over the entries: at most 1 for a pass, how close it came. */
+  tolerance_used: number | null;
   worst_groups: WorstGroup[];
   diagnosis: string | null;
   /** The largest absolute tolerance applied (it scales with each entry's group or channel), and the relative one. */
@@ -66,9 +70,10 @@ export class Checker {
   private maxAtol = 0;
   private worstRatio = -Infinity;
   private worst: { i: number; g: number; c: number; value: number; reference: number } | null = null;
-  /** Per group: mismatches and the largest error. */
+  /** Per group: mismatches, the largest error, and the largest error / tolerance (what ranks them). */
   private readonly groupMismatches: Float64Array;
   private readonly groupMax: Float64Array;
+  private readonly groupRatio: Float64Array;
   /** Flat indices of failed entries (a reservoir sample of them). */
   readonly failed: number[] = [];
   private seed = 0x2545f491;
@@ -88,6 +93,7 @@ export class Checker {
   ) {
     this.groupMismatches = new Float64Array(groups);
     this.groupMax = new Float64Array(groups);
+    this.groupRatio = new Float64Array(groups);
     this.ulpBound = 2 / ulp(1, dtype);
   }
 
@@ -120,6 +126,7 @@ export class Checker {
       this.groupMax[gi] = Infinity;
       ratio = Infinity;
     }
+    if (ratio > this.groupRatio[gi]) this.groupRatio[gi] = ratio;
     if (ratio > 1) {
       this.mismatches++;
       this.groupMismatches[gi]++;
@@ -137,7 +144,7 @@ export class Checker {
    * every statistic updated as add() would; the rest (mismatches, NaN, infinities) go through add().
    */
   addChunk(start: number, len: number, value: Float64Array, reference: Float64Array, groupScale: Float64Array, gi: Int32Array, ch: Int32Array): void {
-    const t = this.tol, fixed = t.atol, rtol = t.rtol, scaled = t.scaled, groupMax = this.groupMax, ulpBound = this.ulpBound;
+    const t = this.tol, fixed = t.atol, rtol = t.rtol, scaled = t.scaled, groupMax = this.groupMax, groupRatio = this.groupRatio, ulpBound = this.ulpBound;
     let sumAbs = 0, n = 0, maxAbs = this.maxAbs, maxAtol = this.maxAtol, maxRel = this.maxRel, worstRatio = this.worstRatio, worstK = -1;
     for (let k = 0; k < len; k++) {
       const a = value[k], b = reference[k], err = Math.abs(a - b), g = gi[k];
@@ -168,6 +175,7 @@ export class Checker {
         if (u > this.maxUlp) this.maxUlp = u;
       }
       const ratio = err / tol;
+      if (ratio > groupRatio[g]) groupRatio[g] = ratio;
       if (ratio > worstRatio) { worstRatio = ratio; worstK = k; }
     }
     this.maxAbs = maxAbs; this.maxAtol = maxAtol; this.maxRel = maxRel;
@@ -196,7 +204,7 @@ export class Checker {
   static refused(file: string, dtype: string, shape: readonly number[], reason: Reason, message: string, tol: Tolerance): OutputReport {
     return {
       passed: false, reason, message, file, dtype, shape: [...shape], checked: 0, mismatches: 0, mismatch_percent: 0, nan_mismatches: 0,
-      max_abs_error: null, mean_abs_error: null, max_rel_error: null, max_ulp_error: null, worst: null, worst_groups: [], diagnosis: null,
+      max_abs_error: null, mean_abs_error: null, max_rel_error: null, max_ulp_error: null, worst: null, tolerance_used: null, worst_groups: [], diagnosis: null,
       atol: tol.atol ?? 0, rtol: tol.rtol,
     };
   }
@@ -208,13 +216,15 @@ export class Checker {
   report(): OutputReport {
     const passed = this.mismatches === 0;
     const reason: Reason | null = passed ? null : this.nanMismatches > 0 ? "nan" : "values";
-    const worstGroups: WorstGroup[] = [];
+    // the groups with mismatches, worst first by error / tolerance (so the worst entry's group leads)
+    const ranked: Array<{ g: number; ratio: number }> = [];
     for (let g = 0; g < this.groupMismatches.length; g++) {
       if (this.groupMismatches[g] === 0) continue;
-      worstGroups.push({ group: this.groupName(g), mismatches: this.groupMismatches[g], max_abs_error: this.groupMax[g] });
-      worstGroups.sort((a, b) => b.max_abs_error - a.max_abs_error || b.mismatches - a.mismatches);
-      if (worstGroups.length > WORST_GROUPS) worstGroups.pop();
+      ranked.push({ g, ratio: this.groupRatio[g] });
+      ranked.sort((a, b) => b.ratio - a.ratio || this.groupMismatches[b.g] - this.groupMismatches[a.g]);
+      if (ranked.length > WORST_GROUPS) ranked.pop();
     }
+    const worstGroups: WorstGroup[] = ranked.map(({ g }) => ({ group: this.groupName(g), mismatches: this.groupMismatches[g], max_abs_error: this.groupMax[g], tolerance_used: this.groupRatio[g] }));
     const w = this.worst;
     const message = passed
       ? `${this.checked} values within tolerance`
@@ -237,6 +247,7 @@ export class Checker {
       max_rel_error: this.finite ? this.maxRel : null,
       max_ulp_error: this.finite ? this.maxUlp : null,
       worst: w ? { index: unravel(w.i, this.shape), group: this.groupName(w.g), channel: w.c, value: w.value, reference: w.reference } : null,
+      tolerance_used: w ? this.worstRatio : null,
       worst_groups: worstGroups,
       diagnosis: null,
       atol: this.tol.atol ?? this.maxAtol,

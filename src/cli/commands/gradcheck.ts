@@ -5,7 +5,8 @@ import { defineCommand } from "../command.js";
 
 export const gradcheckCommand = defineCommand({
   name: "gradcheck",
-  description: "check dX, dgamma, dbeta from the kernels against finite differences of the float64 reference (exit 0 pass, 1 fail)",
+  description: "check groupnorm's own dX, dgamma, dbeta kernels against finite differences of the float64 reference (exit 0 pass, 1 fail)",
+  notes: "gradcheck tests groupnorm's own kernels (on random inputs or your X). To check the outputs or gradients of your own GroupNorm (CUDA, Triton, JAX, MLX, ONNX…), write them to .npy files and run groupnorm verify forward|backward.",
   flags: ["shape", "seed", "dtype", "x", "dy", "gamma", "beta", "affine", "groups", "eps", "layout", "samples", "atol", "rtol", "threads", "memory"],
   required: ["groups"],
   help: {

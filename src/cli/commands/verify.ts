@@ -4,11 +4,13 @@ import { type OutputReport, type VerifyReport, verifyFiles } from "../../api/ver
 import { formatShape } from "../../core/dims.js";
 import { quoteName } from "../../errors.js";
 import { epsText } from "../../verify/conventions.js";
-import { defineCommand } from "../command.js";
+import { defineCommand, wrapText } from "../command.js";
 import type { Console } from "../console.js";
 import type { Context } from "../context.js";
 
 const e = (v: number | null) => (v === null ? "—" : v.toExponential(2));
+const used = (r: number) => (r === 0 ? "none" : r < 0.001 ? "<0.1%" : `${(100 * r).toFixed(1)}%`);
+const times = (r: number) => (r < 10 ? r.toFixed(1) : r < 1e5 ? String(Math.round(r)) : r.toExponential(1).replace("e+", "e"));
 const coords = (v: number[]) => `(${v.join(", ")})`;
 
 function printReport(console: Console, r: VerifyReport): void {
@@ -21,16 +23,19 @@ function printReport(console: Console, r: VerifyReport): void {
       continue;
     }
     const pct = o.mismatch_percent < 0.01 && o.mismatches ? "<0.01" : o.mismatch_percent.toFixed(2);
-    console.result(`  ${name.padEnd(6)} ${verdict}  ${o.passed ? `${o.checked} values` : `${o.mismatches} of ${o.checked} values (${pct}%) beyond tolerance${o.nan_mismatches ? `, ${o.nan_mismatches} NaN or infinite on one side only` : ""}`}; max abs error ${e(o.max_abs_error)}, mean ${e(o.mean_abs_error)}, max rel ${e(o.max_rel_error)}, ${o.max_ulp_error === null ? "—" : o.max_ulp_error.toPrecision(3)} ulp`);
+    console.result(`  ${name.padEnd(6)} ${verdict}  ${o.passed ? `${o.checked} values` : `${o.mismatches} of ${o.checked} values (${pct}%) beyond tolerance${o.nan_mismatches ? `, ${o.nan_mismatches} NaN or infinite on one side only` : ""}`}; max abs error ${e(o.max_abs_error)}, mean ${e(o.mean_abs_error)}, max rel ${e(o.max_rel_error)}, ${o.max_ulp_error === null ? "—" : o.max_ulp_error.toPrecision(3)} ulp${o.passed && o.tolerance_used !== null ? `; ${used(o.tolerance_used)} of the tolerance used` : ""}`);
     if (!o.passed && o.worst) {
       const w = o.worst;
-      console.result(`         worst at ${coords(w.index)}: ${w.value} (reference ${w.reference}), group ${coords(w.group)}, channel ${w.channel}`);
-      if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, max error ${e(g.max_abs_error)}`).join("; ")}`);
+      const where = name === "mean" || name === "rstd" ? "" : `, channel ${w.channel}`; // one entry per group: no channel of its own
+      console.result(`         worst at ${coords(w.index)}: ${w.value} (reference ${w.reference}), group ${coords(w.group)}${where}`);
+      if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, ${g.max_abs_error === Infinity ? "NaN or infinite where the reference is not" : `max error ${e(g.max_abs_error)} (${times(g.tolerance_used)}× the tolerance)`}`).join("; ")}`);
     }
-    if (o.diagnosis) console.result(`         ${c.yellow("diagnosis:")} ${o.diagnosis}`);
+    if (o.diagnosis) console.result(`         ${c.yellow(o.passed ? "note:" : "diagnosis:")} ${o.diagnosis}`);
   }
   console.result(r.passed ? c.green("passed") : c.red("failed"));
 }
+
+const WHICH = "verify checks files your implementation wrote against the float64 reference of its inputs and names the convention it follows when it fails. gradcheck checks groupnorm's own backward kernels against finite differences; it cannot see your code.";
 
 const shared = ["groups", "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
 const tolerances = {
@@ -50,6 +55,7 @@ const forward = defineCommand({
   description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
   args: [["<X.npy>", "the input your outputs were computed from"]],
   flags: [...shared, "beta", "y", "mean", "rstd"],
+  notes: WHICH,
   required: ["groups"],
   help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", ...tolerances },
   examples: [
@@ -70,6 +76,7 @@ const backward = defineCommand({
     ["<X.npy>", "the forward's input"],
   ],
   flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
+  notes: WHICH,
   required: ["groups"],
   help: {
     mean: "the forward's mean, (N, G) (with --rstd; default: recomputed from X)",
@@ -92,6 +99,7 @@ const backward = defineCommand({
 export function verifyCommand(ctx: Context): Command {
   return new Command("verify")
     .description("check your own GroupNorm's outputs or gradients (from CUDA, Triton, JAX, MLX, ONNX…) against the float64 reference, and say why they differ")
+    .addHelpText("after", `\n${wrapText(WHICH)}\n`)
     .addCommand(forward(ctx))
     .addCommand(backward(ctx));
 }
