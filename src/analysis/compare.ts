@@ -1,11 +1,15 @@
 /**
  * `compare`: NumPy's isclose semantics, |a − b| ≤ atol + rtol·|b| (b the reference), NaN equal to
- * NaN, equal infinities equal; both files streamed in chunks, any pair of float dtypes.
+ * NaN, equal infinities equal; both files streamed in chunks, any pair of float dtypes. Two
+ * Fortran-order files are compared in their stored order; a Fortran-order file against a C-order one
+ * needs the former's C-order copy, which must fit the memory budget.
  */
 import { formatShape, sameShape } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
+import { sizeText } from "../core/units.js";
+import { InputError } from "../errors.js";
 import type { TensorSource } from "../io/tensor.js";
-import { CHUNK, unravel } from "./chunks.js";
+import { CHUNK, unravel, unravelFortran } from "./chunks.js";
 
 export interface CompareReport {
   command: "compare";
@@ -16,9 +20,10 @@ export interface CompareReport {
   close: boolean;
   /** Why not close: "shape", "size" (the numbers of values differ) or "values" (null when close). */
   reason: "shape" | "size" | "values" | null;
-  /** Values compared (A's size when the sizes differ). */
+  /** Values compared (0 when the shapes differ: nothing is compared). */
   size: number;
-  mismatches: number;
+  /** Values beyond the tolerance (null when the shapes differ). */
+  mismatches: number | null;
   max_abs_error: number | null;
   max_rel_error: number | null;
   worst: { index: number[]; a: number; b: number; abs_error: number } | null;
@@ -31,8 +36,8 @@ export function isClose(a: number, b: number, atol: number, rtol: number): boole
   return Math.abs(a - b) <= atol + rtol * Math.abs(b);
 }
 
-/** Compare two sources value by value (a the values, b the reference), streamed in chunks. */
-export async function compareSources(ra: TensorSource, rb: TensorSource, atol: number, rtol: number): Promise<CompareReport> {
+/** Compare two sources value by value (a the values, b the reference), streamed in chunks, within `budget` bytes. */
+export async function compareSources(ra: TensorSource, rb: TensorSource, atol: number, rtol: number, budget = Infinity): Promise<CompareReport> {
   const ha = ra, hb = rb;
   const base = {
     command: "compare" as const,
@@ -47,8 +52,8 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
       ...base,
       close: false,
       reason,
-      size: ha.size,
-      mismatches: Math.max(ha.size, hb.size),
+      size: 0,
+      mismatches: null,
       max_abs_error: null,
       max_rel_error: null,
       worst: null,
@@ -59,6 +64,20 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
     };
   }
   const n = ha.size;
+  // both in Fortran order: compare in that order, no copies; else a Fortran-order one is read through its C-order copy
+  const stored = ra.readStored && rb.readStored;
+  const readA = stored ? ra.readStored! : ra.read.bind(ra), readB = stored ? rb.readStored! : rb.read.bind(rb);
+  const where = stored ? unravelFortran : unravel;
+  if (!stored) {
+    const resident = (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0);
+    if (resident > budget) {
+      const f = (ra.residentBytes ?? 0) > 0 ? ra : rb, other = f === ra ? rb : ra;
+      throw new InputError(
+        `is in Fortran order and ${other.name} in C order: comparing them needs a C-order copy of ${sizeText(f.residentBytes!)} in memory, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(resident)} or save it in C order (numpy.ascontiguousarray)`,
+        f.name,
+      );
+    }
+  }
   const bufA = new Float64Array(Math.min(CHUNK, Math.max(1, n)));
   const bufB = new Float64Array(bufA.length);
   let mismatches = 0, maxAbs = 0, maxRel = 0;
@@ -67,8 +86,8 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
   for (let start = 0; start < n; start += bufA.length) {
     const m = Math.min(bufA.length, n - start);
     const va = bufA.subarray(0, m), vb = bufB.subarray(0, m);
-    await ra.read(start, m, va);
-    await rb.read(start, m, vb);
+    await readA(start, m, va);
+    await readB(start, m, vb);
     for (let i = 0; i < m; i++) {
       const a = va[i], b = vb[i];
       const close = isClose(a, b, atol, rtol);
@@ -83,7 +102,7 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
         const excess = abs - (atol + rtol * Math.abs(b));
         if (excess > worstExcess || Number.isNaN(excess)) {
           worstExcess = Number.isNaN(excess) ? Infinity : excess;
-          worst = { index: unravel(start + i, ha.shape), a, b, abs_error: abs };
+          worst = { index: where(start + i, ha.shape), a, b, abs_error: abs };
         }
       }
     }
@@ -100,6 +119,6 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
     worst,
     message: close
       ? `${n} values within atol ${atol} + rtol ${rtol}·|b| (max abs error ${maxAbs.toExponential(3)}, max rel error ${maxRel.toExponential(3)})`
-      : `${mismatches} of ${n} values differ beyond atol ${atol} + rtol ${rtol}·|b|; worst at (${worst!.index.join(", ")}): a = ${worst!.a}, b = ${worst!.b} (|a − b| = ${worst!.abs_error.toExponential(3)})`,
+      : `${mismatches} of ${n} values differ beyond atol ${atol} + rtol ${rtol}·|b|; worst at (${worst!.index.join(", ")}): a = ${worst!.a}, b = ${worst!.b} (${Number.isNaN(worst!.a) !== Number.isNaN(worst!.b) ? `${Number.isNaN(worst!.a) ? "a" : "b"} is NaN` : `|a − b| = ${worst!.abs_error.toExponential(3)}`})`,
   };
 }

@@ -4,6 +4,8 @@ import { type Summary, SummaryAccumulator } from "../analysis/info.js";
 import { describeHeader } from "../io/npy/header.js";
 import { forEachRawChunk, isNumeric } from "../io/npy/values.js";
 import { closeAll, openIdentified, openTensors } from "../io/open.js";
+import { checkMemory } from "../core/params.js";
+import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 
 export type { CompareReport } from "../analysis/compare.js";
 
@@ -12,13 +14,15 @@ export interface CompareOptions {
   atol?: number;
   /** Relative tolerance, times |b| (default 1e-5). */
   rtol?: number;
+  /** Bytes a Fortran-order file's C-order copy may take when the other file is in C order (default 384 MiB). */
+  memory?: number;
 }
 
 /** Are the values of `a` close to those of the reference `b`? NumPy's isclose, streamed. */
 export async function compareFiles(a: string, b: string, o: CompareOptions = {}): Promise<CompareReport> {
   const src = await openTensors({ a, b });
   try {
-    return await compareSources(src.a!, src.b!, o.atol ?? 1e-6, o.rtol ?? 1e-5);
+    return await compareSources(src.a!, src.b!, o.atol ?? 1e-6, o.rtol ?? 1e-5, checkMemory(o.memory, DEFAULT_MEMORY));
   } finally {
     await closeAll(src);
   }
@@ -35,7 +39,7 @@ export interface InfoReport extends NullableSummary {
   order: "C" | "F";
   shape: number[];
   size: number;
-  /** Bytes of data (null for object and structured arrays, whose elements have no fixed size). */
+  /** Bytes of data (null for object arrays, whose elements have no fixed size). */
   bytes: number | null;
   file_bytes: number;
   /** Whether min, max, mean, std and the non-finite counts were computed, and if not why. */
@@ -63,7 +67,7 @@ export async function describeFile(path: string): Promise<InfoReport> {
       format: "npy",
       version: `${h.version[0]}.${h.version[1]}`,
       dtype: h.element.name,
-      byte_order: h.element.bytes === 1 || h.element.bytes === null ? "none" : h.element.littleEndian ? "little" : "big",
+      byte_order: h.element.byteOrder,
       order: h.fortranOrder ? "F" : "C",
       shape: h.shape,
       size: h.size,

@@ -53,7 +53,7 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
   const dtype = o.dtype ?? "float32";
   if (dtype !== "float32" && dtype !== "float64") throw new InputError(`dtype must be float32 or float64, got '${dtype}'`);
   const threads = checkThreads(o.threads);
-  if (o.peakGbps !== undefined && !(Number.isFinite(o.peakGbps) && o.peakGbps > 0)) throw new InputError("--peak-gbps must be greater than 0");
+  if (o.peakGbps !== undefined && !(Number.isFinite(o.peakGbps) && o.peakGbps > 0)) throw new InputError(`--peak-gbps must be a finite number > 0, got ${o.peakGbps}`);
   const runs = o.runs ?? 10;
   if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InputError(`--runs must be an integer from 1 to 1000, got '${runs}'`);
   // --shape is the logical N,C,H,W whatever the layout; the layout only sets the memory order, so

@@ -78,7 +78,16 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
     // the reference's vectors for the given convention and a dozen alternatives: about 120 float64
     // per (n, g) group and 100 per channel, and the chunk buffers
     const need = 8 * (120 * d.N * d.G + 100 * d.C) + (16 << 20);
-    if (need > budget) throw new InputError(`the reference needs ${sizeText(need)} for N·G = ${d.N * d.G} groups and C = ${d.C} channels, over --memory ${sizeText(budget)}; raise --memory`);
+    if (need > budget) throw new InputError(`the reference needs ${sizeText(need)} for N·G = ${d.N * d.G} groups and C = ${d.C} channels, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(need)}`, x.name);
+    // a Fortran-order file is read through a C-order copy of itself: those copies count too
+    const fortran = Object.values(src).filter((t) => (t?.residentBytes ?? 0) > 0);
+    const resident = fortran.reduce((a, t) => a + t!.residentBytes!, 0);
+    if (need + resident > budget) {
+      throw new InputError(
+        `is in Fortran order: reading it needs a C-order copy of ${sizeText(fortran[0]!.residentBytes!)} in memory${fortran.length > 1 ? ` (${sizeText(resident)} for its ${fortran.length} Fortran-order files)` : ""}, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(need + resident)} or save it in C order (numpy.ascontiguousarray)`,
+        fortran[0]!.name,
+      );
+    }
     const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
     const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
     const stats = src.smean && src.srstd ? { mean: await readGroupStats(src.smean, d.N, d.G, "mean"), rstd: await readGroupStats(src.srstd, d.N, d.G, "rstd") } : null;

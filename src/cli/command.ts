@@ -23,7 +23,8 @@ export interface CommandSpec<K extends FlagName> {
   examples: string[];
   /** A paragraph after the examples (when to use this command rather than another). */
   notes?: string;
-  run(ctx: Context, args: string[], flags: FlagValues<K>): Promise<void>;
+  /** `given`: the flags the command line set (not defaulted), for flags that have no effect in some uses. */
+  run(ctx: Context, args: string[], flags: FlagValues<K>, given: ReadonlySet<K>): Promise<void>;
 }
 
 /** A paragraph wrapped at `width` columns, for help text. */
@@ -63,10 +64,12 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
       const command = params[params.length - 1] as Command;
       const raw = command.opts();
       const values = {} as Record<string, unknown>;
+      const set = new Set<K | (typeof COMMON_FLAGS)[number]>();
       for (const name of names) {
         const flag: Flag<unknown> = FLAGS[name];
         const key = new Option(flag.syntax).attributeName();
         const given = raw[key];
+        if (command.getOptionValueSource(key) === "cli") set.add(name);
         if (flag.parse) values[name] = given === undefined ? (spec.defaults && name in spec.defaults ? spec.defaults[name] : flag.fallback) : flag.parse(String(given));
         else values[name] = given === undefined ? flag.fallback : Boolean(given);
         if (spec.required?.includes(name) && values[name] === undefined) throw new InputError(`${flag.syntax.replace(/ <(\w+)>$/, " $1")} is required`);
@@ -75,7 +78,7 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
       ctx.console.json = v.json;
       ctx.console.quiet = v.quiet;
       if (!v.color) ctx.console.noColor();
-      await spec.run(ctx, command.args, v);
+      await spec.run(ctx, command.args, v, set);
     });
     return cmd;
   };

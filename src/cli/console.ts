@@ -66,8 +66,14 @@ export class Console {
   }
 
   /** Text to `stream` (stdout), unless it has failed. */
+  /** Whether anything was written to stdout (only then is there anything to flush or fail). */
+  wroteStdout = false;
+
   write(stream: NodeJS.WritableStream, text: string): void {
-    if (stream === this.streams.stdout && this.closed) return;
+    if (stream === this.streams.stdout) {
+      if (this.closed) return;
+      this.wroteStdout = true;
+    }
     stream.write(text);
   }
 

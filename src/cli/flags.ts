@@ -41,9 +41,12 @@ export function parseInteger(raw: string, flag: string, min: number, max = Numbe
   return v;
 }
 
-export function parseNumber(raw: string, flag: string): number {
+export function parseNumber(raw: string, flag: string, positive = false): number {
   const v = DECIMAL.test(raw) ? Number(raw) : NaN;
-  if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} must be a finite number >= 0, got '${raw}'`);
+  const want = positive ? "a finite number > 0" : "a finite number >= 0";
+  if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) throw new InputError(`${flag} must be ${want}, got '${raw}'`);
+  // a value written nonzero that float64 cannot hold (1e-400) is not silently 0
+  if (v === 0 && /[1-9]/.test(raw.replace(/[eE].*$/, ""))) throw new InputError(`${flag} ${raw.trim()} is below the smallest float64 (about 5e-324): write 0 if you mean 0`);
   return v;
 }
 
@@ -122,9 +125,7 @@ export const FLAGS = {
 } as const;
 
 function parsePositive(raw: string, flag: string): number {
-  const v = parseNumber(raw, flag);
-  if (v === 0) throw new InputError(`${flag} must be greater than 0`);
-  return v;
+  return parseNumber(raw, flag, true);
 }
 
 export type FlagName = keyof typeof FLAGS;

@@ -56,6 +56,10 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     console.closed = true;
   };
   streams.stdout.on("error", onStdoutError);
+  // stderr failing (full, or a closed pipe) must not turn into an uncaught 'error' event (exit 1):
+  // there is nowhere left to say anything, so the exit status alone carries the outcome
+  const onStderrError = () => undefined;
+  streams.stderr.on("error", onStderrError);
   const engines: GroupNormEngine[] = [];
   const ctx: Context = {
     console,
@@ -107,6 +111,10 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       status = 2; // bare `groupnorm`: a usage error
+    } else if (argv[0] === "help" && argv.length > 1 && !program.commands.some((c) => c.name() === argv[1])) {
+      // commander would print the whole usage for `help nosuch`: one line, as for any unknown command
+      streams.stderr.write(`${formatError(new InputError(`unknown command '${argv[1]}' (groupnorm --help lists them)`))}\n`);
+      status = 2;
     } else {
       await program.parseAsync(argv, { from: "user" });
       status = ctx.exitCode;
@@ -119,11 +127,14 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     for (const s of SIGNALS) process.removeListener(s, onSignal);
     for (const e of engines) await e.close().catch(() => undefined);
   }
-  const late = await drained(streams.stdout);
+  // only what was written can fail to go out: a run that printed nothing (--quiet) has no stdout to check
+  const late = console.wroteStdout ? await drained(streams.stdout) : null;
   streams.stdout.removeListener("error", onStdoutError);
   const failure = stdoutError ?? late;
   if (failure && failure.code !== "EPIPE") {
-    streams.stderr.write(`groupnorm: error: cannot write to standard output: ${errnoWords(failure)}\n`);
+    const { written } = abortAllOutputsSync();
+    const outputs = written.length ? ` (the outputs are complete on disk: ${written.map(quoteName).join(", ")})` : "";
+    streams.stderr.write(`groupnorm: error: cannot write to standard output: ${errnoWords(failure)}${outputs}\n`);
     return 2;
   }
   return status;

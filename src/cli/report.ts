@@ -31,10 +31,14 @@ export interface Progress {
 /** The terminal a bar has changed (cursor hidden, line wrap off), until it is restored. */
 let changed: NodeJS.WritableStream | null = null;
 
-/** Show the cursor and turn line wrap back on if a bar turned them off (every exit path calls this). */
+/** Whether a bar is on screen (its line not yet ended): what is written next starts on a line of its own. */
+let drawn = false;
+
+/** Show the cursor and turn line wrap back on if a bar turned them off, and clear a bar left on screen (every exit path calls this). */
 export function restoreTerminal(): void {
   if (!changed) return;
-  changed.write("\u001b[?25h\u001b[?7h");
+  changed.write(`${drawn ? "\r\u001b[2K" : ""}\u001b[?25h\u001b[?7h`);
+  drawn = false;
   changed = null;
 }
 
@@ -58,11 +62,13 @@ export function progressFor(console: Console, label: string, unit = "slices", de
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, done);
+        drawn = true;
       } else bar.update(done);
     },
     stop() {
-      bar?.stop();
+      bar?.stop(); // clearOnComplete: the bar's line is cleared
       bar = null;
+      drawn = false;
       restoreTerminal();
     },
   };

@@ -11,7 +11,7 @@ import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
-import { errnoWords, kindOf } from "./files.js";
+import { errnoWords, ioError, kindOf } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
 
 interface Pending {
@@ -165,8 +165,11 @@ export class OutputSet {
       // write through the link: its target is replaced, the link stays
       try {
         abs = realpathSync(abs);
-      } catch {
-        throw new InputError("is a symbolic link to nothing (a dangling link): remove it or name another output", target);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ELOOP") throw new InputError("is a symbolic link in a loop (it leads back to itself): remove it or name another output", target);
+        if (code === "ENOENT") throw new InputError("is a symbolic link to nothing (a dangling link): remove it or name another output", target);
+        throw ioError(e, target, "open");
       }
     }
     const previous = statOrNull(abs);

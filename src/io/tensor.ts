@@ -21,6 +21,11 @@ export interface TensorSource {
    * (exactly, for float16 into float32 or float64).
    */
   read(start: number, count: number, out: FloatArray, outOffset?: number): Promise<void>;
+  /**
+   * For a source stored in Fortran order (first axis fastest): values [start, start + count) in that
+   * stored order, read without any copy of the whole. Absent when the source is in C order.
+   */
+  readonly readStored?: (start: number, count: number, out: FloatArray, outOffset?: number) => Promise<void>;
   close(): Promise<void>;
 }
 

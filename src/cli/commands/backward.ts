@@ -26,7 +26,8 @@ export const backwardCommand = defineCommand({
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
     "groupnorm backward dy.npy x.npy --groups 32 --mean out/mean.npy --rstd out/rstd.npy --outputs dx",
   ],
-  async run(ctx, [dy, x], f) {
+  async run(ctx, [dy, x], f, given) {
+    if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({

@@ -9,12 +9,15 @@ export const compareCommand = defineCommand({
     ["<A.npy>", "the values to check"],
     ["<B.npy>", "the reference"],
   ],
-  flags: ["atol", "rtol"],
+  flags: ["atol", "rtol", "memory"],
   shownDefaults: { atol: "1e-6", rtol: "1e-5" },
-  help: { rtol: "relative tolerance, times |b|" },
+  help: {
+    rtol: "relative tolerance, times |b|",
+    memory: "memory for a Fortran-order file's C-order copy when the other is in C order, e.g. 4G (default 384M)",
+  },
   examples: ["groupnorm compare out/Y.npy reference_Y.npy --atol 1e-6 --rtol 1e-5", "groupnorm compare a.npy b.npy --json"],
   async run(ctx, [a, b], f) {
-    const r = await compareFiles(a, b, { atol: f.atol, rtol: f.rtol });
+    const r = await compareFiles(a, b, { atol: f.atol, rtol: f.rtol, memory: f.memory });
     ctx.exitCode = r.close ? 0 : 1;
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;

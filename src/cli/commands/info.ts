@@ -22,7 +22,7 @@ export const infoCommand = defineCommand({
     line("dtype", r.byte_order === "none" ? r.dtype : `${r.dtype} (${r.byte_order}-endian)`);
     line("order", r.order === "C" ? "C (row-major)" : "Fortran (column-major)");
     line("shape", formatShape(r.shape));
-    line("size", `${r.size} values, ${r.bytes === null ? "elements of no fixed size" : `${r.bytes} bytes of data`} (${r.file_bytes} bytes on disk)`);
+    line("size", `${r.size} ${r.size === 1 ? "value" : "values"}, ${r.bytes === null ? "elements of no fixed size" : `${r.bytes} bytes of data`} (${r.file_bytes} bytes on disk)`);
     if (r.statistics !== "computed") return line("statistics", r.statistics);
     line("min", num(r.min));
     line("max", num(r.max));

@@ -15,7 +15,7 @@ const coords = (v: number[]) => `(${v.join(", ")})`;
 
 function printReport(console: Console, r: VerifyReport): void {
   const c = console.out;
-  console.result(`verify ${r.mode} ${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}: candidates against the float64 reference`);
+  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}: candidates against the float64 reference`);
   for (const [name, o] of Object.entries(r.outputs) as Array<[string, OutputReport]>) {
     const verdict = o.passed ? c.green("pass") : c.red("FAIL");
     if (o.reason === "shape" || o.reason === "dtype") {

@@ -40,6 +40,8 @@ export interface Element {
   /** Bytes per element, when the data is raw values of a fixed size (not object or structured arrays). */
   bytes: number | null;
   littleEndian: boolean;
+  /** Byte order as NumPy means it: none for one-byte values, bytes, raw void and structured records. */
+  byteOrder: "little" | "big" | "none";
   /** Its NumPy kind character (f, i, u, b, c, U, S, V, O, M, m), "structured" for a list descr. */
   kind: string;
   /** The dtype groupnorm computes with, or null with the reason it cannot. */
@@ -57,14 +59,16 @@ function classifyDescr(descr: string, path: string): Element {
   const [, order, kind, digits, rest] = m as unknown as [string, string, string, string, string];
   const n = digits === "" ? null : Number(digits);
   const littleEndian = order === "<" ? true : order === ">" ? false : HOST_LE;
-  const el = (name: string, bytes: number | null, refusal: string, k = kind): Element => ({ name, bytes, littleEndian, kind: k, dtype: null, refusal });
+  const orderOf = (bytes: number | null, k: string): Element["byteOrder"] =>
+    order === "|" || bytes === null || bytes === 1 || k === "S" || k === "a" || k === "V" || k === "b" || k === "?" || k === "O" ? "none" : littleEndian ? "little" : "big";
+  const el = (name: string, bytes: number | null, refusal: string, k = kind): Element => ({ name, bytes, littleEndian, byteOrder: orderOf(bytes, k), kind: k, dtype: null, refusal });
   switch (kind) {
     case "f": {
       if (rest !== "" || n === null) break;
       if (order === "|") throw new InputError(`byte order '|' is not valid for the float dtype ${q}`, path);
       if (n !== 2 && n !== 4 && n !== 8) return el(`float${n * 8}`, n, `float dtype ${q} (${n * 8}-bit) is not supported; ${SUPPORTED}`);
       const dtype: Dtype = n === 2 ? "float16" : n === 4 ? "float32" : "float64";
-      return { name: dtype, bytes: n, littleEndian, kind, dtype, refusal: null };
+      return { name: dtype, bytes: n, littleEndian, byteOrder: orderOf(n, kind), kind, dtype, refusal: null };
     }
     case "i":
     case "u":
@@ -90,6 +94,32 @@ function classifyDescr(descr: string, path: string): Element {
       return el(`${kind === "M" ? "datetime64" : "timedelta64"}${rest}`, n ?? 8, `datetime/timedelta dtype ${q} is not supported; ${SUPPORTED}`);
   }
   throw new InputError(`unrecognized dtype ${q}; ${SUPPORTED}`, path);
+}
+
+/**
+ * Bytes per record of a structured descr, a list of (name, descr[, shape]) fields — NumPy writes any
+ * padding as fields of its own, so the size is the sum of the fields' — or null where a field has no
+ * fixed size (an object field) or the list is not one NumPy writes.
+ */
+function recordBytes(node: PyNode, path: string, depth = 0): number | null {
+  if (node.k !== "list" || depth > 8) return null;
+  let total = 0;
+  for (const field of node.items) {
+    if (field.k !== "tuple" || field.items.length < 2 || field.items.length > 3) return null;
+    const [, type, shape] = field.items;
+    let bytes = type.k === "str" ? classifyDescr(type.v, path).bytes : type.k === "list" ? recordBytes(type, path, depth + 1) : null;
+    if (bytes === null) return null;
+    if (shape) {
+      const dims = shape.k === "int" ? [shape] : shape.k === "tuple" ? shape.items : null;
+      if (!dims) return null;
+      for (const d of dims) {
+        if (d.k !== "int" || d.v < 0n) return null;
+        bytes *= Number(d.v);
+      }
+    }
+    total += bytes;
+  }
+  return Number.isSafeInteger(total) ? total : null;
 }
 
 export interface ParsedDict {
@@ -147,7 +177,10 @@ function parseHeaderText(text: string, path: string): ParsedDict {
   const descr = fields.get("descr")!;
   let element: Element;
   if (descr.k === "list") {
-    element = { name: "structured", bytes: null, littleEndian: HOST_LE, kind: "structured", dtype: null, refusal: `structured dtype (descr is a list of fields) is not supported; ${SUPPORTED}` };
+    element = {
+      name: "structured", bytes: recordBytes(descr, path), littleEndian: HOST_LE, byteOrder: "none", kind: "structured", dtype: null,
+      refusal: `structured dtype (descr is a list of fields) is not supported; ${SUPPORTED}`,
+    };
   } else if (descr.k !== "str") throw new InputError("malformed header: 'descr' must be a string", path);
   else element = classifyDescr(descr.v, path);
 

@@ -108,6 +108,24 @@ export class NpyReader implements TensorSource {
     return run;
   }
 
+  /** Elements in the file's own (Fortran) order, for order-free work; only where that order is not C's. */
+  get readStored(): ((start: number, count: number, out: FloatArray, outOffset?: number) => Promise<void>) | undefined {
+    if (!needsTranspose(this.header)) return undefined;
+    return (start, count, out, outOffset = 0) => {
+      try {
+        checkRange(this.header.size, start, count, out, outOffset);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      const run = this.#queue.then(async () => {
+        if (!this.#fh) throw new Error("NpyReader.readStored: reader is closed");
+        if (count > 0) await this.#readFileOrder(start, count, out, outOffset);
+      });
+      this.#queue = run.catch(() => undefined);
+      return run;
+    };
+  }
+
   async close(): Promise<void> {
     await this.#queue;
     const fh = this.#fh;
