@@ -124,7 +124,8 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     status = exitStatusOf(e, console, streams.env.GROUPNORM_DEBUG === "1");
   } finally {
     restoreTerminal();
-    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    // the signal handlers stay until the process is gone: a signal while the engines close or the
+    // process winds down still says what is on disk (the outputs, complete) before ending by it
     for (const e of engines) await e.close().catch(() => undefined);
   }
   // only what was written can fail to go out: a run that printed nothing (--quiet) has no stdout to check
