@@ -241,12 +241,84 @@ describe("reasons and conventions beyond the fixtures", () => {
       expect(formatError(e as InputError)).toMatch(message);
     };
     await bad({}, /at least one candidate/);
-    await bad({ mode: "backward", dy: join(f32, "dy.npy"), dx: join(f32, "backward_torch_dX.npy"), mean: join(f32, "forward_torch_mean.npy") }, /--mean and --rstd must be given together/);
+    await bad({ mode: "backward", beta: undefined, dy: join(f32, "dy.npy"), dx: join(f32, "backward_torch_dX.npy"), mean: join(f32, "forward_torch_mean.npy") }, /--mean and --rstd must be given together/);
+    // the other mode's inputs and candidates are named, not ignored
+    await bad({ mode: "backward", dy: join(f32, "dy.npy"), dx: join(f32, "backward_torch_dX.npy") }, /beta is not an input of verify backward/);
+    await bad({ mode: "backward", beta: undefined, dy: join(f32, "dy.npy"), dx: join(f32, "backward_torch_dX.npy"), y: join(f32, "forward_torch_Y.npy") }, /y is not an input of verify backward/);
+    await bad({ y: join(f32, "forward_torch_Y.npy"), dx: join(f32, "backward_torch_dX.npy") }, /dx is not an input of verify forward/);
+    await bad({ y: join(f32, "forward_torch_Y.npy"), dy: join(f32, "dy.npy") }, /dy is not an input of verify forward/);
+    await bad({ mode: "sideways" as "forward", y: join(f32, "forward_torch_Y.npy") }, /mode/);
+    await bad({ atol: -1, y: join(f32, "forward_torch_Y.npy") }, /atol/);
+    await bad({ rtol: Number.NaN, y: join(f32, "forward_torch_Y.npy") }, /rtol/);
     await bad({ groups: 3, y: join(f32, "forward_torch_Y.npy") }, /not divisible by --groups 3/);
     await bad({ y: P("missing.npy") }, /missing\.npy.*no such file/);
     await bad({ gamma: join(f32, "x.npy"), y: join(f32, "forward_torch_Y.npy") }, /gamma/);
     await bad({ eps: -1, y: join(f32, "forward_torch_Y.npy") }, /eps/);
     await bad({ memory: 1 << 20, y: join(f32, "forward_torch_Y.npy") }, /raise --memory/);
+  });
+});
+
+describe("the tolerance at the edges", () => {
+  // groupnorm's own float32 kernels are an honest float32 implementation (float64 sums): what they
+  // write must pass however large the mean is against the spread
+  it("groups whose mean is 10⁴ times their spread: an honest float32 forward and backward pass", async () => {
+    const { groupNorm, groupNormBackward } = await import("groupnorm");
+    const shape = [2, 16, 12, 12], G = 4, n = 2 * 16 * 144;
+    const x = Float32Array.from(randn(n, 11), (v) => 1000 + 0.1 * v);
+    const gamma = Float32Array.from(randn(16, 12)), beta = Float32Array.from(randn(16, 13)), dy = Float32Array.from(randn(n, 14));
+    const f = await groupNorm(x, shape, { groups: G, gamma, beta, threads: 1 });
+    const b = await groupNormBackward(dy, x, shape, { groups: G, gamma, threads: 1 });
+    for (const [name, dtype, sh, data] of [["x", "float32", shape, x], ["g", "float32", [16], gamma], ["b", "float32", [16], beta], ["dy", "float32", shape, dy],
+      ["y", "float32", shape, f.y], ["m", "float32", [2, G], f.mean], ["r", "float32", [2, G], f.rstd], ["dx", "float32", shape, b.dx!], ["dg", "float32", [16], b.dgamma!], ["db", "float32", [16], b.dbeta!]] as const)
+      await writeNpy(P(`lm-${name}.npy`), dtype, [...sh], data as Float32Array);
+    const fw = await verifyFiles({ mode: "forward", x: P("lm-x.npy"), groups: G, gamma: P("lm-g.npy"), beta: P("lm-b.npy"), y: P("lm-y.npy"), mean: P("lm-m.npy"), rstd: P("lm-r.npy") });
+    const bw = await verifyFiles({ mode: "backward", x: P("lm-x.npy"), dy: P("lm-dy.npy"), groups: G, gamma: P("lm-g.npy"), dx: P("lm-dx.npy"), dgamma: P("lm-dg.npy"), dbeta: P("lm-db.npy") });
+    for (const r of [fw, bw]) {
+      expect(r.passed).toBe(true);
+      for (const o of Object.values(r.outputs)) expect(o!.tolerance_used!).toBeLessThan(0.5);
+    }
+    // the room for the mean is not room for a wrong eps: checked as eps = 1e-3 (Keras's), rstd of a
+    // spread of 0.1 is 5% off, and the eps the outputs were made with is named
+    const wrong = await verifyFiles({ mode: "forward", x: P("lm-x.npy"), groups: G, eps: 1e-3, gamma: P("lm-g.npy"), beta: P("lm-b.npy"), rstd: P("lm-r.npy") });
+    expect(wrong.outputs.rstd!.passed).toBe(false);
+    expect(wrong.outputs.rstd!.diagnosis).toMatch(/^rstd matches GroupNorm with eps = 1e-5 \(PyTorch, ONNX\), not 0.001/);
+  });
+
+  it("a constant group with eps = 0: where the reference is undefined (NaN), any NaN or infinity matches", async () => {
+    const shape = [1, 4, 2, 2], x = new Float32Array(16).fill(3);
+    for (let i = 8; i < 16; i++) x[i] = i; // group 1 varies
+    await writeNpy(P("c-x.npy"), "float32", shape, x);
+    const d = groupNormDims(shape, 2, "nchw"), ref = referenceForward(Float64Array.from(x), d, null, null, 0);
+    expect(Number.isNaN(ref.y[0])).toBe(true);
+    const y = Float32Array.from(ref.y);
+    y[0] = Infinity; y[1] = -Infinity; // 0·∞ written either way
+    await writeNpy(P("c-y.npy"), "float32", shape, y);
+    const r = await verifyFiles({ mode: "forward", x: P("c-x.npy"), groups: 2, eps: 0, y: P("c-y.npy") });
+    expect(r.outputs.Y).toMatchObject({ passed: true, nan_mismatches: 0 });
+    // but a NaN where the reference is finite is a mismatch
+    y[8] = Number.NaN;
+    await writeNpy(P("c-y2.npy"), "float32", shape, y);
+    const bad = await verifyFiles({ mode: "forward", x: P("c-x.npy"), groups: 2, eps: 0, y: P("c-y2.npy") });
+    expect(bad.outputs.Y).toMatchObject({ passed: false, reason: "nan", nan_mismatches: 1 });
+  });
+
+  it("--rtol alone keeps the scaled absolute part; --atol alone keeps the relative one", async () => {
+    const y = join(f32, "forward_torch_Y.npy");
+    const r = await verifyFiles({ ...base, y, rtol: 0 });
+    expect(r.passed).toBe(true); // PyTorch's rounding is within the computing part alone
+    expect(r.outputs.Y!.rtol).toBe(0);
+    expect(r.outputs.Y!.atol).toBeGreaterThan(0);
+    const a = await verifyFiles({ ...base, y, atol: 0 });
+    expect(a.outputs.Y!.atol).toBe(0);
+    expect(a.outputs.Y!.rtol).toBe(2 ** -22);
+  });
+
+  it("rstd written as var + eps is named", async () => {
+    const x = (await readNpy(base.x)).data;
+    const st = referenceStats(x, groupNormDims([2, 8, 8, 8], 4, "nchw"), 1e-5);
+    await writeNpy(P("r-ve.npy"), "float32", [2, 4], Float32Array.from(st.rstd, (r) => 1 / (r * r)));
+    const r = await verifyFiles({ ...base, rstd: P("r-ve.npy") });
+    expect(r.outputs.rstd!.diagnosis).toBe("rstd matches GroupNorm with rstd written as var + eps, not 1/sqrt(var + eps)");
   });
 });
 

@@ -58,7 +58,15 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const budget = checkMemory(o.memory, DEFAULT_MEMORY);
+  if (o.mode !== "forward" && o.mode !== "backward") throw new InputError(`mode must be "forward" or "backward", got ${JSON.stringify(o.mode)}`);
+  for (const [flag, v] of [["--atol", o.atol], ["--rtol", o.rtol]] as const) {
+    if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v >= 0)) throw new InputError(`${flag} must be a finite number >= 0, got ${v}`);
+  }
   const forward = o.mode === "forward";
+  // a candidate of the other mode would be silently left out: say so
+  const other = forward ? { dx: o.dx, dgamma: o.dgamma, dbeta: o.dbeta, dy: o.dy } : { y: o.y, beta: o.beta };
+  const stray = Object.entries(other).find(([, v]) => v !== undefined);
+  if (stray) throw new InputError(`${stray[0]} is not an input of verify ${o.mode}`);
   const names = forward ? { Y: o.y, mean: o.mean, rstd: o.rstd } : { dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta };
   if (Object.values(names).every((v) => v === undefined)) {
     throw new InputError(forward ? "name at least one candidate to check: --y, --mean or --rstd" : "name at least one candidate to check: --dx, --dgamma or --dbeta");
@@ -68,7 +76,8 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
   const src = await openTensors({
     x: o.x, dy: forward ? undefined : o.dy, gamma: o.gamma, beta: forward ? o.beta : undefined,
     smean: forward ? undefined : o.mean, srstd: forward ? undefined : o.rstd,
-    Y: o.y, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined, dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta,
+    Y: forward ? o.y : undefined, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined,
+    dX: forward ? undefined : o.dx, dgamma: forward ? undefined : o.dgamma, dbeta: forward ? undefined : o.dbeta,
   });
   try {
     const x = src.x!;

@@ -104,7 +104,9 @@ export class Checker {
     const atol = this.tol.atol ?? this.tol.scaled * scale;
     if (atol > this.maxAtol && Number.isFinite(atol)) this.maxAtol = atol;
     let ratio: number;
-    const bothNaN = Number.isNaN(value) && Number.isNaN(reference);
+    // the same NaN or infinity on both sides matches, and so does any NaN or infinity where the
+    // reference is NaN: undefined there (0·∞, as in a constant group with eps = 0)
+    const bothNaN = Number.isNaN(reference) && !Number.isFinite(value);
     if (Number.isFinite(value) && Number.isFinite(reference)) {
       const err = Math.abs(value - reference);
       this.sumAbs += err;
@@ -120,7 +122,7 @@ export class Checker {
       if (err > this.groupMax[gi]) this.groupMax[gi] = err;
       ratio = tol > 0 ? err / tol : err > 0 ? Infinity : 0;
     } else if (bothNaN || value === reference) {
-      ratio = 0; // the same NaN or infinity on both sides
+      ratio = 0;
     } else {
       this.nanMismatches++;
       this.groupMax[gi] = Infinity;

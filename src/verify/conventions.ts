@@ -8,7 +8,7 @@ import type { Layout } from "../core/dims.js";
 
 export type Grouping = "contiguous" | "interleaved";
 export type Affine = "channel" | "group" | "none" | "swapped";
-export type RstdAs = "rstd" | "std" | "variance";
+export type RstdAs = "rstd" | "std" | "variance" | "varianceEps";
 
 export interface Convention {
   /** How a diagnosis names it: "eps = 1e-6 (Flax, diffusers)". */
@@ -45,6 +45,7 @@ export function givenConvention(g: Given): Convention {
 }
 
 const EPS: Array<[number, string]> = [
+  [1e-5, " (PyTorch, ONNX)"],
   [1e-3, " (Keras)"],
   [1e-6, " (Flax, diffusers)"],
   [1e-12, ""],
@@ -66,11 +67,12 @@ export function alternatives(g: Given): Convention[] {
   out.push({ ...base, grouping: "interleaved", label: "channels grouped interleaved (channel c in group c mod G, as MLX by default)", instead: "contiguous groups" });
   if (g.hasGamma || g.hasBeta) {
     out.push({ ...base, affine: "group", label: "gamma and beta applied per group (gamma[g] for group g, as ONNX opset 18)", instead: "per channel" });
-    out.push({ ...base, affine: "none", label: "gamma and beta not applied", instead: "applied" });
+    out.push({ ...base, affine: "none", label: "gamma and beta not applied", instead: "" });
   }
   if (g.hasGamma && g.hasBeta) out.push({ ...base, affine: "swapped", label: "gamma and beta swapped", instead: "in their places" });
   out.push({ ...base, rstdAs: "std", label: "rstd written as the standard deviation sqrt(var + eps)", instead: "1/sqrt(var + eps)" });
   out.push({ ...base, rstdAs: "variance", label: "rstd written as the variance", instead: "1/sqrt(var + eps)" });
+  out.push({ ...base, rstdAs: "varianceEps", label: "rstd written as var + eps", instead: "1/sqrt(var + eps)" });
   return out;
 }
 

@@ -7,6 +7,7 @@
 import type { TensorSource } from "../io/tensor.js";
 import type { Convention } from "./conventions.js";
 import { GroupIndex, Sums } from "./grouping.js";
+import { offsetFactor } from "./tolerance.js";
 
 /** Values per chunk read from each source. */
 export const VERIFY_CHUNK = 1 << 18;
@@ -133,23 +134,17 @@ export async function backwardSums(dy: TensorSource, x: TensorSource, convention
     absDgamma: new Sums(stats.index.C),
     absDbeta: new Sums(stats.index.C),
   }));
+  // per convention: each channel's scale, each group's offset factor (the room dgamma needs for the mean's rounding)
+  const plans = conventions.map(({ c, stats }) => {
+    const ix = stats.index, w = new Float64Array(ix.C), q = new Float64Array(ix.groups);
+    for (let chn = 0; chn < ix.C; chn++) w[chn] = affineOf(c, gamma, null, chn, ix.grouping === "interleaved" ? chn % ix.G : Math.floor(chn / ix.D))[0];
+    for (let g = 0; g < ix.groups; g++) q[g] = offsetFactor(stats.mean[g], stats.rstd[g]);
+    return { w, q };
+  });
   await stream([dy, x], (start, [vdy, vx]) => {
-    for (const [k, { c, stats }] of conventions.entries()) {
+    for (const [k, { stats }] of conventions.entries()) {
       stats.index.walk(start, vx.length, gi, ch);
-      const a = acc[k], G = stats.index.G;
-      for (let i = 0; i < vx.length; i++) {
-        const g = gi[i], chn = ch[i], d = vdy[i];
-        const xhat = (vx[i] - stats.mean[g]) * stats.rstd[g];
-        const w = affineOf(c, gamma, null, chn, g % G)[0];
-        a.sgdy.add(g, w * d);
-        a.sgdyx.add(g, w * d * xhat);
-        const ad = Math.abs(d);
-        if (ad > a.dymax[g] || Number.isNaN(ad)) a.dymax[g] = ad;
-        a.dgamma.add(chn, d * xhat);
-        a.dbeta.add(chn, d);
-        a.absDgamma.add(chn, Math.abs(d * xhat));
-        a.absDbeta.add(chn, ad);
-      }
+      backwardChunk(vx.length, vdy, vx, gi, ch, stats.mean, stats.rstd, plans[k].w, plans[k].q, acc[k]);
     }
   }, breathe);
   return acc.map((a) => ({
@@ -161,6 +156,25 @@ export async function backwardSums(dy: TensorSource, x: TensorSource, convention
     absDgamma: a.absDgamma.totals(),
     absDbeta: a.absDbeta.totals(),
   }));
+}
+
+/** One chunk of backwardSums for one convention (a plain function: the hot loop). */
+function backwardChunk(
+  len: number, vdy: Float64Array, vx: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, q: Float64Array,
+  a: { sgdy: Sums; sgdyx: Sums; dymax: Float64Array; dgamma: Sums; dbeta: Sums; absDgamma: Sums; absDbeta: Sums },
+): void {
+  for (let i = 0; i < len; i++) {
+    const g = gi[i], chn = ch[i], d = vdy[i];
+    const xhat = (vx[i] - mean[g]) * rstd[g], wd = w[chn] * d, ad = Math.abs(d);
+    a.sgdy.add(g, wd);
+    a.sgdyx.add(g, wd * xhat);
+    if (ad > a.dymax[g] || Number.isNaN(ad)) a.dymax[g] = ad;
+    a.dgamma.add(chn, d * xhat);
+    a.dbeta.add(chn, d);
+    // the size of dy·x̂ with room for x̂'s error from the mean's rounding (see offsetFactor)
+    a.absDgamma.add(chn, ad * (Math.abs(xhat) * q[g] + q[g] - 1));
+    a.absDbeta.add(chn, ad);
+  }
 }
 
 /** The largest |γ| and |β| of each group's channels (for the scale of Y and dX). */

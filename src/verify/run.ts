@@ -9,7 +9,7 @@ import { Checker, type OutputReport } from "./check.js";
 import { affects, alternatives, type Convention, givenConvention } from "./conventions.js";
 import { GroupIndex } from "./grouping.js";
 import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, type Stats, statsOf, stream, VERIFY_CHUNK } from "./reference.js";
-import { allowed, defaultTolerance, lengthFactor, type Tolerance } from "./tolerance.js";
+import { allowed, defaultTolerance, lengthFactor, offsetFactor, type Tolerance } from "./tolerance.js";
 
 export type ForwardCandidate = "Y" | "mean" | "rstd";
 export type BackwardCandidate = "dX" | "dgamma" | "dbeta";
@@ -42,9 +42,15 @@ const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
 
+const PRECISION: Record<Dtype, number> = { float16: 0, float32: 1, float64: 2 };
+
+/**
+ * The tolerance of a candidate: by the coarser of its dtype and X's (a float32 mean stored as
+ * float64 is still a float32 result); --rtol and --atol each replace their own part only.
+ */
 function toleranceFor(dtype: Dtype, i: VerifyInputs): Tolerance {
-  const t = defaultTolerance(dtype);
-  return { rtol: i.rtol ?? t.rtol, scaled: t.scaled, atol: i.atol ?? (i.rtol !== undefined ? 0 : null) };
+  const t = defaultTolerance(PRECISION[dtype] < PRECISION[i.x.dtype] ? dtype : i.x.dtype);
+  return { rtol: i.rtol ?? t.rtol, scaled: t.scaled, atol: i.atol ?? null };
 }
 
 /** The shape and dtype a candidate must have, or the report refusing it. */
@@ -77,8 +83,13 @@ function samplePositions(size: number, failed: number[]): number[] {
   return [...set].sort((a, b) => a - b);
 }
 
-/** A candidate passing with at least this share of its tolerance used is also tried against the alternatives. */
-const SUSPECT = 0.5;
+/**
+ * A candidate passing with at least this share of its tolerance used is also tried against the
+ * alternatives (honest float32 and float64 results use 1–8%; float16 ones more, from storage).
+ */
+const SUSPECT = 0.1;
+/** Alternatives that fit within this factor of the best are named with it: not told apart. */
+const TIED = 2;
 /** …and an alternative it fits this many times more closely is named. */
 const CLOSER = 4;
 
@@ -91,24 +102,27 @@ const CLOSER = 4;
  */
 function diagnosis(name: string, report: OutputReport, ratios: Map<Convention, number>): string | null {
   const used = report.tolerance_used ?? 0;
+  // those that fit; the best and those tied with it (within TIED of it), in the list's order
+  const fits = [...ratios].filter(([, r]) => (report.passed ? r * CLOSER <= used : r <= 1));
+  if (fits.length === 0) return null;
+  const least = Math.min(...fits.map(([, r]) => r));
+  const tied = fits.filter(([, r]) => r <= Math.max(least * TIED, report.passed ? 0 : 1e-3));
+  const best = tied[0][1];
+  const [c, ...also] = tied.map(([conv]) => conv);
+  const alsoText = also.length ? ` (also with ${also.map((a) => a.label).join("; with ")}: not told apart by these values)` : "";
   if (report.passed) {
-    const best = [...ratios].filter(([, r]) => r * CLOSER <= used).sort((a, b) => a[1] - b[1])[0];
-    if (!best) return null;
-    const [c, r] = best;
     const pct = (v: number) => `${(100 * v).toFixed(v < 0.1 ? 2 : 1)}%`;
-    return `${name} is within tolerance, but fits GroupNorm with ${c.label} more closely${c.instead ? ` than with ${c.instead}` : ""}: ${pct(r)} of the tolerance used, against ${pct(used)}`;
+    return `${name} is within tolerance, but fits GroupNorm with ${c.label} more closely${c.instead ? ` than with ${c.instead}` : ""}: ${pct(best)} of the tolerance used, against ${pct(used)}${alsoText}`;
   }
-  const [c, ...also] = [...ratios].filter(([, r]) => r <= 1).map(([conv]) => conv);
-  if (!c) return null;
-  return `${name} matches GroupNorm with ${c.label}${c.instead ? `, not ${c.instead}` : ""}${also.length ? ` (also with ${also.map((a) => a.label).join("; with ")}: not told apart by these values)` : ""}`;
+  return `${name} matches GroupNorm with ${c.label}${c.instead ? `, not ${c.instead}` : ""}${alsoText}`;
 }
 
 /** Whether a diagnosis is worth computing for this report. */
 const worthDiagnosing = (r: OutputReport) => !r.passed ? r.reason === "values" || r.reason === "nan" : (r.tolerance_used ?? 0) >= SUSPECT;
 
-/** |value − reference| / tolerance: 0 for the same NaN or infinity, Infinity for NaN or infinity on one side only. */
+/** |value − reference| / tolerance: 0 for the same NaN or infinity (or any where the reference is NaN, undefined), Infinity for NaN or infinity on one side only. */
 function ratio(value: number, reference: number, tol: number): number {
-  if (Number.isNaN(value) || Number.isNaN(reference)) return Number.isNaN(value) && Number.isNaN(reference) ? 0 : Infinity;
+  if (Number.isNaN(value) || Number.isNaN(reference)) return Number.isNaN(reference) && !Number.isFinite(value) ? 0 : Infinity;
   if (!Number.isFinite(value) || !Number.isFinite(reference)) return value === reference ? 0 : Infinity;
   const err = Math.abs(value - reference);
   return tol > 0 ? err / tol : err > 0 ? Infinity : 0;
@@ -168,8 +182,8 @@ function groupOutput(name: "mean" | "rstd", s: Stats, c: Convention, g: number):
   const f = lengthFactor(s.index.M);
   if (name === "mean") return { value: s.mean[g], scale: f * (Math.abs(s.mean[g]) + Math.sqrt(Math.max(0, s.variance[g]))) };
   const v = s.variance[g] + c.eps;
-  const value = c.rstdAs === "std" ? Math.sqrt(v) : c.rstdAs === "variance" ? s.variance[g] : s.rstd[g];
-  return { value, scale: f * Math.abs(value) };
+  const value = c.rstdAs === "std" ? Math.sqrt(v) : c.rstdAs === "variance" ? s.variance[g] : c.rstdAs === "varianceEps" ? v : s.rstd[g];
+  return { value, scale: f * Math.abs(value) * offsetFactor(s.mean[g], s.rstd[g]) };
 }
 
 async function checkGroupOutput(name: "mean" | "rstd", cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
@@ -215,7 +229,7 @@ function forwardPlan(s: Stats, conv: Convention, i: VerifyInputs): { w: Float64A
   }
   const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M);
   const scale = new Float64Array(ix.groups);
-  for (let gi = 0; gi < ix.groups; gi++) scale[gi] = f * (s.maxdev[gi] * s.rstd[gi] * amax.wmax[gi % ix.G] + amax.bmax[gi % ix.G]);
+  for (let gi = 0; gi < ix.groups; gi++) scale[gi] = yScale(s, gi, amax.wmax[gi % ix.G], amax.bmax[gi % ix.G], f);
   return { w, b, scale };
 }
 
@@ -235,12 +249,22 @@ function dxChunk(len: number, dy: Float64Array, x: Float64Array, gi: Int32Array,
   }
 }
 
+/**
+ * The size of what produced a group's Y: its largest |y|, max|x − mean|·rstd·max|γ| + max|β|, with
+ * room for the mean's rounding (the offset factor on x̂, and |mean|·rstd·max|γ|/8 for implementations
+ * that fold the mean into a shift, y = x·a + b, whose rounding is that of x·a).
+ */
+function yScale(s: Stats, gi: number, wmax: number, bmax: number, f: number): number {
+  const r = s.rstd[gi], q = offsetFactor(s.mean[gi], r);
+  return f * (s.maxdev[gi] * r * wmax * q + (q - 1) * wmax + bmax);
+}
+
 /** Y's reference at one value and its group's scale, under a convention. */
 function yRef(x: number, gi: number, c: number, s: Stats, conv: Convention, i: VerifyInputs, amax: { wmax: Float64Array; bmax: Float64Array }): { value: number; scale: number } {
   const g = gi % s.index.G;
   const [w, b] = affineOf(conv, i.gamma, i.beta, c, g);
   const r = s.rstd[gi];
-  return { value: (x - s.mean[gi]) * r * w + b, scale: lengthFactor(s.index.M) * (s.maxdev[gi] * r * amax.wmax[g] + amax.bmax[g]) };
+  return { value: (x - s.mean[gi]) * r * w + b, scale: yScale(s, gi, amax.wmax[g], amax.bmax[g], lengthFactor(s.index.M)) };
 }
 
 async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
@@ -317,7 +341,8 @@ function dxRef(dy: number, x: number, gi: number, c: number, s: Stats, sums: Bac
   const r = s.rstd[gi], xhat = (x - s.mean[gi]) * r;
   const w = affineOf(conv, i.gamma, null, c, g)[0];
   const value = r * (w * dy - sums.sgdy[gi] / M - (xhat * sums.sgdyx[gi]) / k);
-  const scale = lengthFactor(M) * r * (wmax[g] * sums.dymax[gi] + Math.abs(sums.sgdy[gi]) / M + (s.maxdev[gi] * r * Math.abs(sums.sgdyx[gi])) / k);
+  const q = offsetFactor(s.mean[gi], r);
+  const scale = lengthFactor(M) * q * r * (wmax[g] * sums.dymax[gi] + Math.abs(sums.sgdy[gi]) / M + (s.maxdev[gi] * r * Math.abs(sums.sgdyx[gi])) / k);
   return { value, scale };
 }
 

@@ -28,7 +28,7 @@ function printReport(console: Console, r: VerifyReport): void {
       const w = o.worst;
       const where = name === "mean" || name === "rstd" ? "" : `, channel ${w.channel}`; // one entry per group: no channel of its own
       console.result(`         worst at ${coords(w.index)}: ${w.value} (reference ${w.reference}), group ${coords(w.group)}${where}`);
-      if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, ${g.max_abs_error === Infinity ? "NaN or infinite where the reference is not" : `max error ${e(g.max_abs_error)} (${times(g.tolerance_used)}× the tolerance)`}`).join("; ")}`);
+      if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, ${g.max_abs_error === Infinity ? "NaN or infinite on one side only" : g.tolerance_used === Infinity ? `max error ${e(g.max_abs_error)} (where the tolerance is 0)` : `max error ${e(g.max_abs_error)} (${times(g.tolerance_used)}× the tolerance)`}`).join("; ")}`);
     }
     if (o.diagnosis) console.result(`         ${c.yellow(o.passed ? "note:" : "diagnosis:")} ${o.diagnosis}`);
   }
