@@ -1,6 +1,5 @@
 // Between the streaming passes: per-channel coefficients from a group's statistics (prep_norm_*,
-// prep_dx), the internal gradients finished from their summed unit partials (finish_grad_rows), and
-// the sum of an item's unit partials (sum_units).
+// prep_dx) and the sum of an item's unit partials (sum_units).
 
 // ---------------------------------------------------------------- per-channel coefficients
 // For `count` channels of one group (mean, rstd): arrays `stride` entries apart at coef.
@@ -34,6 +33,9 @@
 /**
  * Input backward for one group: with s1 = Σ γ·ds and s2 = Σ γ·db over its channels and M values,
  * A = rstd·γ, B = −rstd³·s1/M, C0 = −rstd·s2/M; float32 folds the mean's low part into C0.
+ * rstd = ±∞ (given, or eps = 0 on a constant group) takes A = C0 = 0: the float64 formula's dx is
+ * then −sign(S)·sign(x − mean)·∞ where S = Σ γ·dy·x̂ is ±∞, NaN where S is NaN, and with ds as
+ * finalizeGrad sets it (±∞ or NaN), B·(x − mean) is just that.
  */
 @inline function prepDx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
   let s1: f64 = 0, s2: f64 = 0;
@@ -43,8 +45,10 @@
     s1 += g * load<f64>(ds + o);
     s2 += g * load<f64>(db + o);
   }
+  const inf = rstd == Infinity || rstd == -Infinity;
   const B = (-rstd * rstd * rstd * s1) / M;
-  const C0 = (-rstd * s2) / M;
+  const C0 = inf ? 0 : (-rstd * s2) / M;
+  const r = inf ? 0 : rstd;
   if (f32out) {
     const sb = <usize>stride << 2;
     const hi = <f32>mean;
@@ -53,7 +57,7 @@
     const Cf = <f32>(lo == 0 ? C0 : C0 - lo * <f64>Bf);
     for (let i = 0; i < count; i++) {
       const o = <usize>i << 2;
-      store<f32>(coef + o, <f32>(rstd * load<f64>(gamma + (<usize>i << 3))));
+      store<f32>(coef + o, <f32>(r * load<f64>(gamma + (<usize>i << 3))));
       store<f32>(coef + sb + o, Bf);
       store<f32>(coef + 2 * sb + o, Cf);
       store<f32>(coef + 3 * sb + o, hi);
@@ -62,7 +66,7 @@
     const sb = <usize>stride << 3;
     for (let i = 0; i < count; i++) {
       const o = <usize>i << 3;
-      store<f64>(coef + o, rstd * load<f64>(gamma + o));
+      store<f64>(coef + o, r * load<f64>(gamma + o));
       store<f64>(coef + sb + o, B);
       store<f64>(coef + 2 * sb + o, C0);
       store<f64>(coef + 3 * sb + o, mean);
@@ -93,31 +97,6 @@ export function prep_dx(coef: usize, stride: i32, G: i32, D: i32, mean: usize, r
     const c = <usize>(g * D), go = <usize>g << 3;
     prepDx(coef + (f32out ? c << 2 : c << 3), stride, D, load<f64>(mean + go), load<f64>(rstd + go), M, gamma + (c << 3), ds + (c << 3), db + (c << 3), f32out);
   }
-}
-
-/**
- * NHWC internal gradients of one sample from its summed unit partials (T[C] at sums, Σdy[C] at
- * sums + 8·C): ds = T − mlo·db with mlo the float64 mean's part below its float32 rounding (float32
- * kernels centre on that rounding; 0 for float64), db = Σdy; mean: the sample's G float64 means.
- * With `check`, returns 0 before writing anything if a sum is not finite (a float32 overflow).
- */
-export function finish_grad_rows(sums: usize, C: i32, D: i32, mean: usize, f32: i32, check: i32, ds: usize, db: usize): i32 {
-  if (check) {
-    for (let c = 0; c < 2 * C; c++) if (!isFinite<f64>(load<f64>(sums + (<usize>c << 3)))) return 0;
-  }
-  const G = D > 0 ? C / D : 0;
-  const cb = <usize>C << 3;
-  for (let g = 0; g < G; g++) {
-    const m = load<f64>(mean + (<usize>g << 3));
-    const lo = f32 ? m - <f64><f32>m : 0;
-    for (let c = g * D; c < (g + 1) * D; c++) {
-      const o = <usize>c << 3;
-      const t = load<f64>(sums + o), b = load<f64>(sums + cb + o);
-      store<f64>(ds + o, lo == 0 ? t : t - lo * b);
-      store<f64>(db + o, b);
-    }
-  }
-  return 1;
 }
 
 /** out[c] = Σ_u p[u·stride + c] for c < count, u = 0, 1, … in order (float64; two c per vector). */

@@ -19,22 +19,24 @@
 //   common.ts          shared @inline helpers (hi2, lo2, hsum, hsum32, zero) and STRIP
 //   statistics.ts      stats_*: S1, S2 of NCHW runs and NHWC rows; the NHWC per-group strip loop,
 //                      also fused with normalisation (fused_rows_g_f32)
-//   normalisation.ts   norm_*: forward normalisation (norm_*_f32_wide: float32 values, float64 arithmetic)
+//   normalisation.ts   norm_*: forward normalisation (norm_*_f32_wide: float32 values, float64 arithmetic;
+//                      norm_rows_f32_mixed: float64 for some groups of an NHWC row)
 //   gradients.ts       grad_*: internal gradients
-//   input-backward.ts  dx_*: input backward (dx_*_f32_wide: float32 values, float64 arithmetic)
-//   coefficients.ts    prep_norm_*, prep_dx: per-channel coefficients; finish_grad_rows, sum_units:
-//                      combining unit partials
+//   input-backward.ts  dx_*: input backward (dx_*_f32_wide: float32 values, float64 arithmetic;
+//                      dx_rows_f32_mixed: float64 for some groups of an NHWC row)
+//   coefficients.ts    prep_norm_*, prep_dx: per-channel coefficients; sum_units: combining unit
+//                      partials
 //   probes.ts          stream_*, flops_probe: roofline probes
 
 export {
   stats_run_f32_wide, stats_run_f64, stats_rows_f32_wide, stats_rows_f64,
   stats_rows_f32, stats_chan_f32, stats_rows_g_f32, fused_rows_g_f32,
 } from "./statistics";
-export { norm_chan_f32, norm_chan_f64, norm_rows_f32, norm_rows_f64, norm_rows_g_f32, norm_chan_f32_wide, norm_rows_f32_wide } from "./normalisation";
+export { norm_chan_f32, norm_chan_f64, norm_rows_f32, norm_rows_f64, norm_rows_g_f32, norm_chan_f32_wide, norm_rows_f32_mixed } from "./normalisation";
 export {
   grad_run_f32_wide, grad_run_f64, grad_rows_f32_wide, grad_rows_f64,
   grad_run_f32, grad_rows_f32, grad_chan_f32, grad_chan_f32_wide, grad_chan_f64,
 } from "./gradients";
-export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_chan_f32_wide, dx_rows_f32_wide } from "./input-backward";
-export { prep_norm_f32, prep_norm_f64, prep_dx, finish_grad_rows, sum_units } from "./coefficients";
+export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_chan_f32_wide, dx_rows_f32_mixed } from "./input-backward";
+export { prep_norm_f32, prep_norm_f64, prep_dx, sum_units } from "./coefficients";
 export { stream_copy, stream_add, stream_triad, stream_read, flops_probe } from "./probes";

@@ -129,15 +129,24 @@ export function dx_chan_f32_wide(dy: usize, x: usize, dx: usize, len: i32, nch: 
   }
 }
 
-/** NHWC: as dx_rows_f32, with float64 A[C], B[C], C0[C], m[C] at coef. */
-export function dx_rows_f32_wide(dy: usize, x: usize, dx: usize, rows: i32, C: i32, coef: usize): void {
+/**
+ * NHWC: rows of C channels in G groups of D, coef holding float64 A[C], B[C], C0[C], m[C]. The
+ * groups with wide[g] ≠ 0 (float64 0/1) in float64 as dx_chan_f32_wide; the others hold float32
+ * coefficients (prep_dx's with f32out, exactly) and run float32 operations in dx_rows_f32's order,
+ * so they get bitwise the values the fast loops give them.
+ */
+export function dx_rows_f32_mixed(dy: usize, x: usize, dx: usize, rows: i32, C: i32, G: i32, D: i32, coef: usize, wide: usize): void {
   const cb = <usize>C << 3;
   for (let r = 0; r < rows; r++) {
     const ro = (<usize>r * <usize>C) << 2;
-    for (let c = 0; c < C; c++) {
-      const p = ro + (<usize>c << 2), co = <usize>c << 3;
-      const A = load<f64>(coef + co), B = load<f64>(coef + cb + co), C0 = load<f64>(coef + 2 * cb + co), m = load<f64>(coef + 3 * cb + co);
-      store<f32>(dx + p, <f32>((<f64>load<f32>(dy + p) * A + (<f64>load<f32>(x + p) - m) * B) + C0));
+    for (let g = 0; g < G; g++) {
+      const w = load<f64>(wide + (<usize>g << 3)) != 0;
+      for (let c = g * D; c < (g + 1) * D; c++) {
+        const p = ro + (<usize>c << 2), co = <usize>c << 3;
+        const A = load<f64>(coef + co), B = load<f64>(coef + cb + co), C0 = load<f64>(coef + 2 * cb + co), m = load<f64>(coef + 3 * cb + co);
+        if (w) store<f32>(dx + p, <f32>((<f64>load<f32>(dy + p) * A + (<f64>load<f32>(x + p) - m) * B) + C0));
+        else store<f32>(dx + p, (load<f32>(dy + p) * <f32>A + (load<f32>(x + p) - <f32>m) * <f32>B) + <f32>C0);
+      }
     }
   }
 }

@@ -135,14 +135,25 @@ export function norm_chan_f32_wide(x: usize, y: usize, len: i32, nch: i32, coef:
   }
 }
 
-/** NHWC: as norm_rows_f32, with float64 m[C], a[C], b[C] at coef. */
-export function norm_rows_f32_wide(x: usize, y: usize, rows: i32, C: i32, coef: usize): void {
+/**
+ * NHWC: rows of C channels in G groups of D, coef holding float64 m[C], a[C], b[C]. The groups with
+ * wide[g] ≠ 0 (float64 0/1) in float64 as norm_chan_f32_wide; the others hold float32 coefficients
+ * (prep_norm_f32's, exactly) and run float32 operations in norm_rows_f32's order, so they get
+ * bitwise the values the fast loops give them: one group needing float64 leaves its neighbours as
+ * they are.
+ */
+export function norm_rows_f32_mixed(x: usize, y: usize, rows: i32, C: i32, G: i32, D: i32, coef: usize, wide: usize): void {
   const cb = <usize>C << 3;
   for (let r = 0; r < rows; r++) {
     const ro = (<usize>r * <usize>C) << 2;
-    for (let c = 0; c < C; c++) {
-      const p = ro + (<usize>c << 2), co = <usize>c << 3;
-      store<f32>(y + p, <f32>((<f64>load<f32>(x + p) - load<f64>(coef + co)) * load<f64>(coef + cb + co) + load<f64>(coef + 2 * cb + co)));
+    for (let g = 0; g < G; g++) {
+      const w = load<f64>(wide + (<usize>g << 3)) != 0;
+      for (let c = g * D; c < (g + 1) * D; c++) {
+        const p = ro + (<usize>c << 2), co = <usize>c << 3;
+        const m = load<f64>(coef + co), a = load<f64>(coef + cb + co), b = load<f64>(coef + 2 * cb + co);
+        if (w) store<f32>(y + p, <f32>((<f64>load<f32>(x + p) - m) * a + b));
+        else store<f32>(y + p, (load<f32>(x + p) - <f32>m) * <f32>a + <f32>b);
+      }
     }
   }
 }

@@ -53,7 +53,7 @@ export class Executor extends Combiner {
       else this.k.norm_chan_f64(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
     } else {
       const { off, rows } = this.rows(j, item, u);
-      if (wide) this.k.norm_rows_f32_wide(j.x + off, j.y + off, rows, j.C, ptr);
+      if (wide) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
       else if (j.precision === "f32" && w.groupStats) this.k.norm_rows_g_f32(j.x + off, j.y + off, rows, j.C, j.D, ptr);
       else if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, ptr);
       else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, ptr);
@@ -101,10 +101,11 @@ export class Executor extends Combiner {
   /**
    * Internal gradients of one unit: T = Σ dy·(x − m), Σ dy, where m is the float32 high part of
    * the group mean (float32) or the mean itself (float64); finalizeGrad removes the low part. An
-   * extreme float32 item accumulates in float64 from the start.
+   * extreme float32 NCHW item (one group) accumulates in float64 from the start; an NHWC sample's
+   * extreme groups are redone by finalizeGrad, so that its other groups keep the fast sums.
    */
   gradUnit(j: Job, item: number, u: number, wide = false): void {
-    wide ||= this.extremeItem(j, item);
+    if (j.layout === "nchw") wide ||= this.extremeItem(j, item);
     this.views();
     const out = this.partialPtr(j, item, u);
     const f32 = j.precision === "f32";
@@ -146,7 +147,7 @@ export class Executor extends Combiner {
       const rowBytes = j.C * this.elemBytes(j);
       for (let k = Math.ceil(rows / step) - 1; k >= 0; k--) {
         const o = off + k * step * rowBytes, n = Math.min(step, rows - k * step);
-        if (wide) this.k.dx_rows_f32_wide(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
+        if (wide) this.k.dx_rows_f32_mixed(j.dy + o, j.x + o, j.dx + o, n, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
         else if (j.precision === "f32" && w.groupStats) this.k.dx_rows_g_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, j.D, ptr);
         else if (j.precision === "f32") this.k.dx_rows_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
         else this.k.dx_rows_f64(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);

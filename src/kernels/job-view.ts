@@ -102,7 +102,12 @@ export abstract class JobView {
     const base = j.perItem + item * w.perItemBytes;
     return j.layout === "nchw"
       ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
-      : { ptr: base + scratchParts(j.C).coef, first: 0, count: j.C };
+      : { ptr: base + scratchParts(j.C, j.G).coef, first: 0, count: j.C };
+  }
+
+  /** NHWC: byte offset of sample n's per-group flag array (`extreme` or `wide`, G float64 0/1). */
+  protected groupFlags(j: Job, n: number, which: "extreme" | "wide"): number {
+    return j.perItem + n * j.work.perItemBytes + scratchParts(j.C, j.G)[which];
   }
 
   /** The item's groups: NCHW its one group (n, g), NHWC all G groups of sample `item`. */
@@ -119,7 +124,7 @@ export abstract class JobView {
 
   /** NHWC: shift array of sample n (each group's K, per channel or per group), in the item's scratch. */
   protected nhwcShifts(j: Job, n: number, perGroup: boolean): number {
-    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C).shifts;
+    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C, j.G).shifts;
     const filled = this.filledFor(j), key = `${n}:${perGroup}`;
     if (filled.shifts === key) return ptr;
     filled.shifts = key;
@@ -133,7 +138,7 @@ export abstract class JobView {
 
   /** NHWC: per-channel group means of sample n (float32 high parts when `asF32`). */
   protected nhwcMeans(j: Job, n: number, asF32: boolean): number {
-    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C).means;
+    const ptr = j.perItem + n * j.work.perItemBytes + scratchParts(j.C, j.G).means;
     const filled = this.filledFor(j), key = `${n}:${asF32}`;
     if (filled.means === key) return ptr;
     filled.means = key;

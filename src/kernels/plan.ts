@@ -83,9 +83,9 @@ export const FLAG_BYTES = 24;
 export const enum ItemFlag {
   /** The item's statistics make x − mean unsafe in float32 (set by finalizeStats). */
   Extreme = 0,
-  /** Its forward coefficients are float64 (norm_*_f32_wide). */
+  /** Its forward coefficients are float64 (NCHW: norm_chan_f32_wide; NHWC: norm_rows_f32_mixed, float64 for the groups flagged wide). */
   NormWide = 1,
-  /** Its input-backward coefficients are float64 (dx_*_f32_wide). */
+  /** Its input-backward coefficients are float64 (NCHW: dx_chan_f32_wide; NHWC: dx_rows_f32_mixed). */
   DxWide = 2,
 }
 
@@ -101,9 +101,10 @@ export function workLayout(g: Geometry): WorkLayout {
   }
   const rows = g.C === 0 ? Math.max(1, g.HxW) : Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
-  // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most), the flags; see scratchParts
+  // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most), two per-group flag
+  // arrays (G f64 each), the flags; see scratchParts
   const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0;
-  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C + FLAG_BYTES };
+  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C + 16 * g.G + FLAG_BYTES };
 }
 
 /** Scratch sizes a job needs, in bytes. */
@@ -113,9 +114,13 @@ function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: n
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
-/** NHWC per-item scratch: byte offsets of its parts (C channels). */
-export function scratchParts(C: number): { shifts: number; means: number; coef: number } {
-  return { shifts: 0, means: 8 * C, coef: 16 * C };
+/**
+ * NHWC per-item scratch: byte offsets of its parts (C channels, G groups). `extreme` and `wide` are
+ * per-group float64 0/1: the groups whose statistics make float32 x − mean unsafe (finalizeStats),
+ * and the groups the mixed kernels (norm_rows_f32_mixed, dx_rows_f32_mixed) run in float64.
+ */
+export function scratchParts(C: number, G: number): { shifts: number; means: number; coef: number; extreme: number; wide: number } {
+  return { shifts: 0, means: 8 * C, coef: 16 * C, extreme: 48 * C, wide: 48 * C + 8 * G };
 }
 
 /** Byte offset of unit u from the start of its item (units are in memory order). */
