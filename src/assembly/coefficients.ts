@@ -2,17 +2,18 @@
 // prep_dx) and the sum of an item's unit partials (sum_units).
 
 // ---------------------------------------------------------------- per-channel coefficients
-// For `count` channels of one group (mean, rstd): arrays `stride` entries apart at coef.
+// For `count` channels of one group (mean, rstd), `step` entries apart (1: consecutive channels; G:
+// interleaved groups, whose channels are g, g + G, …): arrays `stride` entries apart at coef.
 
 /** Forward, float32: m = f32(mean), a = f32(rstd·γ), b = f32(β − (mean − m)·a). */
-@inline function prepNormF32(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+@inline function prepNormF32(coef: usize, stride: i32, count: i32, step: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
   const sb = <usize>stride << 2;
   const hi = <f32>mean;
   const lo = mean - <f64>hi;
   for (let i = 0; i < count; i++) {
-    const o = <usize>i << 2;
-    const a = <f32>(rstd * load<f64>(gamma + (<usize>i << 3)));
-    const b = load<f64>(beta + (<usize>i << 3));
+    const o = <usize>(i * step) << 2;
+    const a = <f32>(rstd * load<f64>(gamma + (<usize>(i * step) << 3)));
+    const b = load<f64>(beta + (<usize>(i * step) << 3));
     store<f32>(coef + o, hi);
     store<f32>(coef + sb + o, a);
     store<f32>(coef + 2 * sb + o, <f32>(lo == 0 ? b : b - lo * <f64>a));
@@ -20,10 +21,10 @@
 }
 
 /** Forward, float64: m = mean, a = rstd·γ, b = β. */
-@inline function prepNormF64(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
+@inline function prepNormF64(coef: usize, stride: i32, count: i32, step: i32, mean: f64, rstd: f64, gamma: usize, beta: usize): void {
   const sb = <usize>stride << 3;
   for (let i = 0; i < count; i++) {
-    const o = <usize>i << 3;
+    const o = <usize>(i * step) << 3;
     store<f64>(coef + o, mean);
     store<f64>(coef + sb + o, rstd * load<f64>(gamma + o));
     store<f64>(coef + 2 * sb + o, load<f64>(beta + o));
@@ -37,10 +38,10 @@
  * then −sign(S)·sign(x − mean)·∞ where S = Σ γ·dy·x̂ is ±∞, NaN where S is NaN, and with ds as
  * finalizeGrad sets it (±∞ or NaN), B·(x − mean) is just that.
  */
-@inline function prepDx(coef: usize, stride: i32, count: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
+@inline function prepDx(coef: usize, stride: i32, count: i32, step: i32, mean: f64, rstd: f64, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
   let s1: f64 = 0, s2: f64 = 0;
   for (let i = 0; i < count; i++) {
-    const o = <usize>i << 3;
+    const o = <usize>(i * step) << 3;
     const g = load<f64>(gamma + o);
     s1 += g * load<f64>(ds + o);
     s2 += g * load<f64>(db + o);
@@ -56,8 +57,8 @@
     const Bf = <f32>B;
     const Cf = <f32>(lo == 0 ? C0 : C0 - lo * <f64>Bf);
     for (let i = 0; i < count; i++) {
-      const o = <usize>i << 2;
-      store<f32>(coef + o, <f32>(r * load<f64>(gamma + (<usize>i << 3))));
+      const o = <usize>(i * step) << 2;
+      store<f32>(coef + o, <f32>(r * load<f64>(gamma + (<usize>(i * step) << 3))));
       store<f32>(coef + sb + o, Bf);
       store<f32>(coef + 2 * sb + o, Cf);
       store<f32>(coef + 3 * sb + o, hi);
@@ -65,7 +66,7 @@
   } else {
     const sb = <usize>stride << 3;
     for (let i = 0; i < count; i++) {
-      const o = <usize>i << 3;
+      const o = <usize>(i * step) << 3;
       store<f64>(coef + o, r * load<f64>(gamma + o));
       store<f64>(coef + sb + o, B);
       store<f64>(coef + 2 * sb + o, C0);
@@ -81,21 +82,46 @@
 export function prep_norm_f32(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
   for (let g = 0; g < G; g++) {
     const c = <usize>(g * D), go = <usize>g << 3;
-    prepNormF32(coef + (c << 2), stride, D, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+    prepNormF32(coef + (c << 2), stride, D, 1, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
   }
 }
 
 export function prep_norm_f64(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
   for (let g = 0; g < G; g++) {
     const c = <usize>(g * D), go = <usize>g << 3;
-    prepNormF64(coef + (c << 3), stride, D, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+    prepNormF64(coef + (c << 3), stride, D, 1, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
   }
 }
 
 export function prep_dx(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
   for (let g = 0; g < G; g++) {
     const c = <usize>(g * D), go = <usize>g << 3;
-    prepDx(coef + (f32out ? c << 2 : c << 3), stride, D, load<f64>(mean + go), load<f64>(rstd + go), M, gamma + (c << 3), ds + (c << 3), db + (c << 3), f32out);
+    prepDx(coef + (f32out ? c << 2 : c << 3), stride, D, 1, load<f64>(mean + go), load<f64>(rstd + go), M, gamma + (c << 3), ds + (c << 3), db + (c << 3), f32out);
+  }
+}
+
+// Interleaved groups (channel c in group c mod G): one call per sample for its G groups, group g's D
+// channels g, g + G, …; mean and rstd point at the sample's G statistics, gamma, beta, ds and db at
+// its channel 0, the coefficient arrays (C = G·D entries, `stride` apart) are in channel order.
+
+export function prep_norm_f32_i(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>g, go = <usize>g << 3;
+    prepNormF32(coef + (c << 2), stride, D, G, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+  }
+}
+
+export function prep_norm_f64_i(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, gamma: usize, beta: usize): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>g, go = <usize>g << 3;
+    prepNormF64(coef + (c << 3), stride, D, G, load<f64>(mean + go), load<f64>(rstd + go), gamma + (c << 3), beta + (c << 3));
+  }
+}
+
+export function prep_dx_i(coef: usize, stride: i32, G: i32, D: i32, mean: usize, rstd: usize, M: f64, gamma: usize, ds: usize, db: usize, f32out: i32): void {
+  for (let g = 0; g < G; g++) {
+    const c = <usize>g, go = <usize>g << 3;
+    prepDx(coef + (f32out ? c << 2 : c << 3), stride, D, G, load<f64>(mean + go), load<f64>(rstd + go), M, gamma + (c << 3), ds + (c << 3), db + (c << 3), f32out);
   }
 }
 

@@ -273,3 +273,28 @@ export function grad_chan_f64(dy: usize, x: usize, len: i32, nch: i32, m: f64, o
     grad_run_f64(dy + o, x + o, len, m, out + (<usize>k << 4));
   }
 }
+
+// ---------------------------------------------------------------- NCHW, item = sample (interleaved groups)
+// As grad_chan_*, with each run's own group mean: mc holds one per run (float32 high parts for
+// grad_chans_f32, float64 for the others).
+
+export function grad_chans_f32(dy: usize, x: usize, len: i32, nch: i32, mc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32(dy + o, x + o, len, load<f32>(mc + (<usize>k << 2)), out + (<usize>k << 4));
+  }
+}
+
+export function grad_chans_f32_wide(dy: usize, x: usize, len: i32, nch: i32, mc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2;
+    grad_run_f32_wide(dy + o, x + o, len, load<f64>(mc + (<usize>k << 3)), out + (<usize>k << 4));
+  }
+}
+
+export function grad_chans_f64(dy: usize, x: usize, len: i32, nch: i32, mc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3;
+    grad_run_f64(dy + o, x + o, len, load<f64>(mc + (<usize>k << 3)), out + (<usize>k << 4));
+  }
+}

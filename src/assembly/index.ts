@@ -31,12 +31,14 @@
 export {
   stats_run_f32_wide, stats_run_f64, stats_rows_f32_wide, stats_rows_f64,
   stats_rows_f32, stats_chan_f32, stats_rows_g_f32, fused_rows_g_f32,
+  stats_chans_f32, stats_chans_f32_wide, stats_chans_f64,
 } from "./statistics";
 export { norm_chan_f32, norm_chan_f64, norm_rows_f32, norm_rows_f64, norm_rows_g_f32, norm_chan_f32_wide, norm_rows_f32_mixed } from "./normalisation";
 export {
   grad_run_f32_wide, grad_run_f64, grad_rows_f32_wide, grad_rows_f64,
   grad_run_f32, grad_rows_f32, grad_chan_f32, grad_chan_f32_wide, grad_chan_f64,
+  grad_chans_f32, grad_chans_f32_wide, grad_chans_f64,
 } from "./gradients";
 export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_chan_f32_wide, dx_rows_f32_mixed } from "./input-backward";
-export { prep_norm_f32, prep_norm_f64, prep_dx, sum_units } from "./coefficients";
+export { prep_norm_f32, prep_norm_f64, prep_dx, prep_norm_f32_i, prep_norm_f64_i, prep_dx_i, sum_units } from "./coefficients";
 export { stream_copy, stream_add, stream_triad, stream_read, flops_probe } from "./probes";

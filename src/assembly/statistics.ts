@@ -263,6 +263,25 @@ export function stats_chan_f32(p: usize, len: i32, nch: i32, K: f64, out: usize)
   store<f64>(out, S2, 8);
 }
 
+// ---------------------------------------------------------------- NCHW, item = sample (interleaved groups)
+// A unit of nch consecutive channel runs of len values whose channels belong to different groups:
+// each run shifted by its own group's K (kc[k], float64), its sums into its own pair out[2k], out[2k+1].
+
+/** stats_chan_f32 of each run k alone, shifted by kc[k]. */
+export function stats_chans_f32(p: usize, len: i32, nch: i32, kc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) stats_chan_f32(p + ((<usize>k * <usize>len) << 2), len, 1, load<f64>(kc + (<usize>k << 3)), out + (<usize>k << 4));
+}
+
+/** statsRun of each float32 run k alone, shifted by kc[k]. */
+export function stats_chans_f32_wide(p: usize, len: i32, nch: i32, kc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) statsRun<f32>(p + ((<usize>k * <usize>len) << 2), len, load<f64>(kc + (<usize>k << 3)), out + (<usize>k << 4));
+}
+
+/** statsRun of each float64 run k alone, shifted by kc[k]. */
+export function stats_chans_f64(p: usize, len: i32, nch: i32, kc: usize, out: usize): void {
+  for (let k = 0; k < nch; k++) statsRun<f64>(p + ((<usize>k * <usize>len) << 3), len, load<f64>(kc + (<usize>k << 3)), out + (<usize>k << 4));
+}
+
 /**
  * One NHWC row (at ro) of every group, shifted by the strip's first row (at base), into tmp/t2.
  * D a multiple of 16: four vectors at a time, summed pairwise, by constant offsets.

@@ -7,6 +7,8 @@
  *   HxW  product of the spatial dimensions (1 when there are none)
  *   G    groups
  *   D    channels per group, C / G
+ *
+ * Channel c is in group ⌊c / D⌋, or, with interleaved groups (core/conventions.ts), in group c mod G.
  */
 import { InputError } from "../errors.js";
 
@@ -19,6 +21,8 @@ export interface Dims {
   readonly G: number;
   readonly D: number;
   readonly layout: Layout;
+  /** Channel c in group c mod G (set only when that differs from ⌊c / D⌋: G > 1 and D > 1). */
+  readonly interleaved?: boolean;
 }
 
 export function parseLayout(value: string): Layout {
@@ -89,4 +93,14 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
  */
 export function flatIndex(d: Dims, n: number, c: number, s: number): number {
   return d.layout === "nchw" ? (n * d.C + c) * d.HxW + s : (n * d.HxW + s) * d.C + c;
+}
+
+/** The group of channel c: ⌊c / D⌋, or c mod G with interleaved groups. */
+export function groupOf(d: Pick<Dims, "G" | "D" | "interleaved">, c: number): number {
+  return d.interleaved ? c % d.G : Math.floor(c / d.D);
+}
+
+/** The channels of group g, in order: g·D … g·D + D − 1, or g, g + G, … with interleaved groups. */
+export function channelsOfGroup(d: Pick<Dims, "G" | "D" | "interleaved">, g: number): number[] {
+  return Array.from({ length: d.D }, (_, k) => (d.interleaved ? g + k * d.G : g * d.D + k));
 }

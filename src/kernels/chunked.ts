@@ -19,10 +19,11 @@ export class ChunkedItem {
     beta: ArrayLike<number> | null,
     stats: ForwardResult | null,
     shifts: ArrayLike<number>,
+    variance = false,
   ) {
     if (geo.N !== 1) throw new Error("ChunkedItem: one item (N = 1) at a time");
     this.mark = engine.arena.used;
-    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true });
+    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true, variance });
   }
 
   get units(): number {
@@ -53,12 +54,14 @@ export class ChunkedItem {
 
   results(): BackwardResult {
     const a = this.engine.arena, G = this.geo.G, C = this.geo.C;
-    return {
+    const r: BackwardResult = {
       mean: a.f64(this.job.mean, G).slice(),
       rstd: a.f64(this.job.rstd, G).slice(),
       ds: a.f64(this.job.ds, C).slice(),
       db: a.f64(this.job.db, C).slice(),
     };
+    if (this.job.variance) r.variance = a.f64(this.job.variance, G).slice();
+    return r;
   }
 
   release(): void {

@@ -33,7 +33,7 @@ export abstract class Combiner extends JobView {
     const { n, g0, g1 } = this.groupsOf(j, item);
     const perGroup = w.groupStats && !wide;
     let sums = 0;
-    if (j.layout === "nhwc") sums = this.sumUnits(j, item, 2 * j.C);
+    if (w.samples) sums = this.itemSums(j, item);
     // the wide pass adds its groups to the flag the fast pass set for the groups it kept
     let extreme = wide && this.flag(j, item, ItemFlag.Extreme);
     let redo = false;
@@ -41,7 +41,7 @@ export abstract class Combiner extends JobView {
       const at = n * j.G + g;
       if (wide && !Number.isNaN(f[(j.mean >>> 3) + at])) continue; // kept from the fast pass
       let s1 = 0, s2 = 0;
-      if (j.layout === "nchw") {
+      if (!w.samples) {
         const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
         for (let u = 0; u < w.unitsPerItem; u++) {
           s1 += f[base + w.partialDoubles * u];
@@ -51,7 +51,8 @@ export abstract class Combiner extends JobView {
         s1 = f[sums + g];
         s2 = f[sums + j.G + g];
       } else {
-        for (let c = g * j.D; c < (g + 1) * j.D; c++) {
+        const { c0, step } = this.channelsOf(j, g);
+        for (let k = 0, c = c0; k < j.D; k++, c += step) {
           s1 += f[sums + c];
           s2 += f[sums + j.C + c];
         }
@@ -70,10 +71,11 @@ export abstract class Combiner extends JobView {
         continue;
       }
       const ex = f32 && extremeGroup(mean, variance, rstd, M);
-      if (j.layout === "nhwc") f[(this.groupFlags(j, n, "extreme") >>> 3) + g] = ex ? 1 : 0;
+      if (w.samples) f[(this.groupFlags(j, n, "extreme") >>> 3) + g] = ex ? 1 : 0;
       extreme ||= ex;
       f[(j.mean >>> 3) + at] = mean;
       f[(j.rstd >>> 3) + at] = rstd;
+      if (j.variance) f[(j.variance >>> 3) + at] = variance;
     }
     this.setFlag(j, item, ItemFlag.Extreme, extreme);
     if (!redo) return true;
@@ -93,7 +95,7 @@ export abstract class Combiner extends JobView {
       const rstd = this.rstdOf(j, n, g);
       return extremeGroup(this.meanOf(j, n, g), 1 / (rstd * rstd) - j.eps, rstd, j.D * j.HxW);
     }
-    if (j.layout === "nchw") return this.flag(j, n * j.G + g, ItemFlag.Extreme);
+    if (!j.work.samples) return this.flag(j, n * j.G + g, ItemFlag.Extreme);
     this.views();
     return this.f64[(this.groupFlags(j, n, "extreme") >>> 3) + g] === 1;
   }
@@ -118,6 +120,11 @@ export abstract class Combiner extends JobView {
       this.f64[at + g] = wide ? 1 : 0;
       any ||= wide;
     }
+    if (any && j.interleaved) {
+      // each channel's flag, for the kernels that read one per channel
+      const wc = this.channelPart(j, n, "wideC") >>> 3;
+      for (let c = 0; c < j.C; c++) this.f64[wc + c] = this.f64[at + (c % j.G)];
+    }
     return any;
   }
 
@@ -132,10 +139,21 @@ export abstract class Combiner extends JobView {
     const d = ptr >>> 3, s = f32ptr >>> 2;
     for (let g = 0; g < j.G; g++) {
       if (this.f64[wide + g] === 1) continue;
+      const { c0, step } = this.channelsOf(j, g);
       for (let k = 0; k < arrays; k++) {
-        for (let c = g * j.D; c < (g + 1) * j.D; c++) this.f64[d + k * j.C + c] = this.f32[s + k * j.C + c];
+        for (let i = 0, c = c0; i < j.D; i++, c += step) this.f64[d + k * j.C + c] = this.f32[s + k * j.C + c];
       }
     }
+  }
+
+  /** Whether any float64 coefficient of group g's channels in the `arrays` arrays of C at ptr is beyond float32. */
+  private extremeGroupCoefficients(j: Job, ptr: number, g: number, arrays: number): boolean {
+    const { c0, step } = this.channelsOf(j, g);
+    const base = ptr >>> 3;
+    for (let k = 0; k < arrays; k++) {
+      for (let i = 0, c = c0; i < j.D; i++, c += step) if (extremeCoefficient(this.f64[base + k * j.C + c])) return true;
+    }
+    return false;
   }
 
   /** Whether any of `count` float64 coefficients at ptr (arrays `count` apart) is beyond float32. */
@@ -154,20 +172,22 @@ export abstract class Combiner extends JobView {
    */
   prepareNorm(j: Job, item: number): void {
     const { ptr, count } = this.coefFrame(j, item);
-    // NCHW: the item's one group; NHWC: all G groups of sample `item`
-    const nchw = j.layout === "nchw";
-    const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
+    // NCHW: the item's one group; a sample item: all G groups of sample `item`
+    const one = !j.work.samples;
+    const g0 = one ? item : item * j.G, G = one ? 1 : j.G, c0 = one ? (item % j.G) * j.D : 0;
     const args = [count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.gamma + c0 * 8, j.beta + c0 * 8] as const;
-    this.k.prep_norm_f64(ptr, ...args);
+    const [f64, f32] = j.interleaved ? [this.k.prep_norm_f64_i, this.k.prep_norm_f32_i] : [this.k.prep_norm_f64, this.k.prep_norm_f32];
+    f64(ptr, ...args);
     if (j.precision !== "f32") return;
     this.views();
     // a = rstd·γ is the one coefficient float32 may not hold (m and b are the values' own scale)
     const a = ptr + count * 8;
-    const wide = nchw ? this.extremeItem(j, item) || this.extremeCoefficients(a, count, 1) : this.wideGroups(j, item, (g) => this.extremeCoefficients(a + g * j.D * 8, j.D, 1));
+    const wide = one ? this.extremeItem(j, item) || this.extremeCoefficients(a, count, 1) : this.wideGroups(j, item, (g) => this.extremeGroupCoefficients(j, a, g, 1));
     this.setFlag(j, item, ItemFlag.NormWide, wide);
-    if (!wide) this.k.prep_norm_f32(ptr, ...args);
-    else if (!nchw) {
-      this.k.prep_norm_f32(this.tmp(j), ...args);
+    if (!wide) f32(ptr, ...args);
+    else if (j.layout === "nchw" && !one) f32(this.channelPart(j, item, "coef32"), ...args); // the fast groups' own, beside the float64 ones
+    else if (!one) {
+      f32(this.tmp(j), ...args);
       this.keepFloat32(j, item, ptr, this.tmp(j), 3);
     }
   }
@@ -184,27 +204,27 @@ export abstract class Combiner extends JobView {
   finalizeGrad(j: Job, item: number, redo = false): boolean {
     const w = j.work;
     const f32 = j.precision === "f32";
-    const nhwc = j.layout === "nhwc";
+    const samples = w.samples; // NHWC, or NCHW with interleaved groups: all C channels of the sample
     // an extreme NCHW item's units ran the float64-accumulating step already (NHWC: its extreme groups are redone)
-    const check = f32 && !redo && (nhwc || !this.extremeItem(j, item));
+    const check = f32 && !redo && (samples || !this.extremeItem(j, item));
     this.views();
     const f = this.f64;
     const { n, g0, g1 } = this.groupsOf(j, item);
-    // NHWC: all C channels of sample `item`, from the sums of its unit partials
-    const sums = nhwc ? this.sumUnits(j, item, 2 * j.C) : 0;
-    const marks = nhwc ? this.groupFlags(j, n, "wide") >>> 3 : 0;
+    // sample items: all C channels of sample `item`, from the sums of its unit partials
+    const sums = samples ? this.itemSums(j, item) : 0;
+    const marks = samples ? this.groupFlags(j, n, "wide") >>> 3 : 0;
     const base = (j.partials >>> 3) + item * w.unitsPerItem * w.partialDoubles;
     const ds = (j.ds >>> 3) + n * j.C, db = (j.db >>> 3) + n * j.C;
     let again = false;
     for (let g = g0; g < g1; g++) {
-      if (redo && nhwc && f[marks + g] !== 1) continue; // kept from the fast pass
-      const c0 = g * j.D, c1 = c0 + j.D;
+      if (redo && samples && f[marks + g] !== 1) continue; // kept from the fast pass
+      const { c0, step } = this.channelsOf(j, g);
       const mean = this.meanOf(j, n, g);
       const lo = f32 ? mean - Math.fround(mean) : 0;
-      let bad = check && nhwc && this.groupExtreme(j, n, g);
-      for (let c = c0; c < c1; c++) {
+      let bad = check && samples && this.groupExtreme(j, n, g);
+      for (let i = 0, c = c0; i < j.D; i++, c += step) {
         let t = 0, b = 0;
-        if (nhwc) {
+        if (samples) {
           t = f[sums + c];
           b = f[sums + j.C + c];
         } else if (w.blocks === 1) {
@@ -223,7 +243,7 @@ export abstract class Combiner extends JobView {
         f[ds + c] = s;
         f[db + c] = b;
       }
-      if (nhwc) f[marks + g] = bad ? 1 : 0;
+      if (samples) f[marks + g] = bad ? 1 : 0;
       again ||= bad;
       const rstd = this.rstdOf(j, n, g);
       if (!bad && (rstd === Infinity || rstd === -Infinity)) this.infiniteRstd(j, n, g, mean);
@@ -263,7 +283,8 @@ export abstract class Combiner extends JobView {
   private infiniteRstd(j: Job, n: number, g: number, mean: number): void {
     const f32 = j.precision === "f32";
     const v = f32 ? this.f32 : this.f64, sh = f32 ? 2 : 3;
-    for (let c = g * j.D; c < (g + 1) * j.D; c++) {
+    const { c0, step } = this.channelsOf(j, g);
+    for (let i = 0, c = c0; i < j.D; i++, c += step) {
       let sign = 0;
       if (!j.shiftSource) {
         const { first, step } = this.channelRun(j, n, c);
@@ -289,22 +310,21 @@ export abstract class Combiner extends JobView {
    */
   prepareDx(j: Job, item: number): void {
     const { ptr, count } = this.coefFrame(j, item);
-    const nchw = j.layout === "nchw";
+    const nchw = !j.work.samples; // one group per item
     const n = nchw ? Math.floor(item / j.G) : item;
     const g0 = nchw ? item : item * j.G, G = nchw ? 1 : j.G, c0 = nchw ? (item % j.G) * j.D : 0;
     const cn = (n * j.C + c0) * 8;
-    const prep = (at: number, f32out: number) => this.k.prep_dx(at, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.D * j.HxW, j.gamma + c0 * 8, j.ds + cn, j.db + cn, f32out);
+    const kernel = j.interleaved ? this.k.prep_dx_i : this.k.prep_dx;
+    const prep = (at: number, f32out: number) => kernel(at, count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.D * j.HxW, j.gamma + c0 * 8, j.ds + cn, j.db + cn, f32out);
     prep(ptr, 0);
     if (j.precision !== "f32") return;
     this.views();
-    const extremeA = (g: number) => {
-      for (let k = 0; k < 3; k++) if (this.extremeCoefficients(ptr + (k * count + g * j.D) * 8, j.D, 1)) return true;
-      return false;
-    };
-    const wide = nchw ? this.extremeItem(j, item) || this.extremeCoefficients(ptr, count, 3) : this.wideGroups(j, item, extremeA);
+    const wide = nchw ? this.extremeItem(j, item) || this.extremeCoefficients(ptr, count, 3) : this.wideGroups(j, item, (g) => this.extremeGroupCoefficients(j, ptr, g, 3));
     this.setFlag(j, item, ItemFlag.DxWide, wide);
     if (!wide) prep(ptr, 1);
-    else if (!nchw) {
+    else if (nchw) return;
+    else if (j.layout === "nchw") prep(this.channelPart(j, item, "coef32"), 1); // interleaved: the fast groups' own, beside the float64 ones
+    else {
       prep(this.tmp(j), 1);
       this.keepFloat32(j, item, ptr, this.tmp(j), 4);
     }

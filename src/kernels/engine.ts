@@ -13,6 +13,8 @@ import { createSharedMemory, instantiateKernels } from "./wasm.js";
 export interface ForwardResult {
   mean: Float64Array; // N·G
   rstd: Float64Array; // N·G
+  /** N·G: the biased variance finalizeStats computed (forward with `variance`). */
+  variance?: Float64Array;
 }
 
 export interface BackwardResult extends ForwardResult {
@@ -84,7 +86,7 @@ export class Engine implements JobMemory {
     return ptr;
   }
 
-  /** Y = GroupNorm(X) for tensors already in the arena at x and y. */
+  /** Y = GroupNorm(X) for tensors already in the arena at x and y; with `variance`, each group's variance too. */
   async forward(
     geo: Geometry,
     eps: number,
@@ -92,13 +94,16 @@ export class Engine implements JobMemory {
     y: number,
     gamma: ArrayLike<number> | null,
     beta: ArrayLike<number> | null,
+    variance = false,
   ): Promise<ForwardResult> {
     const mark = this.arena.used;
     try {
       const NG = geo.N * geo.G;
-      const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false });
+      const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false, variance });
       await this.runner.run("forward", job);
-      return { mean: this.arena.f64(job.mean, NG).slice(), rstd: this.arena.f64(job.rstd, NG).slice() };
+      const res: ForwardResult = { mean: this.arena.f64(job.mean, NG).slice(), rstd: this.arena.f64(job.rstd, NG).slice() };
+      if (variance) res.variance = this.arena.f64(job.variance, NG).slice();
+      return res;
     } finally {
       this.arena.release(mark);
     }

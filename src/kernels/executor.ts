@@ -18,7 +18,14 @@ export class Executor extends Combiner {
     this.views();
     const out = this.partialPtr(j, item, u);
     const f32 = j.precision === "f32";
-    if (j.layout === "nchw") {
+    if (j.layout === "nchw" && w.samples) {
+      // interleaved groups: each run shifted by its own group's K, its sums its own
+      const { c0, off, len, nch } = this.run(j, item, u);
+      const kc = this.nhwcShifts(j, item, false) + c0 * 8;
+      if (!f32) this.k.stats_chans_f64(j.x + off, len, nch, kc, out);
+      else if (wide) this.k.stats_chans_f32_wide(j.x + off, len, nch, kc, out);
+      else this.k.stats_chans_f32(j.x + off, len, nch, kc, out);
+    } else if (j.layout === "nchw") {
       const { off, len, nch } = this.run(j, item, u);
       const K = this.shift(j, Math.floor(item / j.G), item % j.G);
       if (!f32) this.k.stats_run_f64(j.x + off, len * nch, K, out);
@@ -45,7 +52,11 @@ export class Executor extends Combiner {
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
     const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.NormWide);
-    if (j.layout === "nchw") {
+    if (j.layout === "nchw" && wide && w.samples) this.eachChannel(j, item, u, (o, c, len, fast) => {
+      if (fast) this.k.norm_chan_f32(j.x + o, j.y + o, len, 1, this.channelPart(j, item, "coef32") + c * 4, count);
+      else this.k.norm_chan_f32_wide(j.x + o, j.y + o, len, 1, ptr + c * 8, count);
+    });
+    else if (j.layout === "nchw") {
       const { c0, nch, off, len } = this.run(j, item, u);
       const cb = wide ? 8 : this.elemBytes(j); // the coefficients' element size
       if (wide) this.k.norm_chan_f32_wide(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
@@ -53,7 +64,8 @@ export class Executor extends Combiner {
       else this.k.norm_chan_f64(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
     } else {
       const { off, rows } = this.rows(j, item, u);
-      if (wide) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
+      if (wide && j.interleaved) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.C, 1, ptr, this.channelPart(j, item, "wideC"));
+      else if (wide) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
       else if (j.precision === "f32" && w.groupStats) this.k.norm_rows_g_f32(j.x + off, j.y + off, rows, j.C, j.D, ptr);
       else if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, ptr);
       else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, ptr);
@@ -105,11 +117,19 @@ export class Executor extends Combiner {
    * extreme groups are redone by finalizeGrad, so that its other groups keep the fast sums.
    */
   gradUnit(j: Job, item: number, u: number, wide = false): void {
-    if (j.layout === "nchw") wide ||= this.extremeItem(j, item);
+    if (!j.work.samples) wide ||= this.extremeItem(j, item);
     this.views();
     const out = this.partialPtr(j, item, u);
     const f32 = j.precision === "f32";
-    if (j.layout === "nchw") {
+    if (j.layout === "nchw" && j.work.samples) {
+      // interleaved groups: each run with its own group's mean (float32 high parts for the fast loop)
+      const { c0, off, len, nch } = this.run(j, item, u);
+      const fast = f32 && !wide;
+      const mc = this.nhwcMeans(j, item, fast) + c0 * (fast ? 4 : 8);
+      if (!f32) this.k.grad_chans_f64(j.dy + off, j.x + off, len, nch, mc, out);
+      else if (wide) this.k.grad_chans_f32_wide(j.dy + off, j.x + off, len, nch, mc, out);
+      else this.k.grad_chans_f32(j.dy + off, j.x + off, len, nch, mc, out);
+    } else if (j.layout === "nchw") {
       const { off, len, nch } = this.run(j, item, u);
       const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
       if (!f32) this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
@@ -135,7 +155,11 @@ export class Executor extends Combiner {
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
     const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.DxWide);
-    if (j.layout === "nchw") {
+    if (j.layout === "nchw" && wide && w.samples) this.eachChannel(j, item, u, (o, c, len, fast) => {
+      if (fast) this.k.dx_chan_f32(j.dy + o, j.x + o, j.dx + o, len, 1, this.channelPart(j, item, "coef32") + c * 4, count);
+      else this.k.dx_chan_f32_wide(j.dy + o, j.x + o, j.dx + o, len, 1, ptr + c * 8, count);
+    });
+    else if (j.layout === "nchw") {
       const { c0, nch, off, len } = this.run(j, item, u);
       const cb = wide ? 8 : this.elemBytes(j); // the coefficients' element size
       if (wide) this.k.dx_chan_f32_wide(j.dy + off, j.x + off, j.dx + off, len, nch, ptr + (c0 - first) * cb, count);
@@ -147,12 +171,23 @@ export class Executor extends Combiner {
       const rowBytes = j.C * this.elemBytes(j);
       for (let k = Math.ceil(rows / step) - 1; k >= 0; k--) {
         const o = off + k * step * rowBytes, n = Math.min(step, rows - k * step);
-        if (wide) this.k.dx_rows_f32_mixed(j.dy + o, j.x + o, j.dx + o, n, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
+        if (wide && j.interleaved) this.k.dx_rows_f32_mixed(j.dy + o, j.x + o, j.dx + o, n, j.C, j.C, 1, ptr, this.channelPart(j, item, "wideC"));
+        else if (wide) this.k.dx_rows_f32_mixed(j.dy + o, j.x + o, j.dx + o, n, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
         else if (j.precision === "f32" && w.groupStats) this.k.dx_rows_g_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, j.D, ptr);
         else if (j.precision === "f32") this.k.dx_rows_f32(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
         else this.k.dx_rows_f64(j.dy + o, j.x + o, j.dx + o, n, j.C, ptr);
       }
     }
+  }
+
+  /**
+   * NCHW with interleaved groups, a sample some of whose groups run in float64: f(byte offset, channel,
+   * values, fast) for each channel run of unit u, fast when its group keeps the float32 loops.
+   */
+  private eachChannel(j: Job, item: number, u: number, f: (off: number, c: number, len: number, fast: boolean) => void): void {
+    const { c0, nch, off, len } = this.run(j, item, u);
+    const flags = this.channelPart(j, item, "wideC") >>> 3, eb = this.elemBytes(j);
+    for (let k = 0; k < nch; k++) f(off + k * len * eb, c0 + k, len, this.f64[flags + c0 + k] !== 1);
   }
 
   backwardItems(j: Job, i0: number, i1: number): void {

@@ -8,6 +8,9 @@
  *   NCHW  item = (n, g); unit = as many whole channel runs (HxW values each) as fit in BLOCK
  *         values, or, when one run is longer, one block of BLOCK values of one channel.
  *   NHWC  item = n;      unit = ROWS consecutive spatial rows (all C channels) of sample n.
+ *   NCHW with interleaved groups (channel c in group c mod G): item = n, as NHWC, since every group
+ *         spans the sample; unit = whole channel runs, or one block, in memory order, each run with
+ *         its own partial sums, combined per group through the channel map (combine.ts).
  * Every unit writes its own partial sums; an item's statistics combine its partials in one fixed
  * order. Nothing about that order depends on which thread did a unit, so results are bitwise the
  * same for any thread count and any split.
@@ -32,6 +35,8 @@ export interface Geometry {
   readonly HxW: number;
   readonly G: number;
   readonly D: number;
+  /** Channels grouped interleaved: channel c in group c mod G (MLX's default); else c in group ⌊c / D⌋. */
+  readonly interleaved?: boolean;
 }
 
 /** Pointers (byte offsets in the shared memory) a job works on. f64 arrays unless stated. */
@@ -52,6 +57,8 @@ export interface JobPointers {
   readonly threadScratchBytes: number;
   /** Float64 [N·G] of the groups' shifts K when X is streamed in chunks (0: read K from X). */
   readonly shiftSource: number;
+  /** Float64 [N·G]: the biased variance of each group as finalizeStats computes it (or 0: not kept). */
+  readonly variance: number;
 }
 
 export interface Job extends Geometry, JobPointers {
@@ -60,6 +67,8 @@ export interface Job extends Geometry, JobPointers {
   readonly statsGiven: boolean;
   /** Backward: compute dx (false when only dgamma/dbeta are wanted). */
   readonly wantDx: boolean;
+  /** Groups interleaved (G > 1 and D > 1 only: otherwise the two groupings are the same). */
+  readonly interleaved: boolean;
   /** The work layout of the geometry, computed once when the job is built or decoded. */
   readonly work: WorkLayout;
 }
@@ -72,8 +81,10 @@ export interface WorkLayout {
   blocks: number;
   /** NHWC: rows per unit. */
   rows: number;
-  /** NHWC float32 with D a multiple of 4: statistics partials per group (else per channel). */
+  /** NHWC float32 with D a multiple of 4, contiguous groups: statistics partials per group (else per channel). */
   groupStats: boolean;
+  /** Items are whole samples (NHWC, and NCHW with interleaved groups), with the per-sample scratch of scratchParts. */
+  samples: boolean;
   partialDoubles: number;
   perItemBytes: number;
 }
@@ -89,38 +100,62 @@ export const enum ItemFlag {
   DxWide = 2,
 }
 
+/** Whether the groups are interleaved in effect: with one group, or one channel per group, both groupings are the same. */
+export function interleavedGroups(g: Geometry): boolean {
+  return g.interleaved === true && g.G > 1 && g.D > 1;
+}
+
 export function workLayout(g: Geometry): WorkLayout {
+  const interleaved = interleavedGroups(g);
+  if (g.layout === "nchw" && interleaved) {
+    // per item (a sample): the parts of scratchParts, as NHWC
+    const perItemBytes = sampleScratchBytes(g.C, g.G, true);
+    if (g.HxW <= BLOCK) {
+      const cpu = Math.max(1, g.HxW === 0 ? g.C : Math.min(g.C, Math.floor(BLOCK / g.HxW)));
+      return { items: g.N, unitsPerItem: Math.max(1, Math.ceil(g.C / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, samples: true, partialDoubles: 2 * cpu, perItemBytes };
+    }
+    const blocks = Math.ceil(g.HxW / BLOCK);
+    return { items: g.N, unitsPerItem: g.C * blocks, cpu: 1, blocks, rows: 0, groupStats: false, samples: true, partialDoubles: 2, perItemBytes };
+  }
   if (g.layout === "nchw") {
     // per item: coefficients (4·D f64 at most), then the flags
     if (g.HxW <= BLOCK) {
       const cpu = Math.max(1, g.HxW === 0 ? g.D : Math.min(g.D, Math.floor(BLOCK / g.HxW)));
-      return { items: g.N * g.G, unitsPerItem: Math.max(1, Math.ceil(g.D / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D + FLAG_BYTES };
+      return { items: g.N * g.G, unitsPerItem: Math.max(1, Math.ceil(g.D / cpu)), cpu, blocks: 1, rows: 0, groupStats: false, samples: false, partialDoubles: 2 * cpu, perItemBytes: 32 * g.D + FLAG_BYTES };
     }
     const blocks = Math.ceil(g.HxW / BLOCK);
-    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, partialDoubles: 2, perItemBytes: 32 * g.D + FLAG_BYTES };
+    return { items: g.N * g.G, unitsPerItem: g.D * blocks, cpu: 1, blocks, rows: 0, groupStats: false, samples: false, partialDoubles: 2, perItemBytes: 32 * g.D + FLAG_BYTES };
   }
   const rows = g.C === 0 ? Math.max(1, g.HxW) : Math.max(1, Math.floor(NHWC_BLOCK / g.C));
   const units = Math.max(1, Math.ceil(g.HxW / rows));
   // per item: shifts (C f64), means (C f64), coefficients (4·C f64 at most), two per-group flag
   // arrays (G f64 each), the flags; see scratchParts
-  const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0;
-  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C + 16 * g.G + FLAG_BYTES };
+  const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0 && !interleaved;
+  return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, samples: true, partialDoubles: 2 * g.C, perItemBytes: sampleScratchBytes(g.C, g.G, interleaved) };
+}
+
+/** Bytes of one sample item's scratch (scratchParts, then the flags); interleaved groups add the per-channel parts. */
+function sampleScratchBytes(C: number, G: number, interleaved: boolean): number {
+  return 48 * C + 16 * G + (interleaved ? 24 * C : 0) + FLAG_BYTES;
 }
 
 /** Scratch sizes a job needs, in bytes. */
 function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
   // per thread (NHWC only): two float32 accumulator rows of C for the strips, or 2·C float64 unit sums
-  const perThread = g.layout === "nhwc" ? Math.ceil((16 * g.C) / 64) * 64 : 0;
+  const perThread = w.samples ? Math.ceil((16 * g.C) / 64) * 64 : 0;
   return { partials: w.items * w.unitsPerItem * w.partialDoubles * 8, perItem: w.items * w.perItemBytes, perThread };
 }
 
 /**
  * NHWC per-item scratch: byte offsets of its parts (C channels, G groups). `extreme` and `wide` are
  * per-group float64 0/1: the groups whose statistics make float32 x − mean unsafe (finalizeStats),
- * and the groups the mixed kernels (norm_rows_f32_mixed, dx_rows_f32_mixed) run in float64.
+ * and the groups the mixed kernels (norm_rows_f32_mixed, dx_rows_f32_mixed) run in float64. With
+ * interleaved groups (also NCHW), `wideC` holds the `wide` flag of each channel's group (C float64)
+ * and `coef32` the float32 coefficients (4·C float32) next to the float64 ones of an NCHW sample
+ * whose wide groups run in float64.
  */
-export function scratchParts(C: number, G: number): { shifts: number; means: number; coef: number; extreme: number; wide: number } {
-  return { shifts: 0, means: 8 * C, coef: 16 * C, extreme: 48 * C, wide: 48 * C + 8 * G };
+export function scratchParts(C: number, G: number): { shifts: number; means: number; coef: number; extreme: number; wide: number; wideC: number; coef32: number } {
+  return { shifts: 0, means: 8 * C, coef: 16 * C, extreme: 48 * C, wide: 48 * C + 8 * G, wideC: 48 * C + 16 * G, coef32: 56 * C + 16 * G };
 }
 
 /** Byte offset of unit u from the start of its item (units are in memory order). */
@@ -154,6 +189,8 @@ export interface JobSpec {
   /** Allocate ds/db (backward). */
   gradients: boolean;
   wantDx: boolean;
+  /** Keep each group's variance (forward's var output). */
+  variance?: boolean;
 }
 
 /** The one place a Job is built: scratch and vectors allocated in `m`, the work layout computed once. */
@@ -183,6 +220,8 @@ export function buildJob(m: JobMemory, geo: Geometry, spec: JobSpec): Job {
     db: spec.gradients ? m.alloc(NC * 8) : 0,
     statsGiven: stats !== null,
     wantDx: spec.wantDx,
+    interleaved: interleavedGroups(geo),
+    variance: spec.variance ? m.alloc(NG * 8) : 0,
     work,
   };
 }
@@ -196,6 +235,7 @@ export interface JobShape {
   beta: boolean;
   shifts: boolean;
   gradients: boolean;
+  variance?: boolean;
 }
 
 /** The arena bytes buildJob allocates for a geometry (an upper bound: each allocation is 64-byte aligned). */
@@ -210,6 +250,7 @@ export function jobArenaBytes(geo: Geometry, shape: JobShape, threads: number): 
     align64(s.perItem) +
     align64(s.perThread * threads) +
     (shape.shifts ? align64(geo.G * 8) : 0) +
-    (shape.gradients ? 2 * align64(NC * 8) : 0) // ds, db
+    (shape.gradients ? 2 * align64(NC * 8) : 0) + // ds, db
+    (shape.variance ? align64(NG * 8) : 0)
   );
 }

@@ -42,7 +42,7 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
     return;
   }
   const eb = job.precision === "f32" ? 4 : 8;
-  const itemBytes = (job.layout === "nchw" ? job.D * job.HxW : job.C * job.HxW) * eb * (kind === "forward" ? 2 : 3);
+  const itemBytes = (w.samples ? job.C * job.HxW : job.D * job.HxW) * eb * (kind === "forward" ? 2 : 3);
   const wave = Math.max(1, Math.floor(cacheBytes / 2 / Math.max(1, itemBytes)));
   for (let i0 = 0; i0 < w.items; i0 += wave) {
     const i1 = Math.min(w.items, i0 + wave);

@@ -40,6 +40,16 @@ export interface KernelExports {
   stats_chan_f32(p: number, len: number, nch: number, K: number, out: number): void;
   stats_rows_g_f32(p: number, rows: number, C: number, D: number, kg: number, acc: number, tmp: number): void;
   sum_units(p: number, units: number, stride: number, count: number, out: number): void;
+  // interleaved groups (item = sample): per-run shifts and means, strided coefficients
+  stats_chans_f32(p: number, len: number, nch: number, kc: number, out: number): void;
+  stats_chans_f32_wide(p: number, len: number, nch: number, kc: number, out: number): void;
+  stats_chans_f64(p: number, len: number, nch: number, kc: number, out: number): void;
+  grad_chans_f32(dy: number, x: number, len: number, nch: number, mc: number, out: number): void;
+  grad_chans_f32_wide(dy: number, x: number, len: number, nch: number, mc: number, out: number): void;
+  grad_chans_f64(dy: number, x: number, len: number, nch: number, mc: number, out: number): void;
+  prep_norm_f32_i(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_norm_f64_i(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
+  prep_dx_i(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
   fused_rows_g_f32(x: number, y: number, xn: number, rows: number, C: number, D: number, coef: number, kg: number, acc: number, tmp: number): void;
   stream_copy(a: number, c: number, n: number): void;
   stream_add(a: number, b: number, c: number, n: number): void;

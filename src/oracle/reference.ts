@@ -3,13 +3,15 @@
  * slow. Used only by tests and by gradcheck, never by the production path.
  *
  * Tensors are flat Float64Arrays in the file's C order; `flatIndex` maps (n, c, s) for the layout.
+ * Channel c is in group groupOf(d, c): ⌊c / D⌋, or c mod G when `d.interleaved`.
  */
-import { type Dims, flatIndex } from "../core/dims.js";
+import { channelsOfGroup, type Dims, flatIndex, groupOf } from "../core/dims.js";
 
 export interface ReferenceForward {
   y: Float64Array;
   mean: Float64Array; // (N, G)
   rstd: Float64Array; // (N, G)
+  variance: Float64Array; // (N, G), biased
 }
 
 export interface ReferenceBackward {
@@ -21,16 +23,17 @@ export interface ReferenceBackward {
 /** Indices of the elements of group (n, g), in channel-major then spatial order. */
 function groupIndices(d: Dims, n: number, g: number): number[] {
   const idx: number[] = [];
-  for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+  for (const c of channelsOfGroup(d, g)) {
     for (let s = 0; s < d.HxW; s++) idx.push(flatIndex(d, n, c, s));
   }
   return idx;
 }
 
 /** Two-pass mean and biased variance. */
-export function referenceStats(x: ArrayLike<number>, d: Dims, eps: number): { mean: Float64Array; rstd: Float64Array } {
+export function referenceStats(x: ArrayLike<number>, d: Dims, eps: number): { mean: Float64Array; rstd: Float64Array; variance: Float64Array } {
   const mean = new Float64Array(d.N * d.G);
   const rstd = new Float64Array(d.N * d.G);
+  const vars = new Float64Array(d.N * d.G);
   for (let n = 0; n < d.N; n++) {
     for (let g = 0; g < d.G; g++) {
       const idx = groupIndices(d, n, g);
@@ -42,9 +45,10 @@ export function referenceStats(x: ArrayLike<number>, d: Dims, eps: number): { me
       const variance = sq / idx.length;
       mean[n * d.G + g] = m;
       rstd[n * d.G + g] = 1 / Math.sqrt(variance + eps);
+      vars[n * d.G + g] = variance;
     }
   }
-  return { mean, rstd };
+  return { mean, rstd, variance: vars };
 }
 
 export function referenceForward(
@@ -54,11 +58,11 @@ export function referenceForward(
   beta: ArrayLike<number> | null,
   eps: number,
 ): ReferenceForward {
-  const { mean, rstd } = referenceStats(x, d, eps);
+  const { mean, rstd, variance } = referenceStats(x, d, eps);
   const y = new Float64Array(x.length);
   for (let n = 0; n < d.N; n++) {
     for (let c = 0; c < d.C; c++) {
-      const g = Math.floor(c / d.D);
+      const g = groupOf(d, c);
       const m = mean[n * d.G + g];
       const r = rstd[n * d.G + g];
       const w = gamma ? gamma[c] : 1;
@@ -69,7 +73,7 @@ export function referenceForward(
       }
     }
   }
-  return { y, mean, rstd };
+  return { y, mean, rstd, variance };
 }
 
 /**
@@ -95,7 +99,7 @@ export function referenceBackward(
       const r = stats.rstd[n * d.G + g];
       let sumGdy = 0;
       let sumGdyXhat = 0;
-      for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+      for (const c of channelsOfGroup(d, g)) {
         const w = gamma ? gamma[c] : 1;
         for (let s = 0; s < d.HxW; s++) {
           const i = flatIndex(d, n, c, s);
@@ -106,7 +110,7 @@ export function referenceBackward(
           dbeta[c] += dy[i];
         }
       }
-      for (let c = g * d.D; c < (g + 1) * d.D; c++) {
+      for (const c of channelsOfGroup(d, g)) {
         const w = gamma ? gamma[c] : 1;
         for (let s = 0; s < d.HxW; s++) {
           const i = flatIndex(d, n, c, s);

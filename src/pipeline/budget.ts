@@ -32,6 +32,8 @@ export interface PlanInput {
   threads: number;
   /** Bytes the run holds outside the arena whatever the slicing (vectors read or accumulated, reader copies). */
   hostBytes: number;
+  /** Forward: each group's variance is kept too (the var output). */
+  variance?: boolean;
 }
 
 /** The bytes a slice of this geometry costs: buffers in flight, the job in the arena, result copies on the host. */
@@ -39,16 +41,16 @@ function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput):
   const tensors = p.kind === "forward" ? 1 : 2;
   const eb = elementBytes(p.precision);
   const NG = geo.N * geo.G, NC = geo.N * geo.C;
-  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward", shifts: false, gradients: p.kind === "backward" }, p.threads);
-  // forward keeps each buffer's mean/rstd until written; backward copies ds/db/mean/rstd of one slice
-  const host = p.kind === "forward" ? buffers * 2 * NG * 8 : 2 * NC * 8 + 2 * NG * 8;
+  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward", shifts: false, gradients: p.kind === "backward", variance: p.variance }, p.threads);
+  // forward keeps each buffer's mean/rstd (and var) until written; backward copies ds/db/mean/rstd of one slice
+  const host = p.kind === "forward" ? buffers * (p.variance ? 3 : 2) * NG * 8 : 2 * NC * 8 + 2 * NG * 8;
   return { arena, total: arena + host };
 }
 
 function chunkCost(geo: Geometry, cap: number, p: PlanInput): { arena: number; total: number } {
   const tensors = p.kind === "forward" ? 1 : 2;
-  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true }, p.threads);
-  const host = 3 * geo.G * 8 + 2 * geo.C * 8; // shifts, mean/rstd results, ds/db results
+  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true, variance: p.variance }, p.threads);
+  const host = (p.variance ? 4 : 3) * geo.G * 8 + 2 * geo.C * 8; // shifts, mean/rstd (var) results, ds/db results
   return { arena, total: arena + host };
 }
 
@@ -79,7 +81,8 @@ export function planRun(p: PlanInput): Plan {
   const samples = largest(maxSamples, (k) => within(sampleCost(k)));
   if (samples >= 1) return { kind: "slices", slices: sliceList(d, p.precision, { samples }) };
   const group = d.D * d.HxW;
-  if (d.layout === "nchw") {
+  // (interleaved groups are not contiguous: an NCHW sample over the budget is streamed in chunks)
+  if (d.layout === "nchw" && !d.interleaved) {
     const groupCost = (k: number) => sliceCost({ N: 1, C: k * d.D, HxW: d.HxW, G: k, D: d.D, layout: "nchw", precision: p.precision }, k * group, 3, p);
     const maxGroups = Math.max(1, Math.min(d.G, Math.floor(SLICE_TARGET / (group * eb))));
     const groups = largest(maxGroups, (k) => within(groupCost(k)));
@@ -97,7 +100,7 @@ export function planRun(p: PlanInput): Plan {
 /** No slicing fits: say how much --memory would do, or that the tensor is beyond one WebAssembly memory. */
 function refuse(p: PlanInput, least: { arena: number; total: number }, tensors: number): never {
   const d = p.dims;
-  const what = d.layout === "nhwc" ? `a sample of C = ${d.C} channels` : `a group of D = ${d.D} channels`;
+  const what = d.layout === "nhwc" || d.interleaved ? `a sample of C = ${d.C} channels` : `a group of D = ${d.D} channels`;
   if (least.arena > ARENA_LIMIT) {
     throw new InputError(
       `${what} × ${d.HxW} positions needs ${sizeText(least.arena)} of WebAssembly memory for its ${tensors > 1 ? "tensors' work units" : "work units"} and per-channel state, more than the 4 GiB one WebAssembly memory holds: split the channels into more groups, or the tensor into smaller ones`,

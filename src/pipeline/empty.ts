@@ -15,9 +15,10 @@ async function fill(sink: TensorSink | undefined, count: number, value: number):
   for (let done = 0; done < count; done += buf.length) await sink.write(buf.subarray(0, Math.min(buf.length, count - done)));
 }
 
-export async function emptyForward(d: Dims, sinks: { mean?: TensorSink; rstd?: TensorSink }): Promise<void> {
+export async function emptyForward(d: Dims, sinks: { mean?: TensorSink; rstd?: TensorSink; var?: TensorSink }): Promise<void> {
   await fill(sinks.mean, d.N * d.G, 0);
   await fill(sinks.rstd, d.N * d.G, NaN);
+  await fill(sinks.var, d.N * d.G, NaN);
 }
 
 export async function emptyBackward(d: Dims, stats: { rstd: Float64Array } | null, sinks: { dgamma?: TensorSink; dbeta?: TensorSink }): Promise<void> {
@@ -27,7 +28,7 @@ export async function emptyBackward(d: Dims, stats: { rstd: Float64Array } | nul
     for (let c0 = 0; c0 < d.C; c0 += out.length) {
       const m = Math.min(out.length, d.C - c0);
       for (let i = 0; i < m; i++) {
-        const g = d.D === 0 ? 0 : Math.floor((c0 + i) / d.D);
+        const g = d.D === 0 ? 0 : d.interleaved ? (c0 + i) % d.G : Math.floor((c0 + i) / d.D);
         let s = 0;
         for (let n = 0; n < d.N; n++) s += (stats ? stats.rstd[n * d.G + g] : NaN) * 0;
         out[i] = s;

@@ -16,14 +16,14 @@ export async function forwardChunked(
   items: ChunkedItemPlan[],
   cap: number,
   p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision },
-  sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink },
+  sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink; var?: TensorSink },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
   const { timed, finish } = phaseTimer();
   const buf = engine.arena.alloc(cap * elementBytes(p.precision));
   for (const [i, item] of items.entries()) {
     const C = item.geo.C;
-    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item));
+    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item), !!sinks.var);
     try {
       const pass = async (step: "stats" | "statsWide" | "norm") => {
         for (const c of item.chunks) {
@@ -46,6 +46,7 @@ export async function forwardChunked(
       await timed("write", async () => {
         await sinks.mean?.write(r.mean);
         await sinks.rstd?.write(r.rstd);
+        if (r.variance) await sinks.var?.write(r.variance);
       });
     } finally {
       ci.release();

@@ -21,8 +21,8 @@ export interface ForwardRun {
   beta: Float64Array | null;
   eps: number;
   memoryBudget: number;
-  /** Where each result goes; an absent sink is not written. */
-  sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink };
+  /** Where each result goes; an absent sink is not written (`var`: each group's biased variance). */
+  sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink; var?: TensorSink };
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -35,10 +35,10 @@ export interface StreamedRun {
 export async function streamForward(engine: Engine, r: ForwardRun): Promise<StreamedRun> {
   const d = r.dims;
   const precision = precisionOf(r.x.dtype);
-  const { y, mean, rstd } = r.sinks;
+  const { y, mean, rstd, var: variance } = r.sinks;
   const hostBytes = 8 * ((r.gamma?.length ?? 0) + (r.beta?.length ?? 0)) + (r.x.residentBytes ?? 0);
   checkResident(r.x, r.memoryBudget);
-  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes });
+  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes, variance: !!variance });
   if (plan.kind === "empty") {
     const { timed, finish } = phaseTimer();
     await timed("write", () => emptyForward(d, r.sinks));
@@ -60,6 +60,7 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
       x: engine.arena.alloc(cap * eb),
       mean: new Float64Array(0) as Float64Array<ArrayBufferLike>,
       rstd: new Float64Array(0) as Float64Array<ArrayBufferLike>,
+      var: new Float64Array(0) as Float64Array<ArrayBufferLike>,
     }));
     const phases = await pipeline(
       slices,
@@ -68,14 +69,16 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
         read: (s, b) => r.x.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
         compute: async (s, b) => {
           const C = s.geo.C;
-          const res = await engine.forward(s.geo, r.eps, b.x, b.x, r.gamma?.subarray(s.c0, s.c0 + C) ?? null, r.beta?.subarray(s.c0, s.c0 + C) ?? null);
+          const res = await engine.forward(s.geo, r.eps, b.x, b.x, r.gamma?.subarray(s.c0, s.c0 + C) ?? null, r.beta?.subarray(s.c0, s.c0 + C) ?? null, !!variance);
           b.mean = res.mean;
           b.rstd = res.rstd;
+          if (res.variance) b.var = res.variance;
         },
         write: async (s, b) => {
           if (y) await y.write(viewOf(engine, precision, b.x, s.count));
           if (mean) await mean.write(b.mean);
           if (rstd) await rstd.write(b.rstd);
+          if (variance) await variance.write(b.var);
         },
       },
       (s) => r.onProgress?.(s.index + 1, slices.length),

@@ -9,7 +9,7 @@
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
 import type { TensorSource } from "../io/tensor.js";
-import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
+import { type Geometry, interleavedGroups, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
 /** Default memory budget of a run (--memory): everything that grows with the tensor counts against it. */
 export const DEFAULT_MEMORY = 384 * 1024 * 1024;
@@ -106,8 +106,10 @@ export function planChunkItems(d: Dims, precision: Precision): {
   chunked(unitsPer: number): { items: ChunkedItemPlan[]; cap: number };
 } {
   const eb = elementBytes(precision);
+  // an NCHW sample with interleaved groups is one item, as an NHWC sample (its groups span it)
+  const sampleItems = d.layout === "nhwc" || interleavedGroups({ ...d, precision });
   const geo: Geometry =
-    d.layout === "nhwc" ? { ...d, N: 1, precision } : { N: 1, C: d.D, HxW: d.HxW, G: 1, D: d.D, layout: "nchw", precision };
+    sampleItems ? { ...d, N: 1, precision } : { N: 1, C: d.D, HxW: d.HxW, G: 1, D: d.D, layout: "nchw", precision };
   const w = workLayout(geo);
   const itemValues = geo.C * geo.HxW;
   const end = (u: number) => (u >= w.unitsPerItem ? itemValues : unitOffset(geo, u) / eb);
@@ -124,9 +126,11 @@ export function planChunkItems(d: Dims, precision: Precision): {
         chunks.push({ u0, u1, from: end(u0), to: end(u1) });
       }
       const items: ChunkedItemPlan[] = [];
-      if (d.layout === "nhwc") {
+      if (sampleItems) {
+        // each group's shift: the value of its first channel (g·D, or g interleaved) at position 0
+        const first = (g: number) => (geo.interleaved ? g : g * d.D) * (d.layout === "nhwc" ? 1 : d.HxW);
         for (let n = 0; n < d.N; n++) {
-          items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => g * d.D), chunks });
+          items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => first(g)), chunks });
         }
       } else {
         for (let n = 0; n < d.N; n++) {

@@ -38,7 +38,7 @@ export const JOB_OFFSET = CTL_WORDS * 4;
 const FIELDS = [
   "N", "C", "HxW", "G", "D", "eps", "x", "y", "dy", "dx", "gamma", "beta", "mean", "rstd", "partials",
   "ds", "db", "perItem", "threadScratch", "threadScratchBytes", "precision", "layout", "statsGiven", "wantDx",
-  "cacheBytes", "shiftSource",
+  "cacheBytes", "shiftSource", "interleaved", "variance",
 ] as const;
 export const JOB_FIELDS = FIELDS.length;
 
@@ -53,7 +53,7 @@ export function encodeJob(buf: ArrayBufferLike, job: Job, cacheBytes: number): v
   FIELDS.forEach((f, i) => {
     if (f === "precision") v[i] = job.precision === "f32" ? 0 : 1;
     else if (f === "layout") v[i] = job.layout === "nchw" ? 0 : 1;
-    else if (f === "statsGiven" || f === "wantDx") v[i] = rec[f] ? 1 : 0;
+    else if (f === "statsGiven" || f === "wantDx" || f === "interleaved") v[i] = rec[f] ? 1 : 0;
     else if (f === "cacheBytes") v[i] = cacheBytes;
     else v[i] = rec[f] as number;
   });
@@ -70,11 +70,12 @@ export function decodeJob(buf: ArrayBufferLike): Posted {
     x: at("x"), y: at("y"), dy: at("dy"), dx: at("dx"), gamma: at("gamma"), beta: at("beta"),
     mean: at("mean"), rstd: at("rstd"), partials: at("partials"), ds: at("ds"), db: at("db"),
     perItem: at("perItem"), threadScratch: at("threadScratch"), threadScratchBytes: at("threadScratchBytes"),
-    shiftSource: at("shiftSource"),
+    shiftSource: at("shiftSource"), variance: at("variance"),
     precision: at("precision") === 0 ? "f32" : "f64",
     layout: at("layout") === 0 ? "nchw" : "nhwc",
     statsGiven: at("statsGiven") === 1,
     wantDx: at("wantDx") === 1,
+    interleaved: at("interleaved") === 1,
   };
   const job: Job = { ...geometry, work: workLayout(geometry) };
   return { job, cacheBytes: at("cacheBytes") };
