@@ -19,7 +19,7 @@ export type { BackwardFilesOptions, BackwardOutput, BackwardReport } from "./api
 export { createEngine, GroupNormEngine } from "./api/engine.js";
 export type { EngineOptions } from "./api/engine.js";
 export { forwardFiles } from "./api/forward.js";
-export type { ForwardFilesOptions, ForwardReport } from "./api/forward.js";
+export type { ForwardFilesOptions, ForwardOutput, ForwardReport } from "./api/forward.js";
 export { gradcheck } from "./api/gradcheck.js";
 export { verifyFiles } from "./api/verify.js";
 export type { OutputReport, VerifyOptions, VerifyReport } from "./api/verify.js";
@@ -28,6 +28,8 @@ export { compareFiles, describeFile } from "./api/inspect.js";
 export type { CompareOptions, CompareReport, InfoReport } from "./api/inspect.js";
 export { roofline } from "./api/roofline.js";
 export type { RooflineOptions, RooflineResult } from "./api/roofline.js";
+export { COMPAT } from "./core/conventions.js";
+export type { AffineKind, Compat, CompatDefaults, ConventionOptions, Grouping } from "./core/conventions.js";
 export type { Layout } from "./core/dims.js";
 export type { Dtype } from "./core/dtype.js";
 export { formatError, InputError } from "./errors.js";

@@ -2,9 +2,10 @@
  * groupNorm and groupNormBackward on typed arrays: the same pipeline as the file commands, with
  * in-memory sources and sinks, so results are bitwise what the CLI writes for the same input.
  */
-import { groupNormDims, type Layout } from "../core/dims.js";
+import { affineVector, type ConventionOptions, conventionDims, resolveConvention } from "../core/conventions.js";
+import type { Dims } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
-import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import { MemorySink, MemorySource, type StoredArray } from "../io/memory.js";
 import { streamBackward } from "../pipeline/backward.js";
@@ -12,20 +13,20 @@ import { streamForward } from "../pipeline/forward.js";
 import { statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type BackwardOutput, defaultBackwardOutputs } from "./backward.js";
+import { affineShape, GroupSumSink } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 
 /** A tensor's values: float32, float64, or float16 bit patterns (Uint16Array, with dtype "float16"). */
 export type TensorData = Float32Array | Float64Array | Uint16Array;
 
-export interface GroupNormOptions {
-  groups: number;
-  /** Per-channel scale and shift, C values each (default 1 and 0). */
+export interface GroupNormOptions extends ConventionOptions {
+  /**
+   * Scale and shift, C values each, or G with affine "per-group" (default 1 and 0). The other
+   * options: groups (or groupSize), eps (default 1e-5), layout ("nchw": shape (N, C, *spatial);
+   * "nhwc": (N, *spatial, C); default "nchw"), grouping, affine and compat, as the flags.
+   */
   gamma?: ArrayLike<number> | null;
   beta?: ArrayLike<number> | null;
-  /** Added to the variance (default 1e-5). */
-  eps?: number;
-  /** "nchw": shape (N, C, *spatial); "nhwc": (N, *spatial, C). Default "nchw". */
-  layout?: Layout;
   /** The dtype of Uint16Array inputs: "float16". Float32Array and Float64Array speak for themselves. */
   dtype?: Dtype;
   /** Threads of the default engine (default: the available cores); ignored with `engine`. */
@@ -42,6 +43,8 @@ export interface GroupNormResult {
   /** (N, G), float64 for float64 input, else float32. */
   mean: Float32Array | Float64Array;
   rstd: Float32Array | Float64Array;
+  /** (N, G): each group's biased variance, as the statistics kernel computed it. */
+  variance: Float32Array | Float64Array;
 }
 
 export interface GroupNormBackwardOptions extends Omit<GroupNormOptions, "beta"> {
@@ -55,7 +58,7 @@ export interface GroupNormBackwardOptions extends Omit<GroupNormOptions, "beta">
 export interface GroupNormBackwardResult {
   /** X's dtype and shape. */
   dx?: TensorData;
-  /** C values each, in X's dtype. */
+  /** C values each (G with affine "per-group"), in X's dtype. */
   dgamma?: TensorData;
   dbeta?: TensorData;
 }
@@ -80,6 +83,13 @@ function source(name: string, a: TensorData, shape: readonly number[], dtype: Dt
   return new MemorySource(name, a as StoredArray, dtypeOf(a, dtype, name), [...shape]);
 }
 
+/** gamma or beta: C values, or G with affine "per-group", as the C per-channel values the pipeline takes. */
+function affine(v: ArrayLike<number> | null | undefined, d: Dims, kind: "per-channel" | "per-group", what: string): Float64Array | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  return affineVector(v, d, kind, what, undefined, [v.length], true);
+}
+
 function vector(v: ArrayLike<number> | null | undefined, length: number, what: string, meaning: string): Float64Array | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
@@ -91,17 +101,19 @@ function vector(v: ArrayLike<number> | null | undefined, length: number, what: s
 export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormOptions): Promise<GroupNormResult> {
   try {
     const xs = source("x", x, shape, o.dtype);
-    const layout = checkLayout(o.layout);
-    const d = groupNormDims(xs.shape, o.groups, layout, "x");
-    const gamma = vector(o.gamma, d.C, "gamma", `C = ${d.C}`);
-    const beta = vector(o.beta, d.C, "beta", `C = ${d.C}`);
-    const eps = checkEps(o.eps);
+    const conv = resolveConvention(o);
+    const d = conventionDims(xs.shape, conv, "x");
+    const gamma = affine(o.gamma, d, conv.affine, "gamma");
+    const beta = affine(o.beta, d, conv.affine, "beta");
+    const eps = conv.eps;
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
     const statsDtype = statsDtypeOf(xs.dtype);
     return withEngine(o, async (engine) => {
-      const sinks = { y: new MemorySink(xs.dtype, xs.shape), mean: new MemorySink(statsDtype, [d.N, d.G]), rstd: new MemorySink(statsDtype, [d.N, d.G]) };
+      const stats = () => new MemorySink(statsDtype, [d.N, d.G]);
+      const sinks = { y: new MemorySink(xs.dtype, xs.shape), mean: stats(), rstd: stats(), var: stats() };
       await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, memoryBudget, sinks });
-      return { y: sinks.y.data, mean: sinks.mean.data as Float32Array | Float64Array, rstd: sinks.rstd.data as Float32Array | Float64Array };
+      const out = (s: MemorySink) => s.data as Float32Array | Float64Array;
+      return { y: sinks.y.data, mean: out(sinks.mean), rstd: out(sinks.rstd), variance: out(sinks.var) };
     });
   } catch (e) {
     return Promise.reject(e);
@@ -113,23 +125,25 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
   try {
     const xs = source("x", x, shape, o.dtype);
     const dys = source("dy", dy, shape, o.dtype);
-    const layout = checkLayout(o.layout);
-    const d = groupNormDims(xs.shape, o.groups, layout, "x");
-    const gamma = vector(o.gamma, d.C, "gamma", `C = ${d.C}`);
+    const conv = resolveConvention(o);
+    const d = conventionDims(xs.shape, conv, "x");
+    const gamma = affine(o.gamma, d, conv.affine, "gamma");
     if ((o.mean == null) !== (o.rstd == null)) throw new InputError("mean and rstd must be given together (or neither, to recompute them from x)");
     const mean = vector(o.mean, d.N * d.G, "mean", `N·G = ${d.N * d.G}`);
     const rstd = vector(o.rstd, d.N * d.G, "rstd", `N·G = ${d.N * d.G}`);
-    const eps = checkEps(o.eps);
+    const eps = conv.eps;
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
     const wanted = o.outputs ?? defaultBackwardOutputs(gamma !== null);
     for (const w of wanted) if (w !== "dx" && w !== "dgamma" && w !== "dbeta") throw new InputError(`outputs: unknown output '${w}' (expected dx, dgamma or dbeta)`);
     return withEngine(o, async (engine) => {
       const sinks = {
         dx: wanted.includes("dx") ? new MemorySink(xs.dtype, xs.shape) : undefined,
-        dgamma: wanted.includes("dgamma") ? new MemorySink(xs.dtype, [d.C]) : undefined,
-        dbeta: wanted.includes("dbeta") ? new MemorySink(xs.dtype, [d.C]) : undefined,
+        dgamma: wanted.includes("dgamma") ? new MemorySink(xs.dtype, affineShape(d, conv)) : undefined,
+        dbeta: wanted.includes("dbeta") ? new MemorySink(xs.dtype, affineShape(d, conv)) : undefined,
       };
-      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, memoryBudget, sinks });
+      // per group: the per-channel sums of each group's channels
+      const sum = (s: MemorySink | undefined) => (s && conv.affine === "per-group" ? new GroupSumSink(s, d) : s);
+      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, memoryBudget, sinks: { dx: sinks.dx, dgamma: sum(sinks.dgamma), dbeta: sum(sinks.dbeta) } });
       const out: GroupNormBackwardResult = {};
       if (sinks.dx) out.dx = sinks.dx.data;
       if (sinks.dgamma) out.dgamma = sinks.dgamma.data;

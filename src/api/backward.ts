@@ -1,14 +1,16 @@
 /** backwardFiles: GroupNorm backward from tensor files to output files (the `backward` command). */
 import { performance } from "node:perf_hooks";
-import { groupNormDims, type Layout } from "../core/dims.js";
+import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
+import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
-import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import type { TensorSink } from "../io/tensor.js";
 import { streamBackward } from "../pipeline/backward.js";
-import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { readGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
+import { affineShape, GroupSumSink, readAffine } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
 import type { DimsReport } from "./forward.js";
@@ -20,19 +22,16 @@ export const BACKWARD_OUTPUTS: readonly OutputKind<BackwardOutput>[] = [
   { key: "dbeta", file: "dbeta", flag: "--dbeta" },
 ];
 
-export interface BackwardFilesOptions {
+export interface BackwardFilesOptions extends ConventionOptions {
   /** The upstream gradient, X's shape. */
   dy: string;
   /** The forward's input. */
   x: string;
-  groups: number;
-  /** The forward's per-channel scale (default 1). */
+  /** The forward's scale, shape (C,), or (G,) with affine "per-group" (default 1). */
   gamma?: string;
   /** The forward's statistics, (N, G) each, given together (default: recomputed from X with eps). */
   mean?: string;
   rstd?: string;
-  eps?: number;
-  layout?: Layout;
   /** Outputs to write (default: the named ones; when none is named, dx, and dgamma, dbeta with gamma). */
   outputs?: BackwardOutput[];
   /** Folder for the outputs not named (default "."; created with parents). */
@@ -52,6 +51,9 @@ export interface BackwardReport {
   layout: Layout;
   groups: number;
   eps: number;
+  grouping: Grouping;
+  affine: AffineKind;
+  compat: Compat | null;
   dims: DimsReport;
   statistics: "given" | "recomputed";
   /** Paths of the outputs written, by file name. */
@@ -69,8 +71,8 @@ export function defaultBackwardOutputs(hasGamma: boolean): BackwardOutput[] {
 }
 
 export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> {
-  const eps = checkEps(o.eps);
-  const layout = checkLayout(o.layout);
+  const conv = resolveConvention(o);
+  const { eps, layout } = conv;
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
@@ -80,12 +82,12 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
     const t0 = performance.now();
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
-      const d = groupNormDims(x.shape, o.groups, layout, x.name);
+      const d = conventionDims(x.shape, conv, x.name);
       requireSameShape(dy, x, "dY");
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
+      const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
       const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
       const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
-      const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: [d.C], dbeta: [d.C] };
+      const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: affineShape(d, conv), dbeta: affineShape(d, conv) };
       await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
       const sinks: Partial<Record<BackwardOutput, TensorSink>> = {};
@@ -93,6 +95,8 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
       let written = 0;
       for (const c of chosen) {
         sinks[c.key] = await outputs.create(c.path, x.dtype, shapes[c.key], c);
+        // per group: the per-channel sums of each group's channels
+        if (c.key !== "dx" && conv.affine === "per-group") sinks[c.key] = new GroupSumSink(sinks[c.key]!, d);
         report.outputs[c.file as keyof BackwardReport["outputs"]] = c.path;
         report.dtypes[c.file as keyof BackwardReport["dtypes"]] = x.dtype;
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
@@ -107,8 +111,11 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         command: "backward",
         input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
-        groups: o.groups,
+        groups: d.G,
         eps,
+        grouping: conv.grouping,
+        affine: conv.affine,
+        compat: conv.compat,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         statistics: stats ? "given" : "recomputed",
         ...report,

@@ -1,39 +1,41 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
 import { performance } from "node:perf_hooks";
-import { groupNormDims, type Layout } from "../core/dims.js";
+import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
+import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
-import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { checkMemory } from "../core/params.js";
 import type { TensorSink } from "../io/tensor.js";
 import { streamForward } from "../pipeline/forward.js";
-import { readChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
+import { statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
+import { readAffine } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
 
-export type ForwardOutput = "y" | "mean" | "rstd";
+export type ForwardOutput = "y" | "mean" | "rstd" | "var";
 export const FORWARD_OUTPUTS: readonly OutputKind<ForwardOutput>[] = [
   { key: "y", file: "Y", flag: "--y" },
   { key: "mean", file: "mean", flag: "--mean" },
   { key: "rstd", file: "rstd", flag: "--rstd" },
+  { key: "var", file: "var", flag: "--var" },
 ];
 
-export interface ForwardFilesOptions {
+export interface ForwardFilesOptions extends ConventionOptions {
   /** The input tensor file, (N, C, *spatial), or (N, *spatial, C) with layout "nhwc". */
   x: string;
-  groups: number;
-  /** Per-channel scale and shift files, shape (C,) (default 1 and 0). */
+  /** Scale and shift files, shape (C,), or (G,) with affine "per-group" (default 1 and 0). */
   gamma?: string;
   beta?: string;
-  eps?: number;
-  layout?: Layout;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
   /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
   y?: string;
   mean?: string;
   rstd?: string;
-  /** Outputs to write (default: the named ones, or all three when none is named). */
+  /** Each group's biased variance, (N, G), as the statistics kernel computed it (written only when named or in `outputs`). */
+  var?: string;
+  /** Outputs to write (default: the named ones, or y, mean and rstd when none is named). */
   outputs?: ForwardOutput[];
   /** Bytes of slices in flight (default 384 MiB). */
   memory?: number;
@@ -57,10 +59,13 @@ export interface ForwardReport {
   layout: Layout;
   groups: number;
   eps: number;
+  grouping: Grouping;
+  affine: AffineKind;
+  compat: Compat | null;
   dims: DimsReport;
   /** Paths of the outputs written, by file name. */
-  outputs: { Y?: string; mean?: string; rstd?: string };
-  dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype };
+  outputs: { Y?: string; mean?: string; rstd?: string; var?: string };
+  dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype; var?: Dtype };
   threads: number;
   slices: number;
   bytes: { read: number; written: number };
@@ -68,20 +73,20 @@ export interface ForwardReport {
 }
 
 export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
-  const eps = checkEps(o.eps);
-  const layout = checkLayout(o.layout);
+  const conv = resolveConvention(o);
+  const { eps, layout } = conv;
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
-  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
+  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
-      const d = groupNormDims(x.shape, o.groups, layout, x.name);
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-      const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
+      const d = conventionDims(x.shape, conv, x.name);
+      const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
+      const beta = src.beta ? await readAffine(src.beta, d, conv.affine, "beta") : null;
       const statsDtype = statsDtypeOf(x.dtype);
-      const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype };
-      const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G] };
+      const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype, var: statsDtype };
+      const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G], var: [d.N, d.G] };
       await outputs.protect([o.x, o.gamma, o.beta]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
       const sinks: Partial<Record<ForwardOutput, TensorSink>> = {};
@@ -102,8 +107,11 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         command: "forward",
         input: { x: o.x, gamma: o.gamma ?? null, beta: o.beta ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
-        groups: o.groups,
+        groups: d.G,
         eps,
+        grouping: conv.grouping,
+        affine: conv.affine,
+        compat: conv.compat,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         ...report,
         threads: engine.threads,

@@ -2,35 +2,37 @@
  * verifyFiles: check a user's own GroupNorm outputs (forward: Y, mean, rstd; backward: dX, dgamma,
  * dbeta) against the float64 reference of the stored inputs (the `verify` command).
  */
-import { groupNormDims, type Layout } from "../core/dims.js";
+import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
+import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
-import { checkEps, checkLayout, checkMemory } from "../core/params.js";
+import { checkMemory } from "../core/params.js";
 import { sizeText } from "../core/units.js";
 import { InputError } from "../errors.js";
 import { closeAll, openTensors } from "../io/open.js";
-import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { readGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import type { OutputReport } from "../verify/check.js";
 import { verifyBackward, verifyForward } from "../verify/run.js";
+import { readAffine } from "./conventions.js";
 
 export type { OutputReport } from "../verify/check.js";
 
-export interface VerifyOptions {
+/** The convention options (groups or groupSize, eps, layout, grouping, affine, compat) say which GroupNorm the candidates should be. */
+export interface VerifyOptions extends ConventionOptions {
   mode: "forward" | "backward";
   /** The inputs the candidates were computed from. */
   x: string;
   /** Backward: the upstream gradient. */
   dy?: string;
-  groups: number;
-  eps?: number;
-  layout?: Layout;
+  /** The scale and shift the candidates used: (C,), or (G,) with affine "per-group". */
   gamma?: string;
   beta?: string;
   /** Forward: candidate mean and rstd. Backward: the forward's statistics, given (else recomputed). */
   mean?: string;
   rstd?: string;
-  /** Candidates: forward `y`; backward `dx`, `dgamma`, `dbeta`. */
+  /** Candidates: forward `y` (and `mean`, `rstd`, `var`: each group's biased variance); backward `dx`, `dgamma`, `dbeta`. */
   y?: string;
+  var?: string;
   dx?: string;
   dgamma?: string;
   dbeta?: string;
@@ -49,14 +51,17 @@ export interface VerifyReport {
   layout: Layout;
   groups: number;
   eps: number;
-  outputs: Partial<Record<"Y" | "mean" | "rstd" | "dX" | "dgamma" | "dbeta", OutputReport>>;
+  grouping: Grouping;
+  affine: AffineKind;
+  compat: Compat | null;
+  outputs: Partial<Record<"Y" | "mean" | "rstd" | "var" | "dX" | "dgamma" | "dbeta", OutputReport>>;
 }
 
 const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
-  const eps = checkEps(o.eps);
-  const layout = checkLayout(o.layout);
+  const conv = resolveConvention(o);
+  const { eps, layout } = conv;
   const budget = checkMemory(o.memory, DEFAULT_MEMORY);
   if (o.mode !== "forward" && o.mode !== "backward") throw new InputError(`mode must be "forward" or "backward", got ${JSON.stringify(o.mode)}`);
   for (const [flag, v] of [["--atol", o.atol], ["--rtol", o.rtol]] as const) {
@@ -64,24 +69,24 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
   }
   const forward = o.mode === "forward";
   // a candidate of the other mode would be silently left out: say so
-  const other = forward ? { dx: o.dx, dgamma: o.dgamma, dbeta: o.dbeta, dy: o.dy } : { y: o.y, beta: o.beta };
+  const other = forward ? { dx: o.dx, dgamma: o.dgamma, dbeta: o.dbeta, dy: o.dy } : { y: o.y, beta: o.beta, var: o.var };
   const stray = Object.entries(other).find(([, v]) => v !== undefined);
   if (stray) throw new InputError(`${stray[0]} is not an input of verify ${o.mode}`);
-  const names = forward ? { Y: o.y, mean: o.mean, rstd: o.rstd } : { dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta };
+  const names = forward ? { Y: o.y, mean: o.mean, rstd: o.rstd, var: o.var } : { dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta };
   if (Object.values(names).every((v) => v === undefined)) {
-    throw new InputError(forward ? "name at least one candidate to check: --y, --mean or --rstd" : "name at least one candidate to check: --dx, --dgamma or --dbeta");
+    throw new InputError(forward ? "name at least one candidate to check: --y, --mean, --rstd or --var" : "name at least one candidate to check: --dx, --dgamma or --dbeta");
   }
   if (!forward && (o.mean === undefined) !== (o.rstd === undefined)) throw new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)");
   if (!forward && o.dy === undefined) throw new InputError("verify backward needs dY");
   const src = await openTensors({
     x: o.x, dy: forward ? undefined : o.dy, gamma: o.gamma, beta: forward ? o.beta : undefined,
     smean: forward ? undefined : o.mean, srstd: forward ? undefined : o.rstd,
-    Y: forward ? o.y : undefined, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined,
+    Y: forward ? o.y : undefined, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined, var: forward ? o.var : undefined,
     dX: forward ? undefined : o.dx, dgamma: forward ? undefined : o.dgamma, dbeta: forward ? undefined : o.dbeta,
   });
   try {
     const x = src.x!;
-    const d = groupNormDims(x.shape, o.groups, layout, x.name);
+    const d = conventionDims(x.shape, conv, x.name);
     if (src.dy) requireSameShape(src.dy, x, "dY");
     if (d.N * d.G > 0x7fffffff) throw new InputError(`${x.name}: N·G = ${d.N * d.G} groups is more than verify indexes (2^31 − 1)`);
     // the reference's vectors for the given convention and a dozen alternatives: about 120 float64
@@ -97,12 +102,12 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
         fortran[0]!.name,
       );
     }
-    const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-    const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
+    const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
+    const beta = src.beta ? await readAffine(src.beta, d, conv.affine, "beta") : null;
     const stats = src.smean && src.srstd ? { mean: await readGroupStats(src.smean, d.N, d.G, "mean"), rstd: await readGroupStats(src.srstd, d.N, d.G, "rstd") } : null;
-    const inputs = { mode: o.mode, x, dy: src.dy, groups: o.groups, layout, eps, gamma, beta, stats, atol: o.atol, rtol: o.rtol, breathe };
+    const inputs = { mode: o.mode, x, dy: src.dy, groups: d.G, layout, eps, grouping: conv.grouping, affinePerGroup: conv.affine === "per-group", gamma, beta, stats, atol: o.atol, rtol: o.rtol, breathe };
     const outputs = forward
-      ? await verifyForward({ ...inputs, candidates: { Y: src.Y, mean: src.mean, rstd: src.rstd } })
+      ? await verifyForward({ ...inputs, candidates: { Y: src.Y, mean: src.mean, rstd: src.rstd, var: src.var } })
       : await verifyBackward({ ...inputs, candidates: { dX: src.dX, dgamma: src.dgamma, dbeta: src.dbeta } });
     return {
       command: "verify",
@@ -110,8 +115,11 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
       passed: Object.values(outputs).every((r) => r!.passed),
       input: { x: o.x, dy: o.dy ?? null, gamma: o.gamma ?? null, beta: forward ? (o.beta ?? null) : null, mean: forward ? null : (o.mean ?? null), rstd: forward ? null : (o.rstd ?? null), dtype: x.dtype, shape: [...x.shape] },
       layout,
-      groups: o.groups,
+      groups: d.G,
       eps,
+      grouping: conv.grouping,
+      affine: conv.affine,
+      compat: conv.compat,
       outputs,
     };
   } finally {

@@ -4,6 +4,7 @@
  * (cli/command.ts); the values they receive are typed by this table (after npm-check-updates'
  * cliOptions and vitest's cli-config).
  */
+import { type AffineKind, checkAffine, checkCompat, checkGrouping, type Compat, type Grouping } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
@@ -122,6 +123,12 @@ export const FLAGS = {
   json: toggle("--json", "print one JSON report on stdout"),
   quiet: toggle("--quiet", "print nothing on success"),
   color: toggle("--no-color", "no colours in output (also NO_COLOR=1)"),
+  // conventions (issue #17): what GroupNorm means in each framework
+  groupSize: value<number | undefined>("--group-size <K>", "channels per group, instead of --groups (G = C / K; K must divide C)", (s) => parseInteger(s, "--group-size", 1), undefined),
+  grouping: value<Grouping | undefined>("--grouping <kind>", "contiguous: channel c in group c / D (PyTorch); interleaved: c mod G (MLX)", (s) => checkGrouping(s, "--grouping"), undefined, "contiguous"),
+  affineKind: value<AffineKind | undefined>("--affine <kind>", "per-channel: gamma, beta of shape (C,); per-group: (G,), as ONNX opset 18", (s) => checkAffine(s, "--affine"), undefined, "per-channel"),
+  compat: value<Compat | undefined>("--compat <system>", "that system's defaults for eps, layout, grouping and affine: torch, onnx18, onnx21, keras, flax or mlx (explicit flags win)", (s) => checkCompat(s, "--compat"), undefined),
+  var: path("--var <file>", "each group's biased variance, shape (N, G)"),
 } as const;
 
 function parsePositive(raw: string, flag: string): number {

@@ -2,7 +2,8 @@
  * The conventions behind most "why doesn't my GroupNorm match" reports, each a way of computing it
  * that verify can try when a candidate fails: another eps, the unbiased variance, the other layout,
  * interleaved grouping, per-group affine, gamma/beta left out or swapped, rstd written as something
- * else. The given convention is the first.
+ * else. The given convention is the first; it may itself be another system's (verify --compat,
+ * --grouping, --affine), and the alternatives are then named relative to it.
  */
 import type { Layout } from "../core/dims.js";
 
@@ -33,6 +34,10 @@ export interface Given {
   otherLayout: boolean;
   /** Statistics given to a backward: eps and the variance are then not the candidate's choice. */
   statsGiven: boolean;
+  /** How the candidates should group channels (default contiguous). */
+  grouping?: Grouping;
+  /** gamma and beta given per group (G values, expanded to their channels): no per-group alternative. */
+  affinePerGroup?: boolean;
 }
 
 /** eps as people write it: 1e-5, 1e-6, 0.001, 0. */
@@ -41,7 +46,7 @@ export function epsText(eps: number): string {
 }
 
 export function givenConvention(g: Given): Convention {
-  return { label: "the given convention", instead: "", eps: g.eps, unbiased: false, layout: g.layout, grouping: "contiguous", affine: "channel", rstdAs: "rstd" };
+  return { label: "the given convention", instead: "", eps: g.eps, unbiased: false, layout: g.layout, grouping: g.grouping ?? "contiguous", affine: "channel", rstdAs: "rstd" };
 }
 
 const EPS: Array<[number, string]> = [
@@ -64,9 +69,10 @@ export function alternatives(g: Given): Convention[] {
     const other = g.layout === "nchw" ? "nhwc" : "nchw";
     out.push({ ...base, layout: other, label: `the file read as ${other}`, instead: g.layout });
   }
-  out.push({ ...base, grouping: "interleaved", label: "channels grouped interleaved (channel c in group c mod G, as MLX by default)", instead: "contiguous groups" });
+  if (base.grouping === "contiguous") out.push({ ...base, grouping: "interleaved", label: "channels grouped interleaved (channel c in group c mod G, as MLX by default)", instead: "contiguous groups" });
+  else out.push({ ...base, grouping: "contiguous", label: "channels grouped contiguously (channel c in group c / D, as PyTorch)", instead: "interleaved groups (c mod G)" });
   if (g.hasGamma || g.hasBeta) {
-    out.push({ ...base, affine: "group", label: "gamma and beta applied per group (gamma[g] for group g, as ONNX opset 18)", instead: "per channel" });
+    if (!g.affinePerGroup) out.push({ ...base, affine: "group", label: "gamma and beta applied per group (gamma[g] for group g, as ONNX opset 18)", instead: "per channel" });
     out.push({ ...base, affine: "none", label: "gamma and beta not applied", instead: "" });
   }
   if (g.hasGamma && g.hasBeta) out.push({ ...base, affine: "swapped", label: "gamma and beta swapped", instead: "in their places" });
@@ -81,5 +87,6 @@ export function affects(c: Convention, given: Convention, output: string): boole
   if (c.rstdAs !== given.rstdAs) return output === "rstd";
   if (c.affine !== given.affine) return output === "Y" || output === "dX";
   if (c.layout !== given.layout || c.grouping !== given.grouping) return true;
+  if (output === "var") return c.unbiased !== given.unbiased; // eps does not change it
   return output !== "mean" && output !== "dbeta"; // eps and the variance change neither
 }

@@ -44,6 +44,16 @@ export class GroupIndex {
     return this.N * this.G;
   }
 
+  /** The group of channel c. */
+  groupOf(c: number): number {
+    return this.gmap[c];
+  }
+
+  /** The first channel of group g (g·D, or g interleaved). */
+  firstChannel(g: number): number {
+    return this.grouping === "interleaved" ? g : g * this.D;
+  }
+
   describe(): string {
     return `${this.layout}, N = ${this.N}, C = ${this.C}, HxW = ${this.HxW}, shape ${formatShape([this.N, this.C, this.HxW])}`;
   }

@@ -5,13 +5,14 @@
 import { formatShape, type Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import type { TensorSource } from "../io/tensor.js";
+import type { Grouping } from "./conventions.js";
 import { Checker, type OutputReport } from "./check.js";
 import { affects, alternatives, type Convention, givenConvention } from "./conventions.js";
 import { GroupIndex } from "./grouping.js";
 import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, type Stats, statsOf, stream, VERIFY_CHUNK } from "./reference.js";
 import { allowed, defaultTolerance, lengthFactor, offsetFactor, type Tolerance } from "./tolerance.js";
 
-export type ForwardCandidate = "Y" | "mean" | "rstd";
+export type ForwardCandidate = "Y" | "mean" | "rstd" | "var";
 export type BackwardCandidate = "dX" | "dgamma" | "dbeta";
 
 export interface VerifyInputs {
@@ -21,6 +22,11 @@ export interface VerifyInputs {
   groups: number;
   layout: Layout;
   eps: number;
+  /** How the candidates group channels (default contiguous). */
+  grouping?: Grouping;
+  /** gamma and beta were given per group (expanded here to their channels); dgamma and dbeta are then (G,). */
+  affinePerGroup?: boolean;
+  /** Per channel (C values), whatever the affine kind. */
   gamma: Float64Array | null;
   beta: Float64Array | null;
   /** Backward: the forward's statistics, given (else recomputed). */
@@ -140,7 +146,7 @@ interface Prepared {
 async function prepare(i: VerifyInputs): Promise<Prepared> {
   const shape = i.x.shape;
   const otherLayout = i.layout === "nchw" ? "nhwc" : "nchw";
-  const given = givenConvention({ eps: i.eps, layout: i.layout, hasGamma: !!i.gamma, hasBeta: !!i.beta, otherLayout: false, statsGiven: !!i.stats });
+  const given = givenConvention({ eps: i.eps, layout: i.layout, hasGamma: !!i.gamma, hasBeta: !!i.beta, otherLayout: false, statsGiven: !!i.stats, grouping: i.grouping });
   let alts = alternatives({
     eps: i.eps,
     layout: i.layout,
@@ -148,10 +154,12 @@ async function prepare(i: VerifyInputs): Promise<Prepared> {
     hasBeta: !!i.beta,
     otherLayout: shape.length > 2 && GroupIndex.fits(shape, i.groups, otherLayout) && (i.gamma === null || new GroupIndex(shape, i.groups, otherLayout, "contiguous").C === i.gamma.length),
     statsGiven: !!i.stats,
+    grouping: i.grouping,
+    affinePerGroup: i.affinePerGroup,
   });
-  // interleaved grouping is only another grouping when groups hold more than one channel and there are several
+  // the other grouping is only another grouping when groups hold more than one channel and there are several
   const index0 = new GroupIndex(shape, i.groups, i.layout, "contiguous");
-  if (index0.D <= 1 || i.groups <= 1) alts = alts.filter((c) => c.grouping === "contiguous");
+  if (index0.D <= 1 || i.groups <= 1) alts = alts.filter((c) => c.grouping === given.grouping);
   if (i.gamma && i.gamma.length < i.groups) alts = alts.filter((c) => c.affine !== "group");
   const indexes = indexesFor(shape, i.groups, [given, ...alts]);
   const byKey = new Map<string, Moments>();
@@ -177,16 +185,20 @@ async function prepare(i: VerifyInputs): Promise<Prepared> {
   return { given, alts, indexes, stats, alternatives: alternativesOf };
 }
 
-/** Reference values of a per-group output (mean or rstd) under a convention, and their scales. */
-function groupOutput(name: "mean" | "rstd", s: Stats, c: Convention, g: number): { value: number; scale: number } {
+/**
+ * Reference values of a per-group output (mean, rstd or var) under a convention, and their scales.
+ * var's relative room is twice rstd's (var = 1/rstd² − eps).
+ */
+function groupOutput(name: "mean" | "rstd" | "var", s: Stats, c: Convention, g: number): { value: number; scale: number } {
   const f = lengthFactor(s.index.M);
   if (name === "mean") return { value: s.mean[g], scale: f * (Math.abs(s.mean[g]) + Math.sqrt(Math.max(0, s.variance[g]))) };
+  if (name === "var") return { value: s.variance[g], scale: 2 * f * Math.abs(s.variance[g]) * offsetFactor(s.mean[g], s.rstd[g]) };
   const v = s.variance[g] + c.eps;
   const value = c.rstdAs === "std" ? Math.sqrt(v) : c.rstdAs === "variance" ? s.variance[g] : c.rstdAs === "varianceEps" ? v : s.rstd[g];
   return { value, scale: f * Math.abs(value) * offsetFactor(s.mean[g], s.rstd[g]) };
 }
 
-async function checkGroupOutput(name: "mean" | "rstd", cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
+async function checkGroupOutput(name: "mean" | "rstd" | "var", cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
   const s = p.stats.get(p.given)!;
   const ix = s.index;
   const refuse = checkForm(name, cand, i, [ix.N, ix.G], null, "(N, G)");
@@ -195,7 +207,7 @@ async function checkGroupOutput(name: "mean" | "rstd", cand: TensorSource, i: Ve
   await stream([cand], (start, [v]) => {
     for (let k = 0; k < v.length; k++) {
       const g = start + k, r = groupOutput(name, s, p.given, g);
-      checker.add(g, v[k], r.value, r.scale, g, Math.floor((g % ix.G) * ix.D));
+      checker.add(g, v[k], r.value, r.scale, g, ix.firstChannel(g % ix.G));
     }
   }, i.breathe);
   const report = checker.report();
@@ -331,6 +343,7 @@ export async function verifyForward(i: VerifyInputs): Promise<Partial<Record<For
   if (i.candidates.Y) out.Y = await checkY(i.candidates.Y, i, p);
   if (i.candidates.mean) out.mean = await checkGroupOutput("mean", i.candidates.mean, i, p);
   if (i.candidates.rstd) out.rstd = await checkGroupOutput("rstd", i.candidates.rstd, i, p);
+  if (i.candidates.var) out.var = await checkGroupOutput("var", i.candidates.var, i, p);
   return out;
 }
 
@@ -363,30 +376,37 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
     altSums = new Map(list.map((c, n) => [c, all[n]]));
     return altSums;
   };
+  // a per-group affine's dgamma and dbeta: each group's per-channel sums added up (under each convention's grouping)
+  const perGroup = !!i.affinePerGroup;
+  const entries = (bs: BackwardSums, index: GroupIndex) => (perGroup ? groupedSums(bs, index) : bs);
   for (const name of ["dgamma", "dbeta"] as const) {
     const cand = i.candidates[name];
     if (!cand) continue;
-    const refuse = checkForm(name, cand, i, [ix.C], null, "(C,)");
+    const refuse = checkForm(name, cand, i, [perGroup ? ix.G : ix.C], null, perGroup ? "(G,): --affine per-group" : "(C,)");
     if (refuse) {
       out[name] = refuse;
       continue;
     }
     const refOf = (bs: BackwardSums, c: number) => (name === "dgamma" ? { value: bs.dgamma[c], scale: bs.absDgamma[c] } : { value: bs.dbeta[c], scale: bs.absDbeta[c] });
     const checker = new Checker(name, cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.G, true);
+    const ref = entries(sums, ix);
     await stream([cand], (start, [v]) => {
       for (let k = 0; k < v.length; k++) {
-        const c = start + k, r = refOf(sums, c);
-        checker.add(c, v[k], r.value, r.scale, Math.floor(c / ix.D), c);
+        const c = start + k, r = refOf(ref, c);
+        if (perGroup) checker.add(c, v[k], r.value, r.scale, c, ix.firstChannel(c));
+        else checker.add(c, v[k], r.value, r.scale, ix.groupOf(c), c);
       }
     }, i.breathe);
     const report = checker.report();
     if (worthDiagnosing(report)) {
       const alts = await sumsOfAlternatives();
+      const altStats = await p.alternatives();
       const tol = toleranceFor(cand.dtype, i);
       const values = new Float64Array(cand.size);
       await cand.read(0, cand.size, values);
-      const ratios = new Map([...alts].filter(([c]) => affects(c, p.given, name)).map(([c, bs]) => {
+      const ratios = new Map([...alts].filter(([c]) => affects(c, p.given, name)).map(([c, sumsOf]) => {
         let top = 0;
+        const bs = entries(sumsOf, altStats.get(c)!.index);
         values.forEach((v, ch) => {
           const r = refOf(bs, ch);
           top = Math.max(top, ratio(v, r.value, allowed(tol, r.value, r.scale)));
@@ -429,4 +449,14 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
   }
   // in the order the backward produces them
   return Object.fromEntries((["dX", "dgamma", "dbeta"] as const).filter((k) => out[k]).map((k) => [k, out[k]]));
+}
+
+/** dgamma and dbeta (values and scales) summed over each group's channels, for a per-group affine. */
+function groupedSums(bs: BackwardSums, index: GroupIndex): BackwardSums {
+  const sum = (v: Float64Array) => {
+    const out = new Float64Array(index.G);
+    for (let c = 0; c < index.C; c++) out[index.groupOf(c)] += v[c];
+    return out;
+  };
+  return { ...bs, dgamma: sum(bs.dgamma), dbeta: sum(bs.dbeta), absDgamma: sum(bs.absDgamma), absDbeta: sum(bs.absDbeta) };
 }

@@ -1,6 +1,7 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
 import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
+import { CONVENTION_FLAGS, conventionDefaults, conventionHelp, conventionOptions, conventionText } from "../conventions.js";
 import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
 
 export const backwardCommand = defineCommand({
@@ -10,17 +11,18 @@ export const backwardCommand = defineCommand({
     ["<DY.npy>", "upstream gradient, same shape as X"],
     ["<X.npy>", "the forward input"],
   ],
-  flags: ["groups", "gamma", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
-  required: ["groups"],
+  flags: ["groups", ...CONVENTION_FLAGS, "gamma", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
+  shownDefaults: conventionDefaults,
   help: {
-    gamma: "per-channel scale used in the forward pass (enables dgamma, dbeta)",
+    ...conventionHelp,
+    gamma: "scale used in the forward pass, shape (C,), or (G,) with --affine per-group (enables dgamma, dbeta)",
     mean: "forward mean, shape (N, G) (with --rstd; default: recomputed from X)",
     rstd: "forward rstd, shape (N, G)",
     outputs: "which of dx,dgamma,dbeta to write (default: those named by --dx/--dgamma/--dbeta, or dx, and dgamma,dbeta with --gamma)",
     outDir: "folder for the outputs not named (dX.npy, dgamma.npy, dbeta.npy), created with parents if missing",
     dx: "write dX here",
-    dgamma: "write dgamma here",
-    dbeta: "write dbeta here",
+    dgamma: "write dgamma here ((C,), or (G,) with --affine per-group)",
+    dbeta: "write dbeta here ((C,), or (G,) with --affine per-group)",
   },
   examples: [
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
@@ -31,13 +33,14 @@ export const backwardCommand = defineCommand({
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({
-      dy, x, groups: f.groups!, gamma: f.gamma, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs as BackwardOutput[] | undefined,
+      dy, x, ...conventionOptions(f, given), gamma: f.gamma, mean: f.mean, rstd: f.rstd, outputs: f.outputs as BackwardOutput[] | undefined,
       outDir: f.outDir, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
     }).finally(progress.stop);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
-    ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}`));
-    for (const line of describeOutputs(c, r.outputs, r.dtypes, { dX: r.input.shape, dgamma: [r.dims.c], dbeta: [r.dims.c] })) ctx.console.info(line);
+    ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}${conventionText(r)}`));
+    const affine = [r.affine === "per-group" ? r.dims.g : r.dims.c];
+    for (const line of describeOutputs(c, r.outputs, r.dtypes, { dX: r.input.shape, dgamma: affine, dbeta: affine })) ctx.console.info(line);
     ctx.console.info(timingLine(c, r));
   },
 });

@@ -5,6 +5,7 @@ import { formatShape } from "../../core/dims.js";
 import { quoteName } from "../../errors.js";
 import { epsText } from "../../verify/conventions.js";
 import { defineCommand, wrapText } from "../command.js";
+import { CONVENTION_FLAGS, conventionDefaults, conventionHelp, conventionOptions, conventionText } from "../conventions.js";
 import type { Console } from "../console.js";
 import type { Context } from "../context.js";
 
@@ -15,7 +16,7 @@ const coords = (v: number[]) => `(${v.join(", ")})`;
 
 function printReport(console: Console, r: VerifyReport): void {
   const c = console.out;
-  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}: candidates against the float64 reference`);
+  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}${conventionText(r)}: candidates against the float64 reference`);
   for (const [name, o] of Object.entries(r.outputs) as Array<[string, OutputReport]>) {
     const verdict = o.passed ? c.green("pass") : c.red("FAIL");
     if (o.reason === "shape" || o.reason === "dtype") {
@@ -26,7 +27,7 @@ function printReport(console: Console, r: VerifyReport): void {
     console.result(`  ${name.padEnd(6)} ${verdict}  ${o.passed ? `${o.checked} values` : `${o.mismatches} of ${o.checked} values (${pct}%) beyond tolerance${o.nan_mismatches ? `, ${o.nan_mismatches} NaN or infinite on one side only` : ""}`}; max abs error ${e(o.max_abs_error)}, mean ${e(o.mean_abs_error)}, max rel ${e(o.max_rel_error)}, ${o.max_ulp_error === null ? "—" : o.max_ulp_error.toPrecision(3)} ulp${o.passed && o.tolerance_used !== null ? `; ${used(o.tolerance_used)} of the tolerance used` : ""}`);
     if (!o.passed && o.worst) {
       const w = o.worst;
-      const where = name === "mean" || name === "rstd" ? "" : `, channel ${w.channel}`; // one entry per group: no channel of its own
+      const where = name === "mean" || name === "rstd" || name === "var" ? "" : `, channel ${w.channel}`; // one entry per group: no channel of its own
       console.result(`         worst at ${coords(w.index)}: ${w.value} (reference ${w.reference}), group ${coords(w.group)}${where}`);
       if (o.worst_groups.length) console.result(`         worst groups: ${o.worst_groups.map((g) => `${coords(g.group)} ${g.mismatches} value${g.mismatches === 1 ? "" : "s"}, ${g.max_abs_error === Infinity ? "NaN or infinite on one side only" : g.tolerance_used === Infinity ? `max error ${e(g.max_abs_error)} (where the tolerance is 0)` : `max error ${e(g.max_abs_error)} (${times(g.tolerance_used)}× the tolerance)`}`).join("; ")}`);
     }
@@ -37,8 +38,10 @@ function printReport(console: Console, r: VerifyReport): void {
 
 const WHICH = "verify checks files your implementation wrote against the float64 reference of its inputs and names the convention it follows when it fails. gradcheck checks groupnorm's own backward kernels against finite differences; it cannot see your code.";
 
-const shared = ["groups", "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
+const shared = ["groups", ...CONVENTION_FLAGS, "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
 const tolerances = {
+  ...conventionHelp,
+  compat: "check against that system's convention: torch, onnx18, onnx21, keras, flax or mlx (its eps, layout, grouping and affine; explicit flags win)",
   atol: "fixed absolute tolerance (default: by the candidate's dtype, scaled by each group's values; see docs/cli.md)",
   rtol: "relative tolerance, times |reference| (default: two units in the last place of the candidate's dtype)",
   memory: "memory for the reference's per-group and per-channel vectors, e.g. 1G (default 384M)",
@@ -54,16 +57,17 @@ const forward = defineCommand({
   name: "forward",
   description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
   args: [["<X.npy>", "the input your outputs were computed from"]],
-  flags: [...shared, "beta", "y", "mean", "rstd"],
+  flags: [...shared, "beta", "y", "mean", "rstd", "var"],
   notes: WHICH,
-  required: ["groups"],
-  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", ...tolerances },
+  shownDefaults: conventionDefaults,
+  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", var: "your variance (biased), (N, G)", ...tolerances },
   examples: [
     "groupnorm verify forward x.npy --groups 32 --gamma g.npy --beta b.npy --y my_y.npy",
     "groupnorm verify forward x.npy --groups 8 --layout nhwc --y y.npy --mean mean.npy --rstd rstd.npy --json",
+    "groupnorm verify forward x.npy --groups 32 --compat mlx --gamma w.npy --beta b.npy --y mlx_y.npy",
   ],
-  async run(ctx, [x], f) {
-    const r = await verifyFiles({ mode: "forward", x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, y: f.y, mean: f.mean, rstd: f.rstd, atol: f.atol, rtol: f.rtol, memory: f.memory });
+  async run(ctx, [x], f, given) {
+    const r = await verifyFiles({ mode: "forward", x, ...conventionOptions(f, given), gamma: f.gamma, beta: f.beta, y: f.y, mean: f.mean, rstd: f.rstd, var: f.var, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });
@@ -77,21 +81,21 @@ const backward = defineCommand({
   ],
   flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
-  required: ["groups"],
+  shownDefaults: conventionDefaults,
   help: {
     mean: "the forward's mean, (N, G) (with --rstd; default: recomputed from X)",
     rstd: "the forward's rstd, (N, G)",
     dx: "your dX, X's shape and dtype",
-    dgamma: "your dgamma, (C,)",
-    dbeta: "your dbeta, (C,)",
+    dgamma: "your dgamma, (C,), or (G,) with --affine per-group",
+    dbeta: "your dbeta, (C,), or (G,) with --affine per-group",
     ...tolerances,
   },
   examples: [
     "groupnorm verify backward dy.npy x.npy --groups 32 --gamma g.npy --dx my_dx.npy --dgamma my_dg.npy --dbeta my_db.npy",
     "groupnorm verify backward dy.npy x.npy --groups 32 --mean mean.npy --rstd rstd.npy --dx dx.npy --json",
   ],
-  async run(ctx, [dy, x], f) {
-    const r = await verifyFiles({ mode: "backward", x, dy, groups: f.groups!, gamma: f.gamma, eps: f.eps, layout: f.layout, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
+  async run(ctx, [dy, x], f, given) {
+    const r = await verifyFiles({ mode: "backward", x, dy, ...conventionOptions(f, given), gamma: f.gamma, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });
