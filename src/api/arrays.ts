@@ -87,6 +87,9 @@ function source(name: string, a: TensorData, shape: readonly number[], dtype: Dt
 function affine(v: ArrayLike<number> | null | undefined, d: Dims, kind: "per-channel" | "per-group", what: string): Float64Array | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  const [want, other] = kind === "per-group" ? [d.G, d.C] : [d.C, d.G];
+  // a length of the other kind gets affineVector's hint; any other, the count
+  if (v.length !== want && v.length !== other) throw new InputError(`${what} must have ${want} values (${kind === "per-group" ? `G = ${d.G}, affine: "per-group"` : `C = ${d.C}`}), got ${v.length}`);
   return affineVector(v, d, kind, what, undefined, [v.length], true);
 }
 
