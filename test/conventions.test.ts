@@ -202,14 +202,25 @@ describe("bitwise the same for any thread count and any slicing (interleaved gro
     ["NCHW, runs in blocks", [2, 4, 200, 200], { groups: 2, grouping: "interleaved" as const }, "float32"],
     ["NCHW float64, several channels per unit", [2, 24, 60, 60], { groups: 4, grouping: "interleaved" as const }, "float64"],
     ["NHWC, row units", [2, 150, 150, 12], { groups: 3, grouping: "interleaved" as const, layout: "nhwc" as const, affine: "per-group" as const }, "float32"],
-  ] as const)("%s: a sample over the budget streamed in chunks", async (name, shape, options, dtype) => {
+    // group 1 ill-conditioned (3e4 + 1e-3·x) and group 2 with a variance among the subnormals: the float64 fallbacks, redone chunk by chunk
+    ["NCHW, groups that need float64", [2, 8, 200, 200], { groups: 4, grouping: "interleaved" as const, extreme: true }, "float32"],
+    ["NHWC, groups that need float64", [2, 150, 150, 12], { groups: 4, grouping: "interleaved" as const, layout: "nhwc" as const, extreme: true }, "float32"],
+  ] as const)("%s: a sample over the budget streamed in chunks", async (name, shape, { extreme, ...options }: ConventionOptions & { extreme?: boolean }, dtype) => {
     const n = shape.reduce((a, b) => a * b, 1), d = conventionDims(shape, resolveConvention(options));
+    const values = randn(n, 41, 2, 0.5);
+    if (extreme) {
+      for (let i = 0; i < n; i++) {
+        const c = d.layout === "nchw" ? Math.floor(i / d.HxW) % d.C : i % d.C;
+        if (c % d.G === 1) values[i] = 3e4 + 1e-3 * values[i];
+        else if (c % d.G === 0 && d.G > 2) values[i] = 1e-35 * values[i];
+      }
+    }
     const file = async (what: string, sh: readonly number[], values: Float64Array) => {
       const p = join(tmp, `chunks-${name.replace(/\W+/g, "_")}-${what}.npy`);
       await writeNpy(p, dtype, sh, values);
       return p;
     };
-    const x = await file("x", shape, randn(n, 41, 2, 0.5)), dy = await file("dy", shape, randn(n, 42));
+    const x = await file("x", shape, values), dy = await file("dy", shape, randn(n, 42));
     const A = options.affine === "per-group" ? d.G : d.C;
     const gamma = await file("gamma", [A], randn(A, 43, 0.5, 1)), beta = await file("beta", [A], randn(A, 44));
     const memory = budgetFor(d, dtype === "float64" ? "f64" : "f32", (p) => p.kind === "chunks");

@@ -106,7 +106,8 @@ export function conventionDims(shape: readonly number[], c: Convention, file?: s
   else {
     const K = c.groups.groupSize;
     const C = groupNormDims(shape, 1, c.layout, file).C;
-    if (C % K !== 0 || C === 0) {
+    if (C === 0) throw new InputError(`C = 0 (shape ${formatShape(shape)}, layout ${c.layout}): no channels to group by --group-size ${K}; give --groups`, file);
+    if (C % K !== 0) {
       throw new InputError(`C = ${C} (shape ${formatShape(shape)}, layout ${c.layout}) is not divisible by --group-size ${K}`, file);
     }
     G = C / K;
