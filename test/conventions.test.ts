@@ -76,8 +76,9 @@ function fixtureChecks(set: string) {
     const dir = join(here, set, c.name);
     const f = (name: string) => join(dir, `${name}.npy`);
     const options = optionsOf(c.flags);
-    // mean, rstd (and var, whose relative error is twice rstd's) stored in float32 for float32 and float16 input
-    const statsTol = (s: string) => (c.dtype === "float64" ? 1e-9 : s === "var" ? 6e-7 : 3e-7);
+    // mean, rstd (and var, whose relative error is twice rstd's) are float32 for float32 and float16 input:
+    // a few units in the last place (the float32 statistics sum at most 32 terms per lane before a float64 merge)
+    const statsTol = (s: string) => (c.dtype === "float64" ? 1e-9 : s === "var" ? 2e-6 : 1e-6);
     const n = c.shape.reduce((a, b) => a * b, 1);
 
     it("the convention resolves to the case's (flags and --compat defaults)", () => {
@@ -359,4 +360,4 @@ describe("verify against a system's convention", () => {
 });
 
 // the held-out cases: other seeds and shapes, each framework's own formula (fixtures/conventions/generate.py --heldout)
-// fixtureChecks("heldout");
+fixtureChecks("heldout");
