@@ -143,7 +143,7 @@ describe("outputs and inputs", () => {
     d = fresh();
     expect(groupnorm(["backward", X, X, "--groups", "4", "--dx", join(d, "g.npy")], { cwd: d }).status).toBe(0);
     expect(readdirSync(d)).toEqual(["g.npy"]);
-    expectRefused(groupnorm(["forward", X, "--groups", "4", "--outputs", "y,var2"], { cwd: fresh() }), /--outputs: unknown output 'var2' \(expected y, mean or rstd\)/);
+    expectRefused(groupnorm(["forward", X, "--groups", "4", "--outputs", "y,var2"], { cwd: fresh() }), /--outputs: unknown output 'var2' \(expected y, mean, rstd or var\)/);
   });
 
   it("a temporary left by a killed run is removed by the next run writing the same output", async () => {

@@ -172,8 +172,9 @@ describe("every command", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("");
   });
-  it("shows --groups as required, and bare groupnorm is a usage error", () => {
-    for (const c of ["forward", "backward", "gradcheck"]) expect(groupnorm([c, "--help"]).stdout).toMatch(/--groups <G>\s+number of groups; must divide C \(required\)/);
+  it("shows --groups as required (forward and backward: it or --group-size, issue #17), and bare groupnorm is a usage error", () => {
+    for (const c of ["forward", "backward"]) expect(groupnorm([c, "--help"]).stdout).toMatch(/--groups <G>\s+number of groups; must divide C \(or --group-size\)/);
+    expect(groupnorm(["gradcheck", "--help"]).stdout).toMatch(/--groups <G>\s+number of groups; must divide C \(required\)/);
     const r = groupnorm([]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Usage: groupnorm/);
