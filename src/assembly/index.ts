@@ -18,14 +18,15 @@
 // The files, one step each (f32, f64 and *_wide variants of a step together):
 //   common.ts          shared @inline helpers (hi2, lo2, hsum, hsum32, zero) and STRIP
 //   statistics.ts      stats_*: S1, S2 of NCHW runs and NHWC rows; the NHWC per-group strip loop,
-//                      also fused with normalisation (fused_rows_g_f32)
+//                      also fused with normalisation (fused_rows_g_f32); stats_chans_*: NCHW runs of
+//                      interleaved groups, each with its own group's shift and its own sums
 //   normalisation.ts   norm_*: forward normalisation (norm_*_f32_wide: float32 values, float64 arithmetic;
 //                      norm_rows_f32_mixed: float64 for some groups of an NHWC row)
-//   gradients.ts       grad_*: internal gradients
+//   gradients.ts       grad_*: internal gradients (grad_chans_*: each run with its own group's mean)
 //   input-backward.ts  dx_*: input backward (dx_*_f32_wide: float32 values, float64 arithmetic;
 //                      dx_rows_f32_mixed: float64 for some groups of an NHWC row)
-//   coefficients.ts    prep_norm_*, prep_dx: per-channel coefficients; sum_units: combining unit
-//                      partials
+//   coefficients.ts    prep_norm_*, prep_dx: per-channel coefficients (*_i: interleaved groups, group
+//                      g's channels g, g + G, …); sum_units: combining unit partials
 //   probes.ts          stream_*, flops_probe: roofline probes
 
 export {

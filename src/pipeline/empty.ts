@@ -3,7 +3,7 @@
  * in PyTorch, an empty group has mean 0 and rstd NaN, and its gradients are 0 (dgamma: rstd·0 summed
  * over n). The results are written in fixed-size chunks.
  */
-import type { Dims } from "../core/dims.js";
+import { type Dims, groupOf } from "../core/dims.js";
 import type { TensorSink } from "../io/tensor.js";
 
 const CHUNK = 1 << 16;
@@ -28,7 +28,7 @@ export async function emptyBackward(d: Dims, stats: { rstd: Float64Array } | nul
     for (let c0 = 0; c0 < d.C; c0 += out.length) {
       const m = Math.min(out.length, d.C - c0);
       for (let i = 0; i < m; i++) {
-        const g = d.D === 0 ? 0 : d.interleaved ? (c0 + i) % d.G : Math.floor((c0 + i) / d.D);
+        const g = d.D === 0 ? 0 : groupOf(d, c0 + i);
         let s = 0;
         for (let n = 0; n < d.N; n++) s += (stats ? stats.rstd[n * d.G + g] : NaN) * 0;
         out[i] = s;
