@@ -8,7 +8,7 @@ import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
 import { InputError } from "../errors.js";
-import { MAX_THREADS } from "../kernels/pool/protocol.js";
+import { MAX_THREADS } from "../core/threads.js";
 
 export interface Flag<T> {
   /** Commander syntax: "--groups <G>" (a value), "--json" (a switch), "--no-affine" (negated switch). */

@@ -1,5 +1,4 @@
 /** `groupnorm gradcheck …`: parse, call gradcheck, print; exit 0 pass, 1 fail. */
-import { gradcheck } from "../../api/gradcheck.js";
 import { formatShape } from "../../core/dims.js";
 import { defineCommand } from "../command.js";
 
@@ -24,6 +23,7 @@ export const gradcheckCommand = defineCommand({
     "groupnorm gradcheck --x x.npy --dy dy.npy --gamma g.npy --beta b.npy --groups 32 --json",
   ],
   async run(ctx, _args, f) {
+    const { gradcheck } = await import("../../api/gradcheck.js");
     const r = await gradcheck({
       groups: f.groups!, eps: f.eps, layout: f.layout, shape: f.shape, dtype: f.dtype, seed: f.seed, x: f.x, dy: f.dy, gamma: f.gamma, beta: f.beta,
       affine: f.affine, samples: f.samples, atol: f.atol, rtol: f.rtol, memory: f.memory, engine: ctx.engine(f.threads),
