@@ -112,7 +112,7 @@ export const FLAGS = {
   x: path("--x <file>", "input X from a file (instead of --shape)"),
   dy: path("--dy <file>", "upstream gradient dY (default: random from the seed)"),
   affine: toggle("--no-affine", "no gamma/beta: check dX only"),
-  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1), 256, "256"),
+  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1, 1_000_000), 256, "256"),
   atol: value<number | undefined>("--atol <atol>", "absolute tolerance", (s) => parseNumber(s, "--atol"), undefined),
   rtol: value<number | undefined>("--rtol <rtol>", "relative tolerance, times |reference|", (s) => parseNumber(s, "--rtol"), undefined),
   peakGbps: value<number | undefined>("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or ACPI HMAT if the host exposes them)", (s) => parsePositive(s, "--peak-gbps"), undefined),
