@@ -15,7 +15,7 @@ import { f16ToF32, f32ToF16 } from "../io/float16.js";
 import { allocateStored, MemorySource } from "../io/memory.js";
 import { closeAll, openTensors } from "../io/open.js";
 import type { TensorSource } from "../io/tensor.js";
-import { readChannelVector } from "../pipeline/inputs.js";
+import { checkChannelVector, readChannelVector } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 
@@ -144,12 +144,18 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
       const d = groupNormDims(xs.shape, o.groups, layout, xs.name);
       const shape = [...xs.shape];
       if (open.dy && !sameShape(open.dy.shape, shape)) throw new InputError(`dY shape ${formatShape(open.dy.shape)} differs from X's shape ${formatShape(shape)}`, open.dy.name);
+      // gamma and beta are checked by their headers and counted before they are read: beta is held
+      // here, gamma by the streamed backward, which counts it in what is left of the budget
+      if (open.gamma) checkChannelVector(open.gamma, d.C, "gamma");
+      if (open.beta) checkChannelVector(open.beta, d.C, "beta");
+      const held = (open.dy ? 0 : xs.size * itemSizeOf(xs.dtype)) + (open.beta ? 8 * d.C : 0);
+      const sides = open.gamma ? 8 * d.C : 0;
+      if (held + sides + groupBytes(d) > budget) {
+        const what = [open.dy ? "" : "a random dY", open.gamma ? "gamma" : "", open.beta ? "beta" : "", "the groups it perturbs"].filter((v) => v);
+        throw new InputError(`gradcheck needs ${sizeText(held + sides + groupBytes(d))} for ${what.slice(0, -1).join(", ")}${what.length > 1 ? " and " : ""}${what[what.length - 1]}, over --memory ${sizeText(budget)}; raise --memory${open.dy ? "" : " or give --dy"}`);
+      }
       const gamma = open.gamma ? await readChannelVector(open.gamma, d.C, "gamma") : null;
       const beta = open.beta ? await readChannelVector(open.beta, d.C, "beta") : null;
-      const held = open.dy ? 0 : xs.size * itemSizeOf(xs.dtype);
-      if (held + groupBytes(d) > budget) {
-        throw new InputError(`gradcheck needs ${sizeText(held + groupBytes(d))} for ${open.dy ? "the groups it perturbs" : "a random dY and the groups it perturbs"}, over --memory ${sizeText(budget)}; raise --memory${open.dy ? "" : " or give --dy"}`);
-      }
       const dy = open.dy ?? randomSource("dy", xs.dtype, shape, seed + 1);
       inp = { dtype: xs.dtype, shape, d, x: xs, dy, gamma, beta, held };
     }
