@@ -21,7 +21,7 @@ import { allocateStored, MemorySource } from "../io/memory.js";
 import { closeAll, openTensors } from "../io/open.js";
 import type { TensorSource } from "../io/tensor.js";
 import { planRun } from "../pipeline/budget.js";
-import { checkResident, precisionOf, readChannelVector } from "../pipeline/inputs.js";
+import { checkChannelVector, checkResident, precisionOf, readChannelVector } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { checkThreads, type GroupNormEngine, withEngine } from "./engine.js";
 
@@ -196,14 +196,14 @@ function backwardLeast(s: Setup, threads: number): number {
   const hostBytes = 8 * (2 * s.d.C + (s.affine ? s.d.C : 0)) + (s.x?.residentBytes ?? 0) + (s.dy?.residentBytes ?? 0);
   const fits = (room: number) => {
     try {
-      planRun({ dims: s.d, precision, kind: "backward", budget: room, threads, hostBytes });
+      planRun({ dims: s.d, precision, kind: "backward", budget: room, threads, host: [{ what: "the backward's vectors and reader copies", file: s.x?.name ?? "", bytes: hostBytes }], file: s.x?.name ?? "" });
       return true;
     } catch (e) {
       if (e instanceof InputError) return false;
       throw e;
     }
   };
-  if (!fits(Number.MAX_SAFE_INTEGER)) planRun({ dims: s.d, precision, kind: "backward", budget: Number.MAX_SAFE_INTEGER, threads, hostBytes }); // throws its refusal
+  if (!fits(Number.MAX_SAFE_INTEGER)) planRun({ dims: s.d, precision, kind: "backward", budget: Number.MAX_SAFE_INTEGER, threads, host: [{ what: "the backward's vectors and reader copies", file: s.x?.name ?? "", bytes: hostBytes }], file: s.x?.name ?? "" }); // throws its refusal
   let lo = 0, hi = Number.MAX_SAFE_INTEGER; // fits(hi), not fits(lo)
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -247,6 +247,14 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
       if (open.dy && !sameShape(open.dy.shape, shape)) throw new InputError(`dY shape ${formatShape(open.dy.shape)} differs from X's shape ${formatShape(shape)}`, open.dy.name);
       if (!open.dy && xs.size > typedArrayLimit(itemSizeOf(xs.dtype))) {
         throw new InputError(`gradcheck holds a random dY in one typed array, and ${typedArrayWords(typedArrayLimit(itemSizeOf(xs.dtype)))}: X has ${xs.size}; give --dy`, xs.name);
+      }
+      // gamma and beta are checked by their headers and counted before any of their data is read
+      if (open.gamma) checkChannelVector(open.gamma, d.C, "gamma");
+      if (open.beta) checkChannelVector(open.beta, d.C, "beta");
+      const early = (open.dy ? 0 : xs.size * itemSizeOf(xs.dtype)) + 8 * d.C * ((open.gamma ? 2 : 0) + (open.beta ? 1 : 0)) + groupBytes(d);
+      if (early > budget) {
+        const what = [open.dy ? "" : "a random dY", open.gamma ? "gamma" : "", open.beta ? "beta" : "", "the groups it perturbs"].filter((v) => v);
+        throw new InputError(`gradcheck needs ${sizeText(early)} for ${what.slice(0, -1).join(", ")}${what.length > 1 ? " and " : ""}${what[what.length - 1]}, over --memory ${sizeText(budget)}; raise --memory${open.dy ? "" : " or give --dy"}`);
       }
       s = {
         dtype: xs.dtype, shape, fileShape: shape, d, affine, x: xs, dy: open.dy,
