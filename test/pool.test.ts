@@ -3,7 +3,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims, type Layout } from "../src/core/dims.js";
 import { Engine } from "../src/kernels/engine.js";
-import { CTL, CTL_WORDS } from "../src/kernels/pool/protocol.js";
 import { type Precision, workLayout } from "../src/kernels/plan.js";
 import { splitsItems } from "../src/kernels/schedule.js";
 import { referenceForward } from "../src/oracle/reference.js";
@@ -111,30 +110,6 @@ describe("a late or stray notify on the dispatch generation runs nothing", () =>
       e.arena.release(mark);
     }
   }
-
-  it("a notify after a job leaves the threads asleep (no rerun, no extra done count)", async () => {
-    const want = await inPlace(await engine(1));
-    const e = await engine(3);
-    const ctl = new Int32Array(e.memory.buffer, 0, CTL_WORDS);
-    for (let k = 0; k < 3; k++) {
-      const got = await inPlace(e, async (pdy) => {
-        const before = Buffer.from(new Uint8Array(e.memory.buffer as ArrayBuffer, pdy, n * 8));
-        // the late notify of this job's dispatch, to threads that are back asleep on its generation
-        let woken = 0;
-        for (let tries = 0; woken < 3 && tries < 1000; tries++) {
-          woken += Atomics.notify(ctl, CTL.GEN);
-          if (woken < 3) await new Promise((r) => setImmediate(r));
-        }
-        expect(woken).toBe(3);
-        // a thread that took it for a dispatch counts itself done again (and notifies DONE)
-        const r = Atomics.waitAsync(ctl, CTL.DONE, 3, 300);
-        expect(r.async ? await r.value : r.value).toBe("timed-out");
-        expect(Atomics.load(ctl, CTL.DONE)).toBe(3);
-        expect(Buffer.from(new Uint8Array(e.memory.buffer as ArrayBuffer, pdy, n * 8)).equals(before)).toBe(true);
-      });
-      expect(got).toEqual(want);
-    }
-  });
 
   it("many tiny back-to-back jobs on a shared engine are bitwise the 1-thread results", async () => {
     const want = await inPlace(await engine(1));
