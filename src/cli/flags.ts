@@ -117,7 +117,7 @@ export const FLAGS = {
   rtol: value<number | undefined>("--rtol <rtol>", "relative tolerance, times |reference|", (s) => parseNumber(s, "--rtol"), undefined),
   peakGbps: value<number | undefined>("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or ACPI HMAT if the host exposes them)", (s) => parsePositive(s, "--peak-gbps"), undefined),
   runs: value("--runs <R>", "timed runs per measurement (best, median, 90th percentile and coefficient of variation reported)", (s) => parseInteger(s, "--runs", 1, 1000), 10, "10"),
-  svg: path("--svg <file>", "also draw the roofline and a bandwidth-against-working-set sweep as SVG"),
+  svg: path("--svg <file>", "also draw the roofline, the bandwidth-against-working-set sweep (and the thread scaling) as SVG"),
   sweep: toggle("--sweep", "measure bandwidth against working-set size (implied by --svg)"),
   scaling: toggle("--scaling", "also measure at 1, 2, 4, … threads up to --threads: where the memory saturates"),
   baseline: path("--baseline <file>", "an earlier 'roofline --json' document: its figures side by side with this run's"),
