@@ -44,7 +44,7 @@ export interface RooflineOptions {
   svg?: string;
   /** Progress over the whole run: timed runs done of total, and what is being timed. */
   onProgress?: (done: number, total: number, phase: string) => void;
-  /** Where host facts come from (default: this machine's /proc and sysfs). */
+  /** @internal Where host facts come from (default: this machine's /proc and sysfs; tests replay recorded ones). */
   hostSource?: HostSource;
 }
 

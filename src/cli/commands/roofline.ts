@@ -116,7 +116,6 @@ export const rooflineCommand = defineCommand({
     "groupnorm roofline",
     "groupnorm roofline --scaling --svg roofline.svg",
     "groupnorm roofline --json > before.json; groupnorm roofline --baseline before.json",
-    "groupnorm roofline --layout nhwc --threads 2 --peak-gbps 76.8 --json",
   ],
   async run(ctx, _args, f) {
     const dtype = f.dtype ?? "float32";
