@@ -9,6 +9,7 @@ import type { Layout } from "../core/dims.js";
 import type { ComputeSamples, KernelSamples, ProbeSamples, SweepSamples } from "./measure.js";
 import { gbpsOf, noisyWarning, type Rate, rateSpread, type Spread, timeSpread } from "./spread.js";
 import type { BaselineComparison } from "./baseline.js";
+import { bytesLabel } from "./sizes.js";
 
 export interface KernelReport {
   name: "forward" | "backward";
@@ -156,7 +157,7 @@ export interface ReportInputs {
   shapeChoice?: { defaulted: boolean; limit: string | null; suggestion?: string | null };
 }
 
-const MiB = (b: number) => `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MiB`;
+const MiB = bytesLabel;
 
 export function buildReport(args: ReportInputs): RooflineReport {
   const { host, theoretical } = args;
@@ -212,7 +213,7 @@ export function buildReport(args: ReportInputs): RooflineReport {
     const small = kernels.filter((k) => k.working_set_bytes < 4 * reach);
     for (const k of small) {
       const what = k.working_set_bytes < reach ? "fits in cache" : `only ${(k.working_set_bytes / reach).toFixed(1)}× it: partly served from cache`;
-      warnings.push(`${k.name}: working set ${MiB(k.working_set_bytes)} is under 4× the last-level cache the ${args.threads} thread${args.threads > 1 ? "s" : ""} reach (${MiB(reach)}): ${what}: not a DRAM measurement`);
+      warnings.push(`${k.name}: working set ${MiB(k.working_set_bytes)} is under 4× the last-level cache the ${args.threads > 1 ? `${args.threads} threads reach` : "thread reaches"} (${MiB(reach)}): ${what}: not a DRAM measurement`);
     }
     if (small.length) {
       const c = args.shapeChoice;

@@ -87,3 +87,15 @@ export function suggestShape(shape: readonly number[], smallestWorkingSet: numbe
 }
 
 export { llcReach };
+
+/** 16 KiB, 1.5 MiB, 2 GiB: powers of 1024, one decimal when not whole. */
+export function bytesLabel(b: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) {
+    b /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(b) ? b : b.toFixed(1)} ${units[i]}`;
+}
+

@@ -15,6 +15,9 @@
 import type { CacheLevel } from "./host.js";
 import { cacheReach } from "./host.js";
 import type { RooflineReport } from "./report.js";
+import { bytesLabel } from "./sizes.js";
+
+export { bytesLabel };
 
 // ------------------------------------------------------------------ text and numbers
 
@@ -52,16 +55,6 @@ export function fmt(v: number): string {
 export function tickLabel(v: number): string {
   if (v >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
   return String(Number(v.toPrecision(3)));
-}
-
-export function bytesLabel(b: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (b >= 1024 && i < units.length - 1) {
-    b /= 1024;
-    i++;
-  }
-  return `${Number.isInteger(b) ? b : b.toFixed(1)} ${units[i]}`;
 }
 
 /** Break `s` into lines no wider than `width` px at `size`. */
@@ -349,17 +342,18 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
     o.push(`<circle cx="${m.px.toFixed(1)}" cy="${m.py.toFixed(1)}" r="6" fill="${m.color}" stroke="#222" data-key="kernel-${m.k.name}"/>`);
     P.box({ x0: m.px - 7, y0: m.py - 7, x1: m.px + 7, y1: m.py + 7 });
   }
-  // each roof's label runs along it, on it (over a white band) or just below or above it, where it
+  // each roof's label runs along it, just above or below it (or on it, over a white band), where it
   // is clear of every other line, marker and label
   const slope = -(PLOT.h / Math.log10(yhi / ylo)) / (PLOT.w / Math.log10(xhi / xlo));
   const angle = (Math.atan(slope) * 180) / Math.PI;
   const n = [Math.sin((angle * Math.PI) / 180), -Math.cos((angle * Math.PI) / 180)];
-  // roofs closer than a factor 1.3 share one label (their lines are a few pixels apart), on the upper
+  // roofs with less than two glyphs' height between them share one label, on the upper
   const byRate = [...roofs].sort((p, q) => q.gbps - p.gbps);
+  const apart = (a: Roof, b: Roof) => Math.log10(a.gbps / b.gbps) * (PLOT.h / Math.log10(yhi / ylo)) * Math.cos((angle * Math.PI) / 180);
   const groups: Roof[][] = [];
   for (const f of byRate) {
     const g = groups[groups.length - 1];
-    if (g && g[g.length - 1].gbps / f.gbps < 1.3) g.push(f);
+    if (g && apart(g[g.length - 1], f) < 1.7 * SMALL) g.push(f);
     else groups.push([f]);
   }
   for (const g of groups) {
@@ -373,8 +367,8 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
     if (!(to > from)) continue;
     place: for (const label of full === compact ? [full] : [full, compact]) {
       const w = textWidth(label, SMALL);
-      // glyphs' middle on the line, then above the group, then below it
-      for (const centre of [0, 0.5 * SMALL + 4, "below"] as const) {
+      // just above the group, then just below it, then on its lines (over a white band)
+      for (const centre of [0.5 * SMALL + 4, "below", 0] as const) {
         for (const t of [0.05, 0.13, 0.21, 0.29, 0.37, 0.45, 0.53, 0.61, 0.69, 0.77]) {
           const v = from * (to / from) ** t;
           const base = centre === "below" ? g[g.length - 1] : f;
