@@ -17,7 +17,8 @@ import { bufferPlacement, type CacheLevel, cacheReach, type HostSource, hostInfo
 import { measureBandwidth, measureCompute, measureKernels, measureSweep } from "../roofline/measure.js";
 import { buildReport, type RooflineReport } from "../roofline/report.js";
 import { parseBaseline, withBaseline } from "../roofline/baseline.js";
-import { DEFAULT_GROUPS, defaultShape, dramWorkingSet, scalingCounts, suggestShape, sweepSizes } from "../roofline/sizes.js";
+import { DEFAULT_ROOFLINE_GROUPS } from "../roofline/defaults.js";
+import { defaultShape, dramWorkingSet, scalingCounts, suggestShape, sweepSizes } from "../roofline/sizes.js";
 import { checkThreads } from "./engine.js";
 
 export type { RooflineReport } from "../roofline/report.js";
@@ -54,8 +55,7 @@ export interface RooflineResult extends RooflineReport {
   svg: string | null;
 }
 
-/** The tensor when --shape is not given is sized to the host: see defaultRooflineShape. */
-export const DEFAULT_ROOFLINE_GROUPS = DEFAULT_GROUPS;
+export { DEFAULT_ROOFLINE_GROUPS };
 
 export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult> {
   const groups = o.groups ?? DEFAULT_ROOFLINE_GROUPS;

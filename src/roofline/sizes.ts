@@ -54,7 +54,7 @@ export function scalingCounts(threads: number, host: Pick<HostInfo, "physical_co
 }
 
 /** The default tensor: N × 512 × 64 × 64 with N a multiple of 16 (at least 16). */
-export const DEFAULT_C = 512, DEFAULT_HW = [64, 64] as const, DEFAULT_GROUPS = 32;
+export const DEFAULT_C = 512, DEFAULT_HW = [64, 64] as const;
 
 export interface ShapeChoice {
   shape: number[];

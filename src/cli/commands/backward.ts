@@ -1,5 +1,5 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
-import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
+import type { BackwardOutput } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
 import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
 
@@ -27,6 +27,7 @@ export const backwardCommand = defineCommand({
     "groupnorm backward dy.npy x.npy --groups 32 --mean out/mean.npy --rstd out/rstd.npy --outputs dx",
   ],
   async run(ctx, [dy, x], f, given) {
+    const { backwardFiles } = await import("../../api/backward.js");
     if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");

@@ -1,5 +1,5 @@
 /** `groupnorm forward X --groups G …`: parse, call forwardFiles, print. */
-import { type ForwardOutput, forwardFiles } from "../../api/forward.js";
+import type { ForwardOutput } from "../../api/forward.js";
 import { defineCommand } from "../command.js";
 import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
 
@@ -21,6 +21,7 @@ export const forwardCommand = defineCommand({
     "groupnorm forward act.npy --groups 8 --layout nhwc --y act_norm.npy --json",
   ],
   async run(ctx, [x], f) {
+    const { forwardFiles } = await import("../../api/forward.js");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "forward");
     const r = await forwardFiles({

@@ -1,5 +1,4 @@
 /** `groupnorm info X`: parse, call describeFile, print. */
-import { describeFile } from "../../api/inspect.js";
 import { formatShape } from "../../core/dims.js";
 import { quoteName } from "../../errors.js";
 import { defineCommand } from "../command.js";
@@ -13,6 +12,7 @@ export const infoCommand = defineCommand({
   flags: [],
   examples: ["groupnorm info x.npy", "groupnorm info x.npy --json"],
   async run(ctx, [x], f) {
+    const { describeFile } = await import("../../api/inspect.js");
     const r = await describeFile(x);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;

@@ -1,9 +1,8 @@
 /** `groupnorm roofline …`: parse, call roofline, print the tables, the warnings and a terminal plot. */
-import { DEFAULT_ROOFLINE_GROUPS, roofline, type RooflineResult } from "../../api/roofline.js";
-import { asciiRoofline } from "../../roofline/ascii.js";
+import type { RooflineResult } from "../../api/roofline.js";
+import { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE_TEXT } from "../../roofline/defaults.js";
 import type { CacheRoof } from "../../roofline/report.js";
 import type { Spread } from "../../roofline/spread.js";
-import { bytesLabel } from "../../roofline/svg.js";
 import { InputError } from "../../errors.js";
 import { defineCommand } from "../command.js";
 import type { Console } from "../console.js";
@@ -19,7 +18,7 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 /** best, median, p90, CV columns of a rate. */
 const spreadCols = (s: Spread, digits = 1) => `${fmt(s.best, digits).padStart(8)} ${fmt(s.median, digits).padStart(8)} ${fmt(s.p90, digits).padStart(8)} ${pct(s.cv).padStart(6)}`;
 
-function printHost(c: Console, r: RooflineResult): void {
+function printHost(c: Console, r: RooflineResult, bytesLabel: (b: number) => string): void {
   const h = r.host;
   c.result(c.out.bold("host"));
   c.result(`  ${h.cpu}, ${h.cores} cores available, ${h.threads} threads, Node ${h.node}${h.hypervisor ? ", in a virtual machine" : ""}`);
@@ -33,9 +32,9 @@ function printHost(c: Console, r: RooflineResult): void {
   if (b) c.result(`  buffers: ${b.nodes.map((n) => `node ${n.node} ${bytesLabel(n.bytes)}`).join(", ")} (policy ${b.policy})${b.huge_page_bytes === null ? "" : `, ${bytesLabel(b.huge_page_bytes)} of the process in huge pages`}`);
 }
 
-function printTable(c: Console, r: RooflineResult): void {
+function printTable(c: Console, r: RooflineResult, bytesLabel: (bytes: number) => string): void {
   const o = c.out;
-  printHost(c, r);
+  printHost(c, r, bytesLabel);
   const a = r.attainable;
   const runs = a.spread.copy.runs;
   c.result(o.bold(`memory bandwidth (GB/s = 1e9 B/s; best, median and 90th percentile of ${plural(runs, "run")}, coefficient of variation)`));
@@ -106,7 +105,7 @@ export const rooflineCommand = defineCommand({
   description: "measure the kernels' memory bandwidth against what the host attains and its peak",
   flags: ["shape", "groups", "layout", "dtype", "threads", "peakGbps", "runs", "svg", "sweep", "scaling", "baseline"],
   defaults: { groups: DEFAULT_ROOFLINE_GROUPS },
-  shownDefaults: { shape: "N,512,64,64 with X ≥ 4× the last-level cache", dtype: "f32" },
+  shownDefaults: { shape: DEFAULT_ROOFLINE_SHAPE_TEXT, dtype: "f32" },
   help: {
     shape: "tensor shape for the kernel timings, N,C,spatial in this order for either layout",
     groups: "number of groups; must divide C",
@@ -121,6 +120,8 @@ export const rooflineCommand = defineCommand({
     const dtype = f.dtype ?? "float32";
     if (dtype === "float16") throw new InputError("--dtype must be f32 or f64, got 'f16'");
     const progress = progressFor(ctx.console, "roofline", "runs", 0, true);
+    // the measuring code loads only when the command runs (not for --help)
+    const [{ roofline }, { asciiRoofline }, { bytesLabel }] = await Promise.all([import("../../api/roofline.js"), import("../../roofline/ascii.js"), import("../../roofline/sizes.js")]);
     const r = await roofline({
       shape: f.shape,
       groups: f.groups,
@@ -137,7 +138,7 @@ export const rooflineCommand = defineCommand({
     }).finally(progress.stop);
     for (const w of r.warnings) ctx.console.warn(w);
     if (f.json) return ctx.console.document(r);
-    printTable(ctx.console, r);
+    printTable(ctx.console, r, bytesLabel);
     ctx.console.result("");
     for (const line of asciiRoofline(r)) ctx.console.result(line);
     if (r.svg) ctx.console.result(`\nwrote ${r.svg}`);
