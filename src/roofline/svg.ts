@@ -501,8 +501,8 @@ function sweepPanel(r: RooflineReport, caches: CacheLevel[]): { panel: Panel; ax
     const n = Math.min(c.instances, threads);
     vlabel(o, P, `L${c.level} ${n > 1 ? `${n}×${bytesLabel(c.bytes)}` : bytesLabel(c.bytes)}`, X.map(reach), COLORS.cache, `cache-L${c.level}`, "top");
   }
-  legend.push({ key: `cache-L${caches[0]?.level ?? 1}`, swatch: "vline", color: COLORS.cache, dash: "4,4", text: `cache capacity the ${threads} thread${threads > 1 ? "s" : ""} reach, one instance per thread (spread over cores)` });
-  if (caches.every((c) => cacheReach(c, threads) < xlo || cacheReach(c, threads) > xhi)) legend.pop();
+  const shown = caches.find((c) => cacheReach(c, threads) >= xlo && cacheReach(c, threads) <= xhi);
+  if (shown) legend.push({ key: `cache-L${shown.level}`, swatch: "vline", color: COLORS.cache, dash: "4,4", text: `cache capacity the ${threads > 1 ? `${threads} threads reach, one instance per thread (spread over cores)` : "thread reaches"}` });
   for (const k of r.kernels) vlabel(o, P, `${k.name} ${bytesLabel(k.working_set_bytes)}`, X.map(k.working_set_bytes), k.name === "forward" ? COLORS.forward : COLORS.backward, `ws-${k.name}`, "bottom");
   const pl = `copy probe ${fmt(r.attainable.copy_gbps)}`;
   const pa = P.place(pl, SMALL, [[cx1 - 4, cy - 6, "end"], [cx1 - 4, cy + 16, "end"], [cx0, cy - 6, "start"], [cx0, cy + 16, "start"]]);

@@ -90,10 +90,12 @@ function printScaling(c: Console, r: RooflineResult): void {
 
 function printBaseline(c: Console, r: RooflineResult): void {
   const b = r.baseline!;
-  c.result(c.out.bold(`against ${b.path} (${b.cpu}, ${b.threads ?? "?"} threads): medians where both runs have them`));
+  c.result(c.out.bold(`against ${b.path} (${b.cpu}, ${b.threads ?? "?"} threads): medians where both runs have them, else best runs`));
   c.result(`  ${"figure".padEnd(26)} ${"now".padStart(9)} ${"before".padStart(9)}  ratio  beyond both runs' spread`);
-  const v = (x: { best: number; median: number | null }) => fmt(x.median ?? x.best).padStart(9);
   for (const f of b.figures) {
+    // medians when both runs have one, else both best runs: what the ratio compares
+    const both = f.current.median !== null && f.baseline.median !== null;
+    const v = (x: { best: number; median: number | null }) => fmt(both ? x.median : x.best).padStart(9);
     const beyond = f.exceeds_spread === null ? "spread unknown" : f.exceeds_spread ? c.out.bold(f.ratio > 1 ? "yes: faster" : "yes: slower") : "no";
     c.result(`  ${`${f.figure}${f.comparable ? "" : " *"}`.padEnd(26)} ${v(f.current)} ${v(f.baseline)}  ${f.ratio.toFixed(2).padStart(5)}  ${beyond}`);
   }
