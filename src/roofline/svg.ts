@@ -353,7 +353,7 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
   const groups: Roof[][] = [];
   for (const f of byRate) {
     const g = groups[groups.length - 1];
-    if (g && apart(g[g.length - 1], f) < 1.7 * SMALL) g.push(f);
+    if (g && apart(g[0], f) < 1.7 * SMALL) g.push(f); // against the group's top roof: no chains
     else groups.push([f]);
   }
   for (const g of groups) {
