@@ -309,7 +309,7 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
   const ridgeOf = (gbps: number) => peak / gbps;
   // from a quarter of the fastest roof's ridge: every roof has a stretch of its own for its label
   const xlo = decadeBelow(Math.min(0.1, ...ais.map((a) => a / 3), ...roofs.map((f) => ridgeOf(f.gbps) / 4)));
-  const xhi = decadeAbove(Math.max(r.ridge_intensity * 10, 10, ...ais.map((a) => a * 3)));
+  const xhi = decadeAbove(Math.max(r.ridge_intensity * 4, 10, ...ais.map((a) => a * 3)));
   // y from just below the lowest roof's start to a little over the ceiling: room between the roofs
   const ylo = Math.min(r.attainable.copy_gbps * xlo, ...r.kernels.map((k) => k.gflops)) / 1.6;
   const yhi = peak * 2.5;
@@ -361,7 +361,8 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
     const full = g.length === 1 ? f.label : `${g.map((x, i) => x.label.replace(/ GB\/s$/, "").replace(i > 0 && g[0].label.startsWith("DRAM") ? /^DRAM / : /^$/, "")).join(" · ")} GB/s`;
     // where the full label fits nowhere: the level names and figures only
     const names = [...new Set(g.map((x) => x.label.split(" ")[0]))].join("/");
-    const compact = g.length === 1 ? f.label : `${names} ${fmt(g[g.length - 1].gbps)}–${fmt(f.gbps)} GB/s`;
+    const lo = fmt(g[g.length - 1].gbps), hi = fmt(f.gbps);
+    const compact = g.length === 1 ? f.label : `${names} ${lo === hi ? hi : `${lo}–${hi}`} GB/s`;
     const keys = g.map((x) => x.key).join(" ");
     const from = Math.max(xlo, ylo / g[g.length - 1].gbps), to = Math.min(ridgeOf(f.gbps), xhi);
     if (!(to > from)) continue;
@@ -394,8 +395,14 @@ function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: A
   }
   const cl = `ceiling ${fmt(peak)} GFLOP/s`;
   const right = CELL.ml + PLOT.w - 6;
-  const c1 = P.place(cl, FONT, [[right, cy - 7, "end"], [rx + 12, cy - 7, "start"], [right, cy + 18, "end"], [right, cy - 24, "end"], [rx + 12, cy + 18, "start"]]);
-  if (c1) o.push(text(c1.x, c1.y, cl, `text-anchor="${c1.anchor}" fill="${COLORS.compute}" data-label="ceiling"`));
+  const spots: Array<[number, number, Anchor]> = [[right, cy - 7, "end"], [rx + 12, cy - 7, "start"], [right, cy + 18, "end"], [right, cy - 24, "end"], [rx + 12, cy + 18, "start"], [rx - 12, cy - 7, "end"], [rx - 12, cy - 24, "end"]];
+  for (const size of [FONT, SMALL]) {
+    const c1 = P.place(cl, size, spots);
+    if (c1) {
+      o.push(text(c1.x, c1.y, cl, `text-anchor="${c1.anchor}" font-size="${size}" fill="${COLORS.compute}" data-label="ceiling"`));
+      break;
+    }
+  }
   const rl = `ridge ${fmt(ridge)} FLOP/B`;
   const r1 = P.place(rl, FONT, [[rx + 8, cy + 18, "start"], [rx - 8, cy - 8, "end"], [rx + 8, cy - 8, "start"], [rx - 8, cy + 18, "end"], [rx, cy + 34, "middle"]]);
   if (r1) o.push(text(r1.x, r1.y, rl, `text-anchor="${r1.anchor}" fill="${COLORS.compute}" data-label="ridge"`));
