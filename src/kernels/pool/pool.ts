@@ -71,6 +71,8 @@ export class PoolRunner implements Runner {
   private readonly ctl: Int32Array;
   private failure: WorkerFailure | null = null;
   private closing = false;
+  /** Threads taking part in the dispatches (the first `active` of the pool): all but for thread-scaling measurements. */
+  private active: number;
   readonly ready: Promise<void>;
 
   constructor(
@@ -80,6 +82,7 @@ export class PoolRunner implements Runner {
     private readonly options: PoolOptions = {},
   ) {
     const fault = options.fault;
+    this.active = threads;
     this.ctl = new Int32Array(memory.buffer, 0, CTL_WORDS);
     const module = kernelModule();
     const started: Promise<void>[] = [];
@@ -138,7 +141,8 @@ export class PoolRunner implements Runner {
     if (this.failure) throw this.failure;
     const c = this.ctl;
     Atomics.store(c, CTL.CMD, cmd);
-    Atomics.store(c, CTL.NTH, this.threads);
+    const nth = this.active;
+    Atomics.store(c, CTL.NTH, nth);
     Atomics.store(c, CTL.DONE, 0);
     Atomics.store(c, CTL.ABORT, 0);
     Atomics.store(c, CTL.ERROR, 0);
@@ -147,7 +151,7 @@ export class PoolRunner implements Runner {
     Atomics.notify(c, CTL.GEN);
     for (;;) {
       const done = Atomics.load(c, CTL.DONE);
-      if (done >= this.threads) break;
+      if (done >= nth) break;
       if (this.failure) break;
       const r = Atomics.waitAsync(c, CTL.DONE, done, WAIT_SLICE_MS);
       if (r.async) await r.value;
@@ -176,6 +180,12 @@ export class PoolRunner implements Runner {
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
     await this.dispatch(Command.Probe);
+  }
+
+  /** Run the following dispatches on the first `k` threads only (1 ≤ k ≤ threads); the others stay idle. */
+  useThreads(k: number): void {
+    if (!Number.isInteger(k) || k < 1 || k > this.threads) throw new RangeError(`threads taking part must be 1 to ${this.threads}, got ${k}`);
+    this.active = k;
   }
 
   async close(): Promise<void> {
