@@ -57,7 +57,7 @@ export const rooflineCommand = defineCommand({
   async run(ctx, _args, f) {
     const progress = progressFor(ctx.console, "bandwidth sweep", "sizes", 0);
     const dtype = f.dtype ?? "float32";
-    if (dtype === "float16") throw new InputError("--dtype must be f32 or f64, got 'f16'");
+    if (dtype === "float16" || dtype === "bfloat16") throw new InputError(`--dtype must be f32 or f64, got '${dtype === "float16" ? "f16" : "bf16"}'`);
     const r = await roofline({ shape: f.shape, groups: f.groups, layout: f.layout, dtype, threads: f.threads, peakGbps: f.peakGbps, runs: f.runs, sweep: f.sweep, svg: f.svg, onProgress: progress.update }).finally(progress.stop);
     for (const w of r.warnings) ctx.console.warn(w);
     if (f.json) return ctx.console.document(r);
