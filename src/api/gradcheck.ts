@@ -11,6 +11,7 @@ import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import { defaultTolerances, gradcheck as check, groupBytes, type OutputCheck } from "../checks/gradcheck.js";
 import { normals, normalsInto } from "../checks/random.js";
+import { bf16ToF32, f64ToBF16 } from "../io/bfloat16.js";
 import { f16ToF32, f32ToF16 } from "../io/float16.js";
 import { allocateStored, MemorySource } from "../io/memory.js";
 import { closeAll, openTensors } from "../io/open.js";
@@ -38,7 +39,7 @@ export interface GradcheckOptions {
   affine?: boolean;
   /** Entries checked per output at most (default 256). */
   samples?: number;
-  /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 5e-2 and 5e-2). */
+  /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 and bfloat16 5e-2 and 5e-2). */
   atol?: number;
   rtol?: number;
   /** Bytes the check may hold (default 384 MiB): random inputs, the groups it perturbs, the streamed backward. */
@@ -81,7 +82,7 @@ function checkTolerance(v: number | undefined, fallback: number, what: string): 
 function randomSource(name: string, dtype: Dtype, shape: number[], seed: number, scale = 1, offset = 0): MemorySource {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = allocateStored(dtype, n);
-  normalsInto(data, seed, scale, offset, dtype === "float16" ? (v) => f32ToF16(v) : (v) => v);
+  normalsInto(data, seed, scale, offset, dtype === "float16" ? (v) => f32ToF16(v) : dtype === "bfloat16" ? (v) => f64ToBF16(v) : (v) => v);
   return new MemorySource(name, data, dtype, shape);
 }
 
@@ -90,6 +91,7 @@ function storedVector(dtype: Dtype, C: number, seed: number, scale = 1, offset =
   const v = normals(C, seed, scale, offset);
   if (dtype === "float32") return Float64Array.from(Float32Array.from(v));
   if (dtype === "float16") return Float64Array.from(v, (x) => f16ToF32(f32ToF16(x)));
+  if (dtype === "bfloat16") return Float64Array.from(v, (x) => bf16ToF32(f64ToBF16(x)));
   return v;
 }
 

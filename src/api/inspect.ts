@@ -10,9 +10,9 @@ import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 export type { CompareReport } from "../analysis/compare.js";
 
 export interface CompareOptions {
-  /** Absolute tolerance (default 1e-6). */
+  /** Absolute tolerance (default 1e-6; 1e-5 when either file is bfloat16). */
   atol?: number;
-  /** Relative tolerance, times |b| (default 1e-5). */
+  /** Relative tolerance, times |b| (default 1e-5; 1.6e-2 when either file is bfloat16). */
   rtol?: number;
   /** Bytes a Fortran-order file's C-order copy may take when the other file is in C order (default 384 MiB). */
   memory?: number;
@@ -22,7 +22,9 @@ export interface CompareOptions {
 export async function compareFiles(a: string, b: string, o: CompareOptions = {}): Promise<CompareReport> {
   const src = await openTensors({ a, b });
   try {
-    return await compareSources(src.a!, src.b!, o.atol ?? 1e-6, o.rtol ?? 1e-5, checkMemory(o.memory, DEFAULT_MEMORY));
+    // bfloat16 holds 8 significant bits: PyTorch's assert_close defaults for it
+    const bf16 = src.a!.dtype === "bfloat16" || src.b!.dtype === "bfloat16";
+    return await compareSources(src.a!, src.b!, o.atol ?? (bf16 ? 1e-5 : 1e-6), o.rtol ?? (bf16 ? 1.6e-2 : 1e-5), checkMemory(o.memory, DEFAULT_MEMORY));
   } finally {
     await closeAll(src);
   }
