@@ -15,9 +15,10 @@ export function formatOf(b: Uint8Array, fileSize: number): Format | null {
   if (startsWith(b, [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59])) return "npy";
   if (startsWith(b, [0x50, 0x4b, 0x03, 0x04]) || startsWith(b, [0x50, 0x4b, 0x05, 0x06])) return "npz";
   if (b.length >= 9 && b[8] === 0x7b) {
-    // safetensors: an 8-byte little-endian header length, then the JSON header
+    // safetensors: an 8-byte little-endian header length, then the JSON header, which starts with
+    // a key (a header whose length lies is still one, refused for its length)
     const n = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
-    if (n > 1n && n + 8n <= BigInt(fileSize)) return "safetensors";
+    if (b[9] === 0x22 || (n > 1n && n + 8n <= BigInt(fileSize))) return "safetensors";
   }
   return null;
 }
