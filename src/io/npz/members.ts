@@ -14,9 +14,13 @@ import { InputError } from "../../errors.js";
 import { type ByteSource, checkByteRange } from "../bytes.js";
 import { readFully } from "../files.js";
 
-/** Compressed bytes read from the file at a time, and inflated bytes handed out at a time. */
-const IN_CHUNK = 1 << 20;
-const OUT_CHUNK = 1 << 18;
+/**
+ * Compressed bytes read from the file at a time, and inflated bytes handed out at a time (a highly
+ * compressed input chunk is worked off in many output chunks: smaller input chunks keep zlib's
+ * round trips short).
+ */
+const IN_CHUNK = 256 << 10;
+const OUT_CHUNK = 1 << 20;
 /** Inflaters kept per member. */
 const CURSORS = 3;
 
