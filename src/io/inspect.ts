@@ -74,11 +74,15 @@ async function npzListing(archive: NpzArchive): Promise<ContainerListing> {
       continue;
     }
     let listed: ListedTensor = { ...base, dtype: null, shape: null, bytes: null, order: null, note: null };
+    let bytes: ByteSource | undefined;
     try {
-      const h = await describeHeader(await archive.member(m, false));
+      bytes = await archive.member(m, false);
+      const h = await describeHeader(bytes);
       listed = { ...listed, dtype: h.element.name, shape: h.shape, bytes: h.itemSize === null ? null : h.size * h.itemSize, order: h.fortranOrder ? "F" : "C", note: h.element.refusal };
     } catch (e) {
       listed.note = message(e);
+    } finally {
+      await bytes?.close(); // its inflaters (the file stays open: it is the archive's)
     }
     tensors.push(listed);
   }
