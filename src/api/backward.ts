@@ -5,8 +5,8 @@ import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamBackward } from "../pipeline/backward.js";
-import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { planBackward, streamBackward } from "../pipeline/backward.js";
+import { checkChannelVector, checkGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
@@ -86,9 +86,13 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
       const x = src.x!, dy = src.dy!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
       requireSameShape(dy, x, "dY");
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-      const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
-      const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      if (src.gamma) checkChannelVector(src.gamma, d.C, "gamma");
+      if (src.mean) checkGroupStats(src.mean, d.N, d.G, "mean");
+      if (src.rstd) checkGroupStats(src.rstd, d.N, d.G, "rstd");
+      const stats = src.mean && src.rstd ? { mean: src.mean, rstd: src.rstd } : null;
+      const input = { dy, x, dims: d, gamma: src.gamma ?? null, stats, memoryBudget };
+      const plan = planBackward(engine.threads, input);
       const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: [d.C], dbeta: [d.C] };
       await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
@@ -101,8 +105,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         report.dtypes[c.file as keyof BackwardReport["dtypes"]] = x.dtype;
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
-      const stats = mean && rstd ? { mean, rstd } : null;
-      const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamBackward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

@@ -4,8 +4,8 @@ import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamForward } from "../pipeline/forward.js";
-import { readChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
+import { planForward, streamForward } from "../pipeline/forward.js";
+import { checkChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
@@ -81,8 +81,11 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-      const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      if (src.gamma) checkChannelVector(src.gamma, d.C, "gamma");
+      if (src.beta) checkChannelVector(src.beta, d.C, "beta");
+      const input = { x, dims: d, gamma: src.gamma ?? null, beta: src.beta ?? null, memoryBudget };
+      const plan = planForward(engine.threads, input);
       const statsDtype = statsDtypeOf(x.dtype);
       const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype };
       const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G] };
@@ -97,7 +100,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
-      const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamForward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

@@ -43,8 +43,9 @@ export interface RooflineResult extends RooflineReport {
   svg: string | null;
 }
 
-export const DEFAULT_ROOFLINE_SHAPE = [16, 512, 64, 64];
-export const DEFAULT_ROOFLINE_GROUPS = 32;
+import { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE } from "../roofline/defaults.js";
+
+export { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE };
 
 export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult> {
   const shape = o.shape ?? DEFAULT_ROOFLINE_SHAPE;

@@ -8,7 +8,7 @@ import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
 import { InputError } from "../errors.js";
-import { MAX_THREADS } from "../kernels/pool/protocol.js";
+import { MAX_THREADS } from "../core/threads.js";
 
 export interface Flag<T> {
   /** Commander syntax: "--groups <G>" (a value), "--json" (a switch), "--no-affine" (negated switch). */
@@ -115,7 +115,7 @@ export const FLAGS = {
   x: path("--x <file>", "input X from a file (instead of --shape)"),
   dy: path("--dy <file>", "upstream gradient dY (default: random from the seed)"),
   affine: toggle("--no-affine", "no gamma/beta: check dX only"),
-  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1), 256, "256"),
+  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1, 1_000_000), 256, "256"),
   atol: value<number | undefined>("--atol <atol>", "absolute tolerance", (s) => parseNumber(s, "--atol"), undefined),
   rtol: value<number | undefined>("--rtol <rtol>", "relative tolerance, times |reference|", (s) => parseNumber(s, "--rtol"), undefined),
   peakGbps: value<number | undefined>("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or ACPI HMAT if the host exposes them)", (s) => parsePositive(s, "--peak-gbps"), undefined),

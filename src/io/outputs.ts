@@ -18,32 +18,17 @@ import { errnoWords, ioError, kindOf } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
 import { NpzWriter } from "./npz/writer.js";
 import { locateTensor } from "./open.js";
+import { live, written } from "./registry.js";
 import { SafetensorsWriter } from "./safetensors/writer.js";
 import type { TensorSink } from "./tensor.js";
+
+export { abortAllOutputsSync, type OutputsOnDisk } from "./registry.js";
 
 interface Pending {
   target: string;
   /** The temporary file, or null for a device written through. */
   tmp: string | null;
   writer: { finish(): Promise<void>; abort(): Promise<void> } | null; // null while being created
-}
-
-/** Where the run's outputs stand, for the message of an interrupted run. */
-export interface OutputsOnDisk {
-  /** Output sets whose temporaries were removed. */
-  aborted: number;
-  /** Files renamed into place by finished output sets. */
-  written: string[];
-}
-
-const live = new Set<OutputSet>();
-const written: string[] = [];
-
-/** Remove every temporary file of every open OutputSet (for signal handlers); synchronous. */
-export function abortAllOutputsSync(): OutputsOnDisk {
-  let aborted = 0;
-  for (const set of live) if (set.abortSync()) aborted++;
-  return { aborted, written: [...written] };
 }
 
 /** `.NAME.PID.RANDOM.tmp`: the temporary beside an output NAME. */

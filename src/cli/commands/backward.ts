@@ -1,5 +1,5 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
-import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
+import type { BackwardOutput } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
 import { describeOutputs, progressFor, runLine, timingLine, warnCompress } from "../report.js";
 
@@ -28,6 +28,7 @@ export const backwardCommand = defineCommand({
     "groupnorm backward run.npz:dy run.npz:x --groups 32 --mean fwd.npz:mean --rstd fwd.npz:rstd --out grads.npz --compress",
   ],
   async run(ctx, [dy, x], f, given) {
+    const { backwardFiles } = await import("../../api/backward.js");
     if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");

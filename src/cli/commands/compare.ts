@@ -1,5 +1,4 @@
 /** `groupnorm compare A B`: parse, call compareFiles, print; exit 0 close, 1 not. */
-import { compareFiles } from "../../api/inspect.js";
 import { defineCommand } from "../command.js";
 
 export const compareCommand = defineCommand({
@@ -17,6 +16,7 @@ export const compareCommand = defineCommand({
   },
   examples: ["groupnorm compare out/Y.npy reference_Y.npy --atol 1e-6 --rtol 1e-5", "groupnorm compare out.safetensors:Y ref.safetensors:y --json"],
   async run(ctx, [a, b], f) {
+    const { compareFiles } = await import("../../api/inspect.js");
     const r = await compareFiles(a, b, { atol: f.atol, rtol: f.rtol, memory: f.memory });
     ctx.exitCode = r.close ? 0 : 1;
     if (f.json) return ctx.console.document(r);

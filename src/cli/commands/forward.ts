@@ -1,5 +1,5 @@
 /** `groupnorm forward X --groups G …`: parse, call forwardFiles, print. */
-import { type ForwardOutput, forwardFiles } from "../../api/forward.js";
+import type { ForwardOutput } from "../../api/forward.js";
 import { defineCommand } from "../command.js";
 import { describeOutputs, progressFor, runLine, timingLine, warnCompress } from "../report.js";
 
@@ -22,6 +22,7 @@ export const forwardCommand = defineCommand({
     "groupnorm forward act.safetensors:h --groups 8 --layout nhwc --out act_norm.safetensors --json",
   ],
   async run(ctx, [x], f, given) {
+    const { forwardFiles } = await import("../../api/forward.js");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "forward");
     const r = await forwardFiles({

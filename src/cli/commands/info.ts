@@ -1,5 +1,5 @@
 /** `groupnorm info X`: parse, call describeFile, print. */
-import { type ContainerInfoReport, describeFile } from "../../api/inspect.js";
+import type { ContainerInfoReport } from "../../api/inspect.js";
 import { formatShape } from "../../core/dims.js";
 import { printable, quoteName } from "../../errors.js";
 import { defineCommand } from "../command.js";
@@ -33,6 +33,7 @@ export const infoCommand = defineCommand({
   flags: [],
   examples: ["groupnorm info x.npy", "groupnorm info model.safetensors --json", "groupnorm info arrays.npz:x"],
   async run(ctx, [x], f) {
+    const { describeFile } = await import("../../api/inspect.js");
     const r = await describeFile(x);
     if (f.json) return ctx.console.document(r);
     if (!("dtype" in r)) return printListing(ctx.console, r);

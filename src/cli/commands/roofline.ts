@@ -1,7 +1,6 @@
 /** `groupnorm roofline …`: parse, call roofline, print the table, the warnings and a terminal plot. */
-import { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE, roofline, type RooflineResult } from "../../api/roofline.js";
-import { asciiRoofline } from "../../roofline/ascii.js";
-import { bytesLabel } from "../../roofline/svg.js";
+import type { RooflineResult } from "../../api/roofline.js";
+import { DEFAULT_ROOFLINE_GROUPS, DEFAULT_ROOFLINE_SHAPE } from "../../roofline/defaults.js";
 import { InputError } from "../../errors.js";
 import { defineCommand } from "../command.js";
 import type { Console } from "../console.js";
@@ -11,7 +10,7 @@ function fmt(v: number | null, digits = 1): string {
   return v === null ? "—" : v.toFixed(digits);
 }
 
-function printTable(c: Console, r: RooflineResult): void {
+function printTable(c: Console, r: RooflineResult, bytesLabel: (bytes: number) => string): void {
   const o = c.out;
   c.result(o.bold("host"));
   c.result(`  ${r.host.cpu}, ${r.host.cores} cores, ${r.host.threads} threads, last-level cache ${(r.host.llc_bytes / 2 ** 20).toFixed(0)} MiB, Node ${r.host.node}`);
@@ -58,10 +57,11 @@ export const rooflineCommand = defineCommand({
     const progress = progressFor(ctx.console, "bandwidth sweep", "sizes", 0);
     const dtype = f.dtype ?? "float32";
     if (dtype === "float16" || dtype === "bfloat16") throw new InputError(`--dtype must be f32 or f64, got '${dtype === "float16" ? "f16" : "bf16"}'`);
+    const [{ roofline }, { asciiRoofline }, { bytesLabel }] = await Promise.all([import("../../api/roofline.js"), import("../../roofline/ascii.js"), import("../../roofline/svg.js")]);
     const r = await roofline({ shape: f.shape, groups: f.groups, layout: f.layout, dtype, threads: f.threads, peakGbps: f.peakGbps, runs: f.runs, sweep: f.sweep, svg: f.svg, onProgress: progress.update }).finally(progress.stop);
     for (const w of r.warnings) ctx.console.warn(w);
     if (f.json) return ctx.console.document(r);
-    printTable(ctx.console, r);
+    printTable(ctx.console, r, bytesLabel);
     ctx.console.result("");
     for (const line of asciiRoofline(r)) ctx.console.result(line);
     if (r.svg) ctx.console.result(`\nwrote ${r.svg}`);
