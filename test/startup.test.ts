@@ -18,7 +18,7 @@ function loaded(args: string[]): { status: number | null; modules: string[] } {
 }
 
 /** What help and --version must never load. */
-const HEAVY = [/^dist\/kernels\//, /^dist\/pipeline\//, /^dist\/api\//, /^dist\/io\/npy\//, /^dist\/io\/outputs/, /^dist\/verify\/(run|reference|check)/, /^dist\/roofline\/(measure|svg|host)/, /^dist\/checks\//, /^dist\/analysis\//, /^node_modules\/(npyjs|cli-progress|chalk)\//];
+const HEAVY = [/^dist\/kernels\//, /^dist\/pipeline\//, /^dist\/api\//, /^dist\/io\/npy\//, /^dist\/io\/(npz|safetensors)\//, /^dist\/io\/(outputs|container-writer|open|inspect)/, /^node_modules\/(yauzl|yazl)\//, /^dist\/verify\/(run|reference|check)/, /^dist\/roofline\/(measure|svg|host)/, /^dist\/checks\//, /^dist\/analysis\//, /^node_modules\/(npyjs|cli-progress|chalk)\//];
 
 describe("start-up loads only what the command needs", () => {
   it.each([["--version"], ["--help"], ["forward", "--help"], ["verify", "backward", "--help"], ["roofline", "--help"], ["gradcheck", "--help"]].map((a) => [a.join(" "), a] as const))("groupnorm %s", (_, args) => {

@@ -37,6 +37,10 @@ export interface BackwardFilesOptions {
   outputs?: BackwardOutput[];
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed dX, dgamma, dbeta. */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   dxPath?: string;
   dgammaPath?: string;
   dbetaPath?: string;
@@ -54,7 +58,7 @@ export interface BackwardReport {
   eps: number;
   dims: DimsReport;
   statistics: "given" | "recomputed";
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:dX` for a container's member). */
   outputs: { dX?: string; dgamma?: string; dbeta?: string };
   dtypes: { dX?: Dtype; dgamma?: Dtype; dbeta?: Dtype };
   threads: number;
@@ -75,7 +79,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
-  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o.outDir ?? ".");
+  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {

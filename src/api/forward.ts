@@ -29,6 +29,10 @@ export interface ForwardFilesOptions {
   layout?: Layout;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed Y, mean, rstd. */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
   y?: string;
   mean?: string;
@@ -58,7 +62,7 @@ export interface ForwardReport {
   groups: number;
   eps: number;
   dims: DimsReport;
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:Y` for a container's member). */
   outputs: { Y?: string; mean?: string; rstd?: string };
   dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype };
   threads: number;
@@ -71,7 +75,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
-  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
+  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {

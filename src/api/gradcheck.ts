@@ -16,6 +16,7 @@ import { InputError } from "../errors.js";
 import { defaultTolerances, gradcheck as check, groupBytes, type OutputCheck } from "../checks/gradcheck.js";
 import { Pacer } from "../checks/pace.js";
 import { normalsIntoPaced } from "../checks/random.js";
+import { bf16ToF32, f64ToBF16 } from "../io/bfloat16.js";
 import { f16ToF32, f32ToF16 } from "../io/float16.js";
 import { allocateStored, MemorySource } from "../io/memory.js";
 import { closeAll, openTensors } from "../io/open.js";
@@ -44,7 +45,7 @@ export interface GradcheckOptions {
   affine?: boolean;
   /** Entries checked per output at most (default 256, at most MAX_SAMPLES). */
   samples?: number;
-  /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 5e-2 and 5e-2). */
+  /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 and bfloat16 5e-2 and 5e-2). */
   atol?: number;
   rtol?: number;
   /** Bytes the check may hold (default 384 MiB): random inputs, the groups it perturbs, the streamed backward. */
@@ -149,14 +150,14 @@ async function randomSource(name: string, dtype: Dtype, shape: number[], pacer: 
     if (!(e instanceof RangeError)) throw e;
     throw new InputError(`cannot allocate ${sizeText(n * itemSizeOf(dtype))} for the random ${name} (${e.message}); check a smaller shape`);
   }
-  await normalsIntoPaced(data, pacer, seed, scale, offset, dtype === "float16" ? f32ToF16 : null);
+  await normalsIntoPaced(data, pacer, seed, scale, offset, dtype === "float16" ? f32ToF16 : dtype === "bfloat16" ? f64ToBF16 : null);
   return new MemorySource(name, data, dtype, shape);
 }
 
 /** C random values as a dtype stores them, as float64 (gamma, beta), made in pieces. */
 async function storedVector(dtype: Dtype, C: number, pacer: Pacer, seed: number, scale = 1, offset = 0): Promise<Float64Array> {
   const v = new Float64Array(C);
-  const store = dtype === "float32" ? Math.fround : dtype === "float16" ? (x: number) => f16ToF32(f32ToF16(x)) : null;
+  const store = dtype === "float32" ? Math.fround : dtype === "float16" ? (x: number) => f16ToF32(f32ToF16(x)) : dtype === "bfloat16" ? (x: number) => bf16ToF32(f64ToBF16(x)) : null;
   await normalsIntoPaced(v, pacer, seed, scale, offset, store);
   return v;
 }

@@ -69,7 +69,7 @@ export interface GradcheckResult {
 /** Default tolerances by input dtype (analytic in that precision vs float64 differences). */
 export function defaultTolerances(dtype: string): { atol: number; rtol: number } {
   if (dtype === "float64") return { atol: 1e-6, rtol: 1e-5 };
-  if (dtype === "float16") return { atol: 5e-2, rtol: 5e-2 };
+  if (dtype === "float16" || dtype === "bfloat16") return { atol: 5e-2, rtol: 5e-2 };
   return { atol: 1e-3, rtol: 1e-3 };
 }
 

@@ -76,9 +76,10 @@ export function parseShape(raw: string): number[] {
 export function parseDtype(raw: string): Dtype {
   const d = raw.toLowerCase();
   if (d === "f16" || d === "float16") return "float16";
+  if (d === "bf16" || d === "bfloat16") return "bfloat16";
   if (d === "f32" || d === "float32") return "float32";
   if (d === "f64" || d === "float64") return "float64";
-  throw new InputError(`--dtype must be f16, f32 or f64, got '${raw}'`);
+  throw new InputError(`--dtype must be f16, bf16, f32 or f64, got '${raw}'`);
 }
 
 /** A comma-separated list of output names (checked against the command's outputs by the API). */
@@ -97,6 +98,8 @@ export const FLAGS = {
   gamma: path("--gamma <file>", "per-channel scale, shape (C,) (default 1)"),
   beta: path("--beta <file>", "per-channel shift, shape (C,) (default 0)"),
   outDir: value("--out-dir <dir>", "folder for the outputs, created with parents if missing", (s) => s, ".", "the current folder"),
+  out: path("--out <file>", "write the outputs not named into one container, FILE.npz or FILE.safetensors, keyed by their names"),
+  compress: toggle("--compress", "deflate .npz outputs (as np.savez_compressed); default stored (np.savez)"),
   y: path("--y <file>", "write Y here instead of DIR/Y.npy"),
   mean: path("--mean <file>", "mean, shape (N, G)"),
   rstd: path("--rstd <file>", "rstd, shape (N, G)"),
@@ -108,7 +111,7 @@ export const FLAGS = {
   memory: value<number | undefined>("--memory <size>", "budget for the slices in flight, e.g. 256M or 2G (default 384M)", (s) => parseSize(s, "--memory"), undefined),
   shape: value<number[] | undefined>("--shape <N,C,...>", "tensor shape, N, C, spatial in this order for either layout", parseShape, undefined),
   seed: value("--seed <S>", "seed for random inputs and for sampling", (s) => parseInteger(s, "--seed", 0), 0, "0"),
-  dtype: value<Dtype | undefined>("--dtype <dtype>", "dtype of random inputs: f16, f32 or f64", parseDtype, undefined),
+  dtype: value<Dtype | undefined>("--dtype <dtype>", "dtype of random inputs: f16, bf16, f32 or f64", parseDtype, undefined),
   x: path("--x <file>", "input X from a file (instead of --shape)"),
   dy: path("--dy <file>", "upstream gradient dY (default: random from the seed)"),
   affine: toggle("--no-affine", "no gamma/beta: check dX only"),

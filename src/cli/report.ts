@@ -23,6 +23,11 @@ export function timingLine(c: Painter, r: { seconds: { total: number; read: numb
   return c.dim(`${t.total.toFixed(3)} s (read ${t.read.toFixed(3)}, compute ${t.compute.toFixed(3)}, write ${t.write.toFixed(3)}; overlapping), ${r.slices} slice${r.slices === 1 ? "" : "s"}, ${r.threads} thread${r.threads === 1 ? "" : "s"}`);
 }
 
+/** --compress with no .npz output written: say it did nothing. */
+export function warnCompress(ctx: { console: Console }, compress: boolean, outputs: Record<string, string | undefined>): void {
+  if (compress && !Object.values(outputs).some((p) => p !== undefined && /\.npz(:|$)/i.test(p))) ctx.console.warn("--compress has no effect: no output is an .npz file");
+}
+
 export interface Progress {
   /** `phase`: what is being done now, shown after the bar (when the bar was made with phases). */
   update: (done: number, total: number, phase?: string) => void;

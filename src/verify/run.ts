@@ -47,7 +47,7 @@ const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
 
-const PRECISION: Record<Dtype, number> = { float16: 0, float32: 1, float64: 2 };
+const PRECISION: Record<Dtype, number> = { bfloat16: -1, float16: 0, float32: 1, float64: 2 };
 
 /**
  * The tolerance of a candidate: by the coarser of its dtype and X's (a float32 mean stored as

@@ -120,7 +120,7 @@ export const rooflineCommand = defineCommand({
   ],
   async run(ctx, _args, f) {
     const dtype = f.dtype ?? "float32";
-    if (dtype === "float16") throw new InputError("--dtype must be f32 or f64, got 'f16'");
+    if (dtype === "float16" || dtype === "bfloat16") throw new InputError(`--dtype must be f32 or f64, got '${dtype === "float16" ? "f16" : "bf16"}'`);
     const progress = progressFor(ctx.console, "roofline", "runs", 0, true);
     // the measuring code loads only when the command runs (not for --help)
     const [{ roofline }, { asciiRoofline }, { bytesLabel }] = await Promise.all([import("../../api/roofline.js"), import("../../roofline/ascii.js"), import("../../roofline/sizes.js")]);

@@ -53,7 +53,7 @@ function finish(ctx: Context, r: VerifyReport, json: boolean): void {
 const forward = defineCommand({
   name: "forward",
   description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
-  args: [["<X.npy>", "the input your outputs were computed from"]],
+  args: [["<X>", "the input your outputs were computed from (x.npy, f.npz:key or m.safetensors:name)"]],
   flags: [...shared, "beta", "y", "mean", "rstd"],
   notes: WHICH,
   required: ["groups"],
@@ -73,8 +73,8 @@ const backward = defineCommand({
   name: "backward",
   description: "check your dX, dgamma, dbeta for dY and X against the float64 reference (exit 0 pass, 1 fail)",
   args: [
-    ["<DY.npy>", "the upstream gradient"],
-    ["<X.npy>", "the forward's input"],
+    ["<DY>", "the upstream gradient (dy.npy, f.npz:key or m.safetensors:name)"],
+    ["<X>", "the forward's input"],
   ],
   flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
