@@ -4,7 +4,7 @@
  */
 import { affineVector, type ConventionOptions, conventionDims, resolveConvention } from "../core/conventions.js";
 import type { Dims } from "../core/dims.js";
-import type { Dtype } from "../core/dtype.js";
+import { type Dtype, isHalf } from "../core/dtype.js";
 import { checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import { MemorySink, MemorySource, type StoredArray } from "../io/memory.js";
@@ -13,10 +13,10 @@ import { streamForward } from "../pipeline/forward.js";
 import { statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type BackwardOutput, defaultBackwardOutputs } from "./backward.js";
-import { affineShape, GroupSumSink } from "./conventions.js";
+import { affineShape, groupSumsHeld, GroupSumSink } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 
-/** A tensor's values: float32, float64, or float16 bit patterns (Uint16Array, with dtype "float16"). */
+/** A tensor's values: float32, float64, or float16 or bfloat16 bit patterns (Uint16Array, with dtype "float16" or "bfloat16"). */
 export type TensorData = Float32Array | Float64Array | Uint16Array;
 
 export interface GroupNormOptions extends ConventionOptions {
@@ -27,7 +27,7 @@ export interface GroupNormOptions extends ConventionOptions {
    */
   gamma?: ArrayLike<number> | null;
   beta?: ArrayLike<number> | null;
-  /** The dtype of Uint16Array inputs: "float16". Float32Array and Float64Array speak for themselves. */
+  /** The dtype of Uint16Array inputs: "float16" or "bfloat16". Float32Array and Float64Array speak for themselves. */
   dtype?: Dtype;
   /** Threads of the default engine (default: the available cores); ignored with `engine`. */
   threads?: number;
@@ -38,7 +38,7 @@ export interface GroupNormOptions extends ConventionOptions {
 }
 
 export interface GroupNormResult {
-  /** X's dtype and shape (Uint16Array of float16 bits for float16 input). */
+  /** X's dtype and shape (Uint16Array of float16 or bfloat16 bits for those inputs). */
   y: TensorData;
   /** (N, G), float64 for float64 input, else float32. */
   mean: Float32Array | Float64Array;
@@ -66,11 +66,11 @@ export interface GroupNormBackwardResult {
 function dtypeOf(a: TensorData, given: Dtype | undefined, what: string): Dtype {
   const own: Dtype | null = a instanceof Float32Array ? "float32" : a instanceof Float64Array ? "float64" : null;
   if (a instanceof Uint16Array) {
-    if (given !== "float16") throw new InputError(`${what} is a Uint16Array: pass dtype: "float16" to read it as float16 bits`);
-    return "float16";
+    if (given === undefined || !isHalf(given)) throw new InputError(`${what} is a Uint16Array: pass dtype: "float16" or "bfloat16" to read it as float16 or bfloat16 bits`);
+    return given;
   }
-  if (!own) throw new InputError(`${what} must be a Float32Array, a Float64Array or a Uint16Array of float16 bits`);
-  if (given !== undefined && given !== own && given !== "float16") throw new InputError(`${what} is a ${a.constructor.name} but dtype is "${given}"`);
+  if (!own) throw new InputError(`${what} must be a Float32Array, a Float64Array or a Uint16Array of float16 or bfloat16 bits`);
+  if (given !== undefined && given !== own && !isHalf(given)) throw new InputError(`${what} is a ${a.constructor.name} but dtype is "${given}"`);
   return own;
 }
 
@@ -83,10 +83,16 @@ function source(name: string, a: TensorData, shape: readonly number[], dtype: Dt
   return new MemorySource(name, a as StoredArray, dtypeOf(a, dtype, name), [...shape]);
 }
 
+/** Whether a vector option is given; its values, not float16 or bfloat16 bits. */
+function given(v: ArrayLike<number> | null | undefined, what: string): v is ArrayLike<number> {
+  if (v === null || v === undefined) return false;
+  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16, bfloat16 bits with decodeBfloat16)`);
+  return true;
+}
+
 /** gamma or beta: C values, or G with affine "per-group", as the C per-channel values the pipeline takes. */
 function affine(v: ArrayLike<number> | null | undefined, d: Dims, kind: "per-channel" | "per-group", what: string): Float64Array | null {
-  if (v === null || v === undefined) return null;
-  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  if (!given(v, what)) return null;
   const [want, other] = kind === "per-group" ? [d.G, d.C] : [d.C, d.G];
   // a length of the other kind gets affineVector's hint; any other, the count
   if (v.length !== want && v.length !== other) throw new InputError(`${what} must have ${want} values (${kind === "per-group" ? `G = ${d.G}, affine: "per-group"` : `C = ${d.C}`}), got ${v.length}`);
@@ -94,8 +100,7 @@ function affine(v: ArrayLike<number> | null | undefined, d: Dims, kind: "per-cha
 }
 
 function vector(v: ArrayLike<number> | null | undefined, length: number, what: string, meaning: string): Float64Array | null {
-  if (v === null || v === undefined) return null;
-  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  if (!given(v, what)) return null;
   if (v.length !== length) throw new InputError(`${what} must have ${length} values (${meaning}), got ${v.length}`);
   return Float64Array.from(v);
 }
@@ -146,7 +151,9 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
       };
       // per group: the per-channel sums of each group's channels
       const sum = (s: MemorySink | undefined) => (s && conv.affine === "per-group" ? new GroupSumSink(s, d) : s);
-      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, memoryBudget, sinks: { dx: sinks.dx, dgamma: sum(sinks.dgamma), dbeta: sum(sinks.dbeta) } });
+      const held = groupSumsHeld(d, conv, wanted.filter((w) => w !== "dx"), xs.name);
+      const stats = mean && rstd ? { mean, rstd } : null;
+      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats, eps, memoryBudget, held, sinks: { dx: sinks.dx, dgamma: sum(sinks.dgamma), dbeta: sum(sinks.dbeta) } });
       const out: GroupNormBackwardResult = {};
       if (sinks.dx) out.dx = sinks.dx.data;
       if (sinks.dgamma) out.dgamma = sinks.dgamma.data;

@@ -6,11 +6,11 @@ import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamBackward } from "../pipeline/backward.js";
-import { readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { planBackward, streamBackward } from "../pipeline/backward.js";
+import { checkGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
-import { affineShape, GroupSumSink, readAffine } from "./conventions.js";
+import { affineShape, affineSide, groupSumsHeld, GroupSumSink } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
 import type { DimsReport } from "./forward.js";
@@ -36,6 +36,10 @@ export interface BackwardFilesOptions extends ConventionOptions {
   outputs?: BackwardOutput[];
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed dX, dgamma, dbeta. */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   dxPath?: string;
   dgammaPath?: string;
   dbetaPath?: string;
@@ -56,7 +60,7 @@ export interface BackwardReport {
   compat: Compat | null;
   dims: DimsReport;
   statistics: "given" | "recomputed";
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:dX` for a container's member). */
   outputs: { dX?: string; dgamma?: string; dbeta?: string };
   dtypes: { dX?: Dtype; dgamma?: Dtype; dbeta?: Dtype };
   threads: number;
@@ -77,16 +81,21 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
-  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o.outDir ?? ".");
+  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = conventionDims(x.shape, conv, x.name);
       requireSameShape(dy, x, "dY");
-      const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
-      const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
-      const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      const gamma = src.gamma ? affineSide(src.gamma, d, conv.affine, "gamma") : null;
+      if (src.mean) checkGroupStats(src.mean, d.N, d.G, "mean");
+      if (src.rstd) checkGroupStats(src.rstd, d.N, d.G, "rstd");
+      const stats = src.mean && src.rstd ? { mean: src.mean, rstd: src.rstd } : null;
+      const held = groupSumsHeld(d, conv, chosen.filter((c) => c.key !== "dx").map((c) => c.key), x.name);
+      const input = { dy, x, dims: d, gamma, stats, memoryBudget, held };
+      const plan = planBackward(engine.threads, input);
       const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: affineShape(d, conv), dbeta: affineShape(d, conv) };
       await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
@@ -101,8 +110,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         report.dtypes[c.file as keyof BackwardReport["dtypes"]] = x.dtype;
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
-      const stats = mean && rstd ? { mean, rstd } : null;
-      const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamBackward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

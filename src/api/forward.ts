@@ -5,11 +5,11 @@ import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkMemory } from "../core/params.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamForward } from "../pipeline/forward.js";
+import { planForward, streamForward } from "../pipeline/forward.js";
 import { statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
-import { readAffine } from "./conventions.js";
+import { affineSide } from "./conventions.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 import { chooseOutputs, type OutputKind, withFiles } from "./files.js";
 
@@ -29,6 +29,10 @@ export interface ForwardFilesOptions extends ConventionOptions {
   beta?: string;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed Y, mean, rstd (and var). */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
   y?: string;
   mean?: string;
@@ -63,7 +67,7 @@ export interface ForwardReport {
   affine: AffineKind;
   compat: Compat | null;
   dims: DimsReport;
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:Y` for a container's member). */
   outputs: { Y?: string; mean?: string; rstd?: string; var?: string };
   dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype; var?: Dtype };
   threads: number;
@@ -76,14 +80,17 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const conv = resolveConvention(o);
   const { eps, layout } = conv;
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
-  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
+  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = conventionDims(x.shape, conv, x.name);
-      const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
-      const beta = src.beta ? await readAffine(src.beta, d, conv.affine, "beta") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      const gamma = src.gamma ? affineSide(src.gamma, d, conv.affine, "gamma") : null;
+      const beta = src.beta ? affineSide(src.beta, d, conv.affine, "beta") : null;
+      const input = { x, dims: d, gamma, beta, memoryBudget };
+      const plan = planForward(engine.threads, { ...input, variance: chosen.some((c) => c.key === "var") });
       const statsDtype = statsDtypeOf(x.dtype);
       const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype, var: statsDtype };
       const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G], var: [d.N, d.G] };
@@ -98,7 +105,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
-      const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamForward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

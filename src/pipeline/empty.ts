@@ -21,20 +21,44 @@ export async function emptyForward(d: Dims, sinks: { mean?: TensorSink; rstd?: T
   await fill(sinks.var, d.N * d.G, NaN);
 }
 
-export async function emptyBackward(d: Dims, stats: { rstd: Float64Array } | null, sinks: { dgamma?: TensorSink; dbeta?: TensorSink }): Promise<void> {
+/**
+ * dγ_c = Σ_n rstd(n, g)·0 with ds = 0: 0, or NaN where an rstd of its group is not finite (always,
+ * when recomputed and N > 0). Each group's rstd column is looked at once, with a turn of the event
+ * loop every so many values (N·G may be large), so a signal acts at once.
+ */
+export async function emptyBackward(d: Dims, rstd: Float64Array | null, sinks: { dgamma?: TensorSink; dbeta?: TensorSink }): Promise<void> {
   if (sinks.dgamma) {
-    // dγ_c = Σ_n rstd(n, g)·ds(n, c) with ds = 0: 0, or NaN where an rstd is not finite (always, when recomputed)
     const out = new Float64Array(Math.min(CHUNK, d.C));
+    let looked = 0;
+    const groupValue = async (g: number): Promise<number> => {
+      if (d.N === 0) return 0;
+      if (!rstd) return NaN;
+      for (let n = 0; n < d.N; n++) {
+        if (!Number.isFinite(rstd[n * d.G + g])) return NaN;
+        if (++looked % CHUNK === 0) await breathe();
+      }
+      return 0;
+    };
+    // interleaved groups come round every G channels: each group's value is kept, a byte per group
+    // (G bytes, at most an eighth of the given rstd's; without rstd every group's value is the same)
+    const kept = d.interleaved && rstd ? new Uint8Array(d.G) : null; // 0: not looked at, 1: 0, 2: NaN
+    const valueOf = async (gi: number): Promise<number> => {
+      if (!kept) return groupValue(gi);
+      if (!kept[gi]) kept[gi] = Number.isNaN(await groupValue(gi)) ? 2 : 1;
+      return kept[gi] === 2 ? NaN : 0;
+    };
+    let g = -1, value = 0;
     for (let c0 = 0; c0 < d.C; c0 += out.length) {
       const m = Math.min(out.length, d.C - c0);
       for (let i = 0; i < m; i++) {
-        const g = d.D === 0 ? 0 : groupOf(d, c0 + i);
-        let s = 0;
-        for (let n = 0; n < d.N; n++) s += (stats ? stats.rstd[n * d.G + g] : NaN) * 0;
-        out[i] = s;
+        const gi = d.D === 0 ? 0 : groupOf(d, c0 + i);
+        if (gi !== g) value = await valueOf((g = gi));
+        out[i] = value;
       }
       await sinks.dgamma.write(out.subarray(0, m));
     }
   }
   await fill(sinks.dbeta, d.C, 0);
 }
+
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));

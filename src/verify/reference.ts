@@ -2,7 +2,8 @@
  * The float64 reference of verify, streamed: the same formulas as oracle/reference.ts (two-pass
  * mean and biased variance; dx = rstd·(γ·dy − Σγ·dy/M − x̂·Σγ·dy·x̂/M)), computed over chunks of
  * the files with compensated sums, for the given convention and its alternatives at once. Memory is
- * a few float64 vectors per (n, g) group and per channel, whatever the file sizes.
+ * a few float64 vectors per (n, g) group and per channel (and, for the backward, per (n, c)),
+ * whatever the file sizes.
  */
 import type { TensorSource } from "../io/tensor.js";
 import type { Convention } from "./conventions.js";
@@ -35,43 +36,51 @@ export interface Moments {
 
 /** Two passes over x for every index at once; each run of one group is summed, with compensation, in locals. */
 export async function moments(x: TensorSource, indexes: GroupIndex[], breathe: () => Promise<void>): Promise<Moments[]> {
+  const ends = new Int32Array(VERIFY_CHUNK), groups = new Int32Array(VERIFY_CHUNK);
   const sums = indexes.map((ix) => new Sums(ix.groups));
   await stream([x], (start, [v]) => {
-    for (const [k, ix] of indexes.entries()) {
-      const out = sums[k];
-      ix.eachRun(start, v.length, (from, to, g) => {
-        let s = 0, c = 0;
-        for (let i = from; i < to; i++) {
-          const t = v[i], u = s + t;
-          c += Math.abs(s) >= Math.abs(t) ? s - u + t : t - u + s;
-          s = u;
-        }
-        out.add(g, s + c);
-      });
-    }
+    for (const [k, ix] of indexes.entries()) sumRuns(ix.runs(start, v.length, ends, groups), v, ends, groups, sums[k]);
   }, breathe);
   const means = indexes.map((ix, k) => sums[k].totals().map((t) => (ix.M > 0 ? t / ix.M : 0)));
   const m2 = indexes.map((ix) => new Sums(ix.groups));
   const maxdev = indexes.map((ix) => new Float64Array(ix.groups));
   await stream([x], (start, [v]) => {
-    for (const [k, ix] of indexes.entries()) {
-      const mean = means[k], md = maxdev[k], out = m2[k];
-      ix.eachRun(start, v.length, (from, to, g) => {
-        const mu = mean[g];
-        let s = 0, c = 0, top = md[g];
-        for (let i = from; i < to; i++) {
-          const d = v[i] - mu, t = d * d, u = s + t;
-          c += s >= t ? s - u + t : t - u + s;
-          s = u;
-          const a = Math.abs(d);
-          if (a > top || a !== a) top = a;
-        }
-        md[g] = top;
-        out.add(g, s + c);
-      });
-    }
+    for (const [k, ix] of indexes.entries()) deviationRuns(ix.runs(start, v.length, ends, groups), v, ends, groups, means[k], maxdev[k], m2[k]);
   }, breathe);
   return indexes.map((index, k) => ({ index, mean: means[k], m2: m2[k].totals(), maxdev: maxdev[k] }));
+}
+
+/** Σx of each run (see GroupIndex.runs) into its group's slot of out (a plain function: the hot loop). */
+function sumRuns(count: number, v: Float64Array, ends: Int32Array, groups: Int32Array, out: Sums): void {
+  for (let r = 0, from = 0; r < count; r++) {
+    const to = ends[r];
+    let s = 0, c = 0;
+    for (let i = from; i < to; i++) {
+      const t = v[i], u = s + t;
+      c += Math.abs(s) >= Math.abs(t) ? s - u + t : t - u + s;
+      s = u;
+    }
+    out.add(groups[r], s + c);
+    from = to;
+  }
+}
+
+/** Σ(x − mean)² of each run into its group's slot of out, and the group's largest |x − mean| into maxdev. */
+function deviationRuns(count: number, v: Float64Array, ends: Int32Array, groups: Int32Array, mean: Float64Array, maxdev: Float64Array, out: Sums): void {
+  for (let r = 0, from = 0; r < count; r++) {
+    const to = ends[r], g = groups[r], mu = mean[g];
+    let s = 0, c = 0, top = maxdev[g];
+    for (let i = from; i < to; i++) {
+      const d = v[i] - mu, t = d * d, u = s + t;
+      c += s >= t ? s - u + t : t - u + s;
+      s = u;
+      const a = Math.abs(d);
+      if (a > top || a !== a) top = a;
+    }
+    maxdev[g] = top;
+    out.add(g, s + c);
+    from = to;
+  }
 }
 
 /** A group's statistics under a convention: its variance, rstd and mean. */
@@ -122,66 +131,182 @@ export interface BackwardSums {
   absDbeta: Float64Array;
 }
 
-/** One pass over dY and X for every convention at once. */
-export async function backwardSums(dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>): Promise<BackwardSums[]> {
-  const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK);
-  const acc = conventions.map(({ stats }) => ({
-    sgdy: new Sums(stats.index.groups),
-    sgdyx: new Sums(stats.index.groups),
-    dymax: new Float64Array(stats.index.groups),
-    dgamma: new Sums(stats.index.C),
-    dbeta: new Sums(stats.index.C),
-    absDgamma: new Sums(stats.index.C),
-    absDbeta: new Sums(stats.index.C),
-  }));
-  // per convention: each channel's scale, each group's offset factor (the room dgamma needs for the mean's rounding)
-  const plans = conventions.map(({ c, stats }) => {
-    const ix = stats.index, w = new Float64Array(ix.C), q = new Float64Array(ix.groups);
-    for (let chn = 0; chn < ix.C; chn++) w[chn] = affineOf(c, gamma, null, chn, ix.grouping === "interleaved" ? chn % ix.G : Math.floor(chn / ix.D))[0];
-    for (let g = 0; g < ix.groups; g++) q[g] = offsetFactor(stats.mean[g], stats.rstd[g]);
-    return { w, q };
-  });
-  await stream([dy, x], (start, [vdy, vx]) => {
-    for (const [k, { stats }] of conventions.entries()) {
-      stats.index.walk(start, vx.length, gi, ch);
-      backwardChunk(vx.length, vdy, vx, gi, ch, stats.mean, stats.rstd, plans[k].w, plans[k].q, acc[k]);
-    }
-  }, breathe);
-  return acc.map((a) => ({
-    sgdy: a.sgdy.totals(),
-    sgdyx: a.sgdyx.totals(),
-    dymax: a.dymax,
-    dgamma: a.dgamma.totals(),
-    dbeta: a.dbeta.totals(),
-    absDgamma: a.absDgamma.totals(),
-    absDbeta: a.absDbeta.totals(),
-  }));
+/**
+ * What every convention's backward sums are linear in, per (n, c) of an index (slot n·C + c), about
+ * one mean per group: Σdy, Σdy·(x − mean), Σ|dy|, Σ|dy|·|x − mean| (compensated) and max|dy|.
+ * Conventions that share the index and the mean (another eps, the unbiased variance, another affine:
+ * they differ only in rstd and the channels' weights) share these, and their sums follow in O(N·C).
+ */
+export interface ChannelSums {
+  index: GroupIndex;
+  mean: Float64Array;
+  dy: Float64Array;
+  dyDev: Float64Array;
+  absDy: Float64Array;
+  absDyDev: Float64Array;
+  dymax: Float64Array;
 }
 
-/** One chunk of backwardSums for one convention (a plain function: the hot loop). */
-function backwardChunk(
-  len: number, vdy: Float64Array, vx: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, q: Float64Array,
-  a: { sgdy: Sums; sgdyx: Sums; dymax: Float64Array; dgamma: Sums; dbeta: Sums; absDgamma: Sums; absDbeta: Sums },
-): void {
-  for (let i = 0; i < len; i++) {
-    const g = gi[i], chn = ch[i], d = vdy[i];
-    const xhat = (vx[i] - mean[g]) * rstd[g], wd = w[chn] * d, ad = Math.abs(d);
-    a.sgdy.add(g, wd);
-    a.sgdyx.add(g, wd * xhat);
-    if (ad > a.dymax[g] || Number.isNaN(ad)) a.dymax[g] = ad;
-    a.dgamma.add(chn, d * xhat);
-    a.dbeta.add(chn, d);
-    // the size of dy·x̂ with room for x̂'s error from the mean's rounding (see offsetFactor)
-    a.absDgamma.add(chn, ad * (Math.abs(xhat) * q[g] + q[g] - 1));
-    a.absDbeta.add(chn, ad);
+/** Float64 values per (n, c) that channelSums holds for each (index, mean) while it sums, and once done. */
+export const CHANNEL_SUMS_FLOATS = 9;
+export const CHANNEL_SUMS_KEPT = 5;
+
+interface ChannelAcc {
+  s1: Sums;
+  s2: Sums;
+  s3: Sums;
+  s4: Sums;
+  dymax: Float64Array;
+}
+
+/** One pass over dY and X for every (index, mean) at once. */
+export async function channelSums(dy: TensorSource, x: TensorSource, bases: Array<{ index: GroupIndex; mean: Float64Array }>, breathe: () => Promise<void>): Promise<ChannelSums[]> {
+  const acc: ChannelAcc[] = bases.map(({ index }) => {
+    const n = index.N * index.C;
+    return { s1: new Sums(n), s2: new Sums(n), s3: new Sums(n), s4: new Sums(n), dymax: new Float64Array(n) };
+  });
+  await stream([dy, x], (start, [vdy, vx]) => {
+    for (const [k, { index, mean }] of bases.entries()) (index.layout === "nchw" ? nchwChunk : nhwcChunk)(start, vx.length, vdy, vx, index, mean, acc[k]);
+  }, breathe);
+  return bases.map(({ index, mean }, k) => {
+    const a = acc[k];
+    return { index, mean, dy: a.s1.settle(), dyDev: a.s2.settle(), absDy: a.s3.settle(), absDyDev: a.s4.settle(), dymax: a.dymax };
+  });
+}
+
+/** One chunk of channelSums in NCHW: each channel's run of HxW values summed, with compensation, in locals (a plain function: the hot loop). */
+function nchwChunk(start: number, len: number, vdy: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
+  const { C, HxW, G } = ix, sample = C * HxW, groupOf = ix.groupOf;
+  let at = 0;
+  while (at < len) {
+    const i = start + at, n = Math.floor(i / sample), r = i - n * sample, c = Math.floor(r / HxW);
+    const to = Math.min(len, at + (c + 1) * HxW - r);
+    const mu = mean[n * G + groupOf[c]];
+    let s1 = 0, c1 = 0, s2 = 0, c2 = 0, s3 = 0, c3 = 0, s4 = 0, c4 = 0, top = 0;
+    for (let k = at; k < to; k++) {
+      const d = vdy[k], dev = vx[k] - mu, ad = Math.abs(d), p = d * dev, ap = ad * Math.abs(dev);
+      let u = s1 + d;
+      c1 += Math.abs(s1) >= Math.abs(d) ? s1 - u + d : d - u + s1;
+      s1 = u;
+      u = s2 + p;
+      c2 += Math.abs(s2) >= Math.abs(p) ? s2 - u + p : p - u + s2;
+      s2 = u;
+      // (the absolute sums' terms are never negative)
+      u = s3 + ad;
+      c3 += s3 >= ad ? s3 - u + ad : ad - u + s3;
+      s3 = u;
+      u = s4 + ap;
+      c4 += s4 >= ap ? s4 - u + ap : ap - u + s4;
+      s4 = u;
+      if (ad > top || ad !== ad) top = ad;
+    }
+    const nc = n * C + c;
+    a.s1.add(nc, s1 + c1);
+    a.s2.add(nc, s2 + c2);
+    a.s3.add(nc, s3 + c3);
+    a.s4.add(nc, s4 + c4);
+    if (top > a.dymax[nc] || top !== top) a.dymax[nc] = top;
+    at = to;
   }
+}
+
+/** One chunk of channelSums in NHWC: consecutive values are consecutive channels, each its own slot (compensated in place). */
+function nhwcChunk(start: number, len: number, vdy: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
+  const { C, HxW, G } = ix, groupOf = ix.groupOf, dymax = a.dymax;
+  if (len === 0 || C === 0 || HxW === 0) return;
+  const t1 = a.s1.sum, k1 = a.s1.comp, t2 = a.s2.sum, k2 = a.s2.comp, t3 = a.s3.sum, k3 = a.s3.comp, t4 = a.s4.sum, k4 = a.s4.comp;
+  const sample = C * HxW, n = Math.floor(start / sample), r = start - n * sample;
+  let c = r % C, s = (r - c) / C, nc = n * C, gb = n * G;
+  for (let k = 0; k < len; k++) {
+    const d = vdy[k], dev = vx[k] - mean[gb + groupOf[c]], ad = Math.abs(d), p = d * dev, ap = ad * Math.abs(dev), at = nc + c;
+    let v = t1[at], u = v + d;
+    k1[at] += Math.abs(v) >= Math.abs(d) ? v - u + d : d - u + v;
+    t1[at] = u;
+    v = t2[at];
+    u = v + p;
+    k2[at] += Math.abs(v) >= Math.abs(p) ? v - u + p : p - u + v;
+    t2[at] = u;
+    v = t3[at];
+    u = v + ad;
+    k3[at] += v >= ad ? v - u + ad : ad - u + v;
+    t3[at] = u;
+    v = t4[at];
+    u = v + ap;
+    k4[at] += v >= ap ? v - u + ap : ap - u + v;
+    t4[at] = u;
+    if (ad > dymax[at] || ad !== ad) dymax[at] = ad;
+    if (++c === C) {
+      c = 0;
+      if (++s === HxW) {
+        s = 0;
+        nc += C;
+        gb += G;
+      }
+    }
+  }
+}
+
+/** Each channel's scale γ under a convention (the weight of its dy in the backward). */
+function channelWeights(conv: Convention, ix: GroupIndex, gamma: Float64Array | null): Float64Array {
+  const w = new Float64Array(ix.C);
+  for (let c = 0; c < ix.C; c++) w[c] = affineOf(conv, gamma, null, c, ix.groupOf[c])[0];
+  return w;
+}
+
+/**
+ * A convention's backward sums from the channel sums of its index and mean, in O(N·C): with w the
+ * channel's weight, r and q = offsetFactor(mean, r) its group's, over the group's channels Σγ·dy =
+ * Σ w·Σdy and Σγ·dy·x̂ = r·Σ w·Σdy·(x − mean); over n, dγ = Σ r·Σdy·(x − mean), dβ = Σ Σdy,
+ * Σ|dy|·(|x̂|·q + q − 1) = Σ (r·q·Σ|dy|·|x − mean| + (q − 1)·Σ|dy|) and Σ|dy|.
+ */
+export function deriveSums(b: ChannelSums, conv: Convention, stats: Stats, gamma: Float64Array | null): BackwardSums {
+  const ix = b.index, { N, C, G } = ix, groupOf = ix.groupOf, groups = ix.groups;
+  const w = channelWeights(conv, ix, gamma), { rstd, mean } = stats;
+  const sgdy = new Sums(groups), sgdyx = new Sums(groups), dymax = new Float64Array(groups);
+  const dgamma = new Sums(C), dbeta = new Sums(C), absDgamma = new Sums(C), absDbeta = new Sums(C);
+  // no values (HxW = 0): every sum is 0, whatever the (undefined) rstd
+  if (ix.M > 0) {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const nc = n * C + c, gi = n * G + groupOf[c], r = rstd[gi], q = offsetFactor(mean[gi], r);
+        const s1 = b.dy[nc], s2 = b.dyDev[nc], s3 = b.absDy[nc], top = b.dymax[nc];
+        sgdy.add(gi, w[c] * s1);
+        sgdyx.add(gi, w[c] * s2);
+        if (top > dymax[gi] || top !== top) dymax[gi] = top;
+        dgamma.add(c, r * s2);
+        dbeta.add(c, s1);
+        absDgamma.add(c, r * q * b.absDyDev[nc] + (q - 1) * s3);
+        absDbeta.add(c, s3);
+      }
+    }
+  }
+  const sx = sgdyx.settle();
+  for (let gi = 0; gi < groups; gi++) sx[gi] = ix.M > 0 ? rstd[gi] * sx[gi] : 0;
+  return { sgdy: sgdy.settle(), sgdyx: sx, dymax, dgamma: dgamma.settle(), dbeta: dbeta.settle(), absDgamma: absDgamma.settle(), absDbeta: absDbeta.settle() };
+}
+
+const sameIndex = (a: GroupIndex, b: GroupIndex) => a.layout === b.layout && a.grouping === b.grouping && a.N === b.N && a.C === b.C && a.HxW === b.HxW && a.G === b.G;
+const sameValues = (a: Float64Array, b: Float64Array) => a.length === b.length && a.every((v, k) => v === b[k] || (v !== v && b[k] !== b[k]));
+
+/**
+ * The backward sums of each convention, derived from the channel sums of its index and mean: those
+ * of `known`, and the rest summed in one pass over dY and X (all returned, to be known next time).
+ */
+export async function backwardSums(
+  dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>, known: ChannelSums[] = [],
+): Promise<{ sums: BackwardSums[]; bases: ChannelSums[] }> {
+  const find = <T extends { index: GroupIndex; mean: Float64Array }>(list: T[], s: Stats) => list.find((b) => sameIndex(b.index, s.index) && sameValues(b.mean, s.mean));
+  const missing: Array<{ index: GroupIndex; mean: Float64Array }> = [];
+  for (const { stats } of conventions) if (!find(known, stats) && !find(missing, stats)) missing.push({ index: stats.index, mean: stats.mean });
+  const bases = missing.length ? [...known, ...(await channelSums(dy, x, missing, breathe))] : known;
+  return { sums: conventions.map(({ c, stats }) => deriveSums(find(bases, stats)!, c, stats, gamma)), bases };
 }
 
 /** The largest |γ| and |β| of each group's channels (for the scale of Y and dX). */
 export function groupAffineMax(index: GroupIndex, c: Convention, gamma: Float64Array | null, beta: Float64Array | null): { wmax: Float64Array; bmax: Float64Array } {
   const wmax = new Float64Array(index.G), bmax = new Float64Array(index.G);
   for (let chn = 0; chn < index.C; chn++) {
-    const g = index.grouping === "interleaved" ? chn % index.G : Math.floor(chn / index.D);
+    const g = index.groupOf[chn];
     const [w, b] = affineOf(c, gamma, beta, chn, g);
     wmax[g] = Math.max(wmax[g], Math.abs(w));
     bmax[g] = Math.max(bmax[g], Math.abs(b));

@@ -39,8 +39,13 @@ export interface VerifyInputs {
   breathe: () => Promise<void>;
 }
 
-/** Positions tried by a diagnosis besides the failed ones: about this many, spread evenly. */
-const SPREAD = 1 << 16;
+/**
+ * Positions tried by a diagnosis besides the failed ones: BLOCKS runs of BLOCK consecutive entries,
+ * spread evenly from the first entry to the last (every entry of a smaller file).
+ */
+const BLOCKS = 256, BLOCK = 256;
+/** Positions this close are read in one range (reading the gap costs less than another read). */
+const GAP = 1024;
 
 const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
 const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
@@ -48,7 +53,7 @@ const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
 
-const PRECISION: Record<Dtype, number> = { float16: 0, float32: 1, float64: 2 };
+const PRECISION: Record<Dtype, number> = { bfloat16: -1, float16: 0, float32: 1, float64: 2 };
 
 /**
  * The tolerance of a candidate: by the coarser of its dtype and X's (a float32 mean stored as
@@ -81,12 +86,30 @@ function indexesFor(shape: readonly number[], G: number, conventions: Convention
 }
 const keyOf = (c: Convention) => `${c.layout}/${c.grouping}`;
 
-/** Sorted flat positions a diagnosis tries: the failed ones and an even spread. */
+/** Sorted flat positions a diagnosis tries: the failed ones and evenly spread blocks. */
 function samplePositions(size: number, failed: number[]): number[] {
-  const step = Math.max(1, Math.floor(size / SPREAD));
   const set = new Set(failed);
-  for (let i = 0; i < size; i += step) set.add(i);
+  if (size <= BLOCKS * BLOCK) for (let i = 0; i < size; i++) set.add(i);
+  else {
+    for (let b = 0; b < BLOCKS; b++) {
+      const from = Math.floor((b * (size - BLOCK)) / (BLOCKS - 1));
+      for (let i = from; i < from + BLOCK; i++) set.add(i);
+    }
+  }
   return [...set].sort((a, b) => a - b);
+}
+
+/** Sorted positions as ranges to read, [from, to) of the file and [first, end) of the positions: nearby ones together, none over VERIFY_CHUNK. */
+function rangesOf(positions: number[]): Array<{ from: number; to: number; first: number; end: number }> {
+  const out: Array<{ from: number; to: number; first: number; end: number }> = [];
+  for (let k = 0; k < positions.length; k++) {
+    const p = positions[k], last = out[out.length - 1];
+    if (last && p - last.to < GAP && p + 1 - last.from <= VERIFY_CHUNK) {
+      last.to = p + 1;
+      last.end = k + 1;
+    } else out.push({ from: p, to: p + 1, first: k, end: k + 1 });
+  }
+  return out;
 }
 
 /**
@@ -235,10 +258,7 @@ async function checkGroupOutput(name: "mean" | "rstd" | "var", cand: TensorSourc
 /** Y under a convention as arrays: per-channel scale w and shift b, per-group scale of the tolerance. */
 function forwardPlan(s: Stats, conv: Convention, i: VerifyInputs): { w: Float64Array; b: Float64Array; scale: Float64Array } {
   const ix = s.index, w = new Float64Array(ix.C), b = new Float64Array(ix.C);
-  for (let c = 0; c < ix.C; c++) {
-    const g = ix.grouping === "interleaved" ? c % ix.G : Math.floor(c / ix.D);
-    [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, g);
-  }
+  for (let c = 0; c < ix.C; c++) [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, ix.groupOf[c]);
   const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M);
   const scale = new Float64Array(ix.groups);
   for (let gi = 0; gi < ix.groups; gi++) scale[gi] = yScale(s, gi, amax.wmax[gi % ix.G], amax.bmax[gi % ix.G], f);
@@ -303,8 +323,9 @@ async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise
 }
 
 /**
- * Each alternative that changes an elementwise output, tried on the failed positions and an even
- * spread of others: the largest |value − reference| / tolerance under it.
+ * Each alternative that changes an elementwise output, tried on the failed positions and evenly
+ * spread blocks of others (read as ranges: the cost is that of the positions, not of the file): the
+ * largest |value − reference| / tolerance under it.
  */
 async function diagnoseElementwise(
   name: string,
@@ -316,24 +337,32 @@ async function diagnoseElementwise(
 ): Promise<Map<Convention, number>> {
   const cand = sources[sources.length - 1];
   const positions = samplePositions(cand.size, failed);
+  const ranges = rangesOf(positions);
   const fits = p.alts.filter((c) => affects(c, p.given, name)).map((c) => ({ c, worst: 0, index: p.indexes.get(keyOf(c))! }));
   const tol = toleranceFor(cand.dtype, i);
   const gi = new Int32Array(1), ch = new Int32Array(1);
-  let at = 0;
-  await stream(sources, (start, views) => {
-    const end = start + views[0].length;
-    for (; at < positions.length && positions[at] < end; at++) {
-      const k = positions[at] - start;
-      const values = views.map((v) => v[k]);
+  const longest = ranges.reduce((a, r) => Math.max(a, r.to - r.from), 0);
+  const bufs = sources.map(() => new Float64Array(longest));
+  let read = 0;
+  for (const { from, to, first, end } of ranges) {
+    const views = bufs.map((b) => b.subarray(0, to - from));
+    for (const [k, s] of sources.entries()) await s.read(from, to - from, views[k]);
+    for (let at = first; at < end; at++) {
+      const pos = positions[at], values = views.map((v) => v[pos - from]);
       const value = values[values.length - 1];
       for (const f of fits) {
         if (f.worst === Infinity) continue;
-        f.index.walk(positions[at], 1, gi, ch);
+        f.index.walk(pos, 1, gi, ch);
         const r = reference(f.c, values, gi[0], ch[0]);
         f.worst = Math.max(f.worst, ratio(value, r.value, allowed(tol, r.value, r.scale)));
       }
     }
-  }, i.breathe);
+    // as often as a stream would (about a chunk of values read)
+    if ((read += to - from + GAP) >= VERIFY_CHUNK) {
+      read = 0;
+      await i.breathe();
+    }
+  }
   return new Map(fits.map((f) => [f.c, f.worst]));
 }
 
@@ -365,15 +394,17 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
   const out: Partial<Record<BackwardCandidate, OutputReport>> = {};
   const s = p.stats.get(p.given)!, ix = s.index;
   const wanted = (["dX", "dgamma", "dbeta"] as const).filter((n) => i.candidates[n]);
-  // the alternatives' sums only when something fails (a second pass)
-  const [sums] = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe);
+  // the given convention's sums from its channel sums, which the alternatives of its index and mean
+  // share; the others' channel sums only when something fails (a second pass, for all of them)
+  const first = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe);
+  const sums = first.sums[0];
   let altSums: Map<Convention, BackwardSums> | null = null;
   const sumsOfAlternatives = async () => {
     if (altSums) return altSums;
     const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n)));
     const alt = await p.alternatives();
-    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe);
-    altSums = new Map(list.map((c, n) => [c, all[n]]));
+    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe, first.bases);
+    altSums = new Map(list.map((c, n) => [c, all.sums[n]]));
     return altSums;
   };
   // a per-group affine's dgamma and dbeta: each group's per-channel sums added up (under each convention's grouping)
@@ -394,7 +425,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
       for (let k = 0; k < v.length; k++) {
         const c = start + k, r = refOf(ref, c);
         if (perGroup) checker.add(c, v[k], r.value, r.scale, c, ix.firstChannel(c));
-        else checker.add(c, v[k], r.value, r.scale, ix.groupOf(c), c);
+        else checker.add(c, v[k], r.value, r.scale, ix.groupOf[c], c);
       }
     }, i.breathe);
     const report = checker.report();
@@ -455,7 +486,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
 function groupedSums(bs: BackwardSums, index: GroupIndex): BackwardSums {
   const sum = (v: Float64Array) => {
     const out = new Float64Array(index.G);
-    for (let c = 0; c < index.C; c++) out[index.groupOf(c)] += v[c];
+    for (let c = 0; c < index.C; c++) out[index.groupOf[c]] += v[c];
     return out;
   };
   return { ...bs, dgamma: sum(bs.dgamma), dbeta: sum(bs.dbeta), absDgamma: sum(bs.absDgamma), absDbeta: sum(bs.absDbeta) };

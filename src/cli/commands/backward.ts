@@ -1,17 +1,17 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
-import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
+import type { BackwardOutput } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
 import { CONVENTION_FLAGS, conventionDefaults, conventionHelp, conventionOptions, conventionText } from "../conventions.js";
-import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
+import { describeOutputs, progressFor, runLine, timingLine, warnCompress } from "../report.js";
 
 export const backwardCommand = defineCommand({
   name: "backward",
   description: "gradients of GroupNorm: write dX, dgamma and dbeta",
   args: [
-    ["<DY.npy>", "upstream gradient, same shape as X"],
-    ["<X.npy>", "the forward input"],
+    ["<DY>", "upstream gradient, same shape as X (dy.npy, a.npz:key or m.safetensors:name)"],
+    ["<X>", "the forward input"],
   ],
-  flags: ["groups", ...CONVENTION_FLAGS, "gamma", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
+  flags: ["groups", ...CONVENTION_FLAGS, "gamma", "mean", "rstd", "eps", "layout", "outputs", "outDir", "out", "compress", "dx", "dgamma", "dbeta", "threads", "memory"],
   shownDefaults: conventionDefaults,
   help: {
     ...conventionHelp,
@@ -20,22 +20,25 @@ export const backwardCommand = defineCommand({
     rstd: "forward rstd, shape (N, G)",
     outputs: "which of dx,dgamma,dbeta to write (default: those named by --dx/--dgamma/--dbeta, or dx, and dgamma,dbeta with --gamma)",
     outDir: "folder for the outputs not named (dX.npy, dgamma.npy, dbeta.npy), created with parents if missing",
+    out: "write the outputs not named into one container instead, FILE.npz or FILE.safetensors, keyed dX, dgamma, dbeta",
     dx: "write dX here",
     dgamma: "write dgamma here ((C,), or (G,) with --affine per-group)",
     dbeta: "write dbeta here ((C,), or (G,) with --affine per-group)",
   },
   examples: [
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
-    "groupnorm backward dy.npy x.npy --groups 32 --mean out/mean.npy --rstd out/rstd.npy --outputs dx",
+    "groupnorm backward run.npz:dy run.npz:x --groups 32 --mean fwd.npz:mean --rstd fwd.npz:rstd --out grads.npz --compress",
   ],
   async run(ctx, [dy, x], f, given) {
+    const { backwardFiles } = await import("../../api/backward.js");
     if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({
       dy, x, ...conventionOptions(f, given), gamma: f.gamma, mean: f.mean, rstd: f.rstd, outputs: f.outputs as BackwardOutput[] | undefined,
-      outDir: f.outDir, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
+      outDir: f.out !== undefined && !given.has("outDir") ? undefined : f.outDir, out: f.out, compress: f.compress, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
     }).finally(progress.stop);
+    warnCompress(ctx, f.compress, r.outputs);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
     ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}${conventionText(r)}`));

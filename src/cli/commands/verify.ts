@@ -1,6 +1,6 @@
 /** `groupnorm verify forward|backward …`: parse, call verifyFiles, print; exit 0 all pass, 1 any fails. */
 import { Command } from "commander";
-import { type OutputReport, type VerifyReport, verifyFiles } from "../../api/verify.js";
+import type { OutputReport, VerifyReport } from "../../api/verify.js";
 import { formatShape } from "../../core/dims.js";
 import { quoteName } from "../../errors.js";
 import { epsText } from "../../verify/conventions.js";
@@ -56,7 +56,7 @@ function finish(ctx: Context, r: VerifyReport, json: boolean): void {
 const forward = defineCommand({
   name: "forward",
   description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
-  args: [["<X.npy>", "the input your outputs were computed from"]],
+  args: [["<X>", "the input your outputs were computed from (x.npy, f.npz:key or m.safetensors:name)"]],
   flags: [...shared, "beta", "y", "mean", "rstd", "var"],
   notes: WHICH,
   shownDefaults: conventionDefaults,
@@ -67,6 +67,7 @@ const forward = defineCommand({
     "groupnorm verify forward x.npy --groups 32 --compat mlx --gamma w.npy --beta b.npy --y mlx_y.npy",
   ],
   async run(ctx, [x], f, given) {
+    const { verifyFiles } = await import("../../api/verify.js");
     const r = await verifyFiles({ mode: "forward", x, ...conventionOptions(f, given), gamma: f.gamma, beta: f.beta, y: f.y, mean: f.mean, rstd: f.rstd, var: f.var, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
@@ -76,8 +77,8 @@ const backward = defineCommand({
   name: "backward",
   description: "check your dX, dgamma, dbeta for dY and X against the float64 reference (exit 0 pass, 1 fail)",
   args: [
-    ["<DY.npy>", "the upstream gradient"],
-    ["<X.npy>", "the forward's input"],
+    ["<DY>", "the upstream gradient (dy.npy, f.npz:key or m.safetensors:name)"],
+    ["<X>", "the forward's input"],
   ],
   flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
@@ -95,6 +96,7 @@ const backward = defineCommand({
     "groupnorm verify backward dy.npy x.npy --groups 32 --mean mean.npy --rstd rstd.npy --dx dx.npy --json",
   ],
   async run(ctx, [dy, x], f, given) {
+    const { verifyFiles } = await import("../../api/verify.js");
     const r = await verifyFiles({ mode: "backward", x, dy, ...conventionOptions(f, given), gamma: f.gamma, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
