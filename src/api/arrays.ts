@@ -2,6 +2,7 @@
  * groupNorm and groupNormBackward on typed arrays: the same pipeline as the file commands, with
  * in-memory sources and sinks, so results are bitwise what the CLI writes for the same input.
  */
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
@@ -34,6 +35,8 @@ export interface GroupNormOptions {
   engine?: GroupNormEngine;
   /** Bytes of slices in flight (default 384 MiB). */
   memory?: number;
+  /** Y = act(GroupNorm(X)), computed in the same pass: "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
 }
 
 export interface GroupNormResult {
@@ -44,7 +47,8 @@ export interface GroupNormResult {
   rstd: Float32Array | Float64Array;
 }
 
-export interface GroupNormBackwardOptions extends Omit<GroupNormOptions, "beta"> {
+/** `beta` is the forward's shift, used only with `activation` (the pre-activation needs it; default 0). */
+export interface GroupNormBackwardOptions extends GroupNormOptions {
   /** The forward's statistics, N·G values each, given together (default: recomputed from x with eps). */
   mean?: ArrayLike<number> | null;
   rstd?: ArrayLike<number> | null;
@@ -97,10 +101,11 @@ export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormO
     const beta = vector(o.beta, d.C, "beta", `C = ${d.C}`);
     const eps = checkEps(o.eps);
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const act = activationCode(checkActivation(o.activation));
     const statsDtype = statsDtypeOf(xs.dtype);
     return withEngine(o, async (engine) => {
       const sinks = { y: new MemorySink(xs.dtype, xs.shape), mean: new MemorySink(statsDtype, [d.N, d.G]), rstd: new MemorySink(statsDtype, [d.N, d.G]) };
-      await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, memoryBudget, sinks });
+      await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, act, memoryBudget, sinks });
       return { y: sinks.y.data, mean: sinks.mean.data as Float32Array | Float64Array, rstd: sinks.rstd.data as Float32Array | Float64Array };
     });
   } catch (e) {
@@ -108,7 +113,7 @@ export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormO
   }
 }
 
-/** dX, dgamma and dbeta of GroupNorm for upstream gradient dY (those asked for). */
+/** dX, dgamma and dbeta of GroupNorm (or of act(GroupNorm), with `activation` and the forward's `beta`) for upstream gradient dY (those asked for). */
 export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly number[], o: GroupNormBackwardOptions): Promise<GroupNormBackwardResult> {
   try {
     const xs = source("x", x, shape, o.dtype);
@@ -121,6 +126,8 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
     const rstd = vector(o.rstd, d.N * d.G, "rstd", `N·G = ${d.N * d.G}`);
     const eps = checkEps(o.eps);
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const act = activationCode(checkActivation(o.activation));
+    const beta = act ? vector(o.beta, d.C, "beta", `C = ${d.C}`) : null;
     const wanted = o.outputs ?? defaultBackwardOutputs(gamma !== null);
     for (const w of wanted) if (w !== "dx" && w !== "dgamma" && w !== "dbeta") throw new InputError(`outputs: unknown output '${w}' (expected dx, dgamma or dbeta)`);
     return withEngine(o, async (engine) => {
@@ -129,7 +136,7 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
         dgamma: wanted.includes("dgamma") ? new MemorySink(xs.dtype, [d.C]) : undefined,
         dbeta: wanted.includes("dbeta") ? new MemorySink(xs.dtype, [d.C]) : undefined,
       };
-      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, memoryBudget, sinks });
+      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats: mean && rstd ? { mean, rstd } : null, eps, act, beta, memoryBudget, sinks });
       const out: GroupNormBackwardResult = {};
       if (sinks.dx) out.dx = sinks.dx.data;
       if (sinks.dgamma) out.dgamma = sinks.dgamma.data;

@@ -1,5 +1,6 @@
 /** backwardFiles: GroupNorm backward from tensor files to output files (the `backward` command). */
 import { performance } from "node:perf_hooks";
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
@@ -28,6 +29,9 @@ export interface BackwardFilesOptions {
   groups: number;
   /** The forward's per-channel scale (default 1). */
   gamma?: string;
+  /** Through an activation, dY is the gradient of act(GroupNorm(X)) (default none); with it, the forward's shift (default 0). */
+  activation?: Activation | "swish" | "none" | null;
+  beta?: string;
   /** The forward's statistics, (N, G) each, given together (default: recomputed from X with eps). */
   mean?: string;
   rstd?: string;
@@ -48,10 +52,12 @@ export interface BackwardFilesOptions {
 
 export interface BackwardReport {
   command: "backward";
-  input: { dy: string; x: string; gamma: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
+  input: { dy: string; x: string; gamma: string | null; beta: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
   layout: Layout;
   groups: number;
   eps: number;
+  /** The activation the gradients went through, or null. */
+  activation: Activation | null;
   dims: DimsReport;
   statistics: "given" | "recomputed";
   /** Paths of the outputs written, by file name. */
@@ -72,21 +78,25 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
+  // beta moves the gradients only through an activation: without one it is not read
+  const betaPath = activation ? o.beta : undefined;
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
   const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o.outDir ?? ".");
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
-    return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
+    return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, beta: betaPath, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
       requireSameShape(dy, x, "dY");
       const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
+      const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
       const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
       const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
       const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: [d.C], dbeta: [d.C] };
-      await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
+      await outputs.protect([o.dy, o.x, o.gamma, betaPath, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
       const sinks: Partial<Record<BackwardOutput, TensorSink>> = {};
       const report: Pick<BackwardReport, "outputs" | "dtypes"> = { outputs: {}, dtypes: {} };
@@ -98,17 +108,18 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
       const stats = mean && rstd ? { mean, rstd } : null;
-      const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, act: activationCode(activation), beta, memoryBudget, sinks, onProgress: o.onProgress });
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;
       run.phases.total = performance.now() - t0;
       return {
         command: "backward",
-        input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
+        input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, beta: betaPath ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
         groups: o.groups,
         eps,
+        activation,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         statistics: stats ? "given" : "recomputed",
         ...report,

@@ -1,5 +1,6 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
 import { performance } from "node:perf_hooks";
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
@@ -27,6 +28,8 @@ export interface ForwardFilesOptions {
   beta?: string;
   eps?: number;
   layout?: Layout;
+  /** Y = act(GroupNorm(X)) in the same pass: "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
   /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
@@ -57,6 +60,8 @@ export interface ForwardReport {
   layout: Layout;
   groups: number;
   eps: number;
+  /** The activation Y went through, or null. */
+  activation: Activation | null;
   dims: DimsReport;
   /** Paths of the outputs written, by file name. */
   outputs: { Y?: string; mean?: string; rstd?: string };
@@ -71,6 +76,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const eps = checkEps(o.eps);
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
   const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
@@ -93,7 +99,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
-      const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, act: activationCode(activation), memoryBudget, sinks, onProgress: o.onProgress });
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;
@@ -104,6 +110,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         layout,
         groups: o.groups,
         eps,
+        activation,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         ...report,
         threads: engine.threads,

@@ -4,6 +4,7 @@
  * memory is bounded by `memory` like every run: random inputs are held in their dtype and count
  * against it; inputs from files are streamed.
  */
+import { type Activation, checkActivation } from "../core/activation.js";
 import { sizeText } from "../core/units.js";
 import { type Dims, formatShape, groupNormDims, type Layout, memoryOrder, sameShape } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
@@ -36,6 +37,8 @@ export interface GradcheckOptions {
   beta?: string;
   /** false: no gamma/beta, dX only (default true; with `x`, affine only when gamma and beta are given). */
   affine?: boolean;
+  /** Check the gradients of act(GroupNorm(X)): "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
   /** Entries checked per output at most (default 256). */
   samples?: number;
   /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 5e-2 and 5e-2). */
@@ -56,6 +59,8 @@ export interface GradcheckReport {
   layout: Layout;
   groups: number;
   eps: number;
+  /** The activation the gradients went through, or null. */
+  activation: Activation | null;
   affine: boolean;
   atol: number;
   rtol: number;
@@ -111,6 +116,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
   const seed = checkCount(o.seed, 0, "seed", 0);
   const samples = checkCount(o.samples, 256, "samples", 1);
   const budget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
   if ((o.shape === undefined) === (o.x === undefined)) throw new InputError("give either --shape N,C,... (random inputs) or --x X.npy");
   let affine = o.affine !== false;
   const open: Partial<Record<string, TensorSource>> = {};
@@ -160,7 +166,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
     return await withEngine(o, async (engine) => {
       const precision = inp.dtype === "float64" ? "f64" : "f32";
       const fileShape = o.shape !== undefined ? memoryOrder(inp.shape, layout) : inp.shape;
-      const r = await check(engine, { d: inp.d, shape: fileShape, x: inp.x, dy: inp.dy, gamma: inp.gamma, beta: inp.beta, eps, precision, memoryBudget }, { samples, seed, atol, rtol });
+      const r = await check(engine, { d: inp.d, shape: fileShape, x: inp.x, dy: inp.dy, gamma: inp.gamma, beta: inp.beta, eps, activation, precision, memoryBudget }, { samples, seed, atol, rtol });
       return {
         command: "gradcheck",
         passed: r.passed,
@@ -170,6 +176,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
         layout,
         groups: o.groups,
         eps,
+        activation,
         affine: inp.gamma !== null,
         atol,
         rtol,

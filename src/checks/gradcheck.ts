@@ -10,11 +10,13 @@
  * inputs one at a time, and the work yields to the event loop between entries, so a signal ends it.
  */
 import { unravel } from "../analysis/chunks.js";
+import { type Activation, activationCode } from "../core/activation.js";
 import { type Dims, flatIndex } from "../core/dims.js";
 import type { FloatArray } from "../core/dtype.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
 import type { Precision } from "../kernels/plan.js";
+import { activate } from "../oracle/activation.js";
 import { streamBackward } from "../pipeline/backward.js";
 import { sampleIndices } from "./random.js";
 
@@ -28,6 +30,8 @@ export interface GradcheckInputs {
   gamma: Float64Array | null;
   beta: Float64Array | null;
   eps: number;
+  /** The loss is Σ dY·act(GroupNorm(X)) (default: no activation). */
+  activation?: Activation | null;
   precision: Precision;
   /** Bytes the production backward may stream through. */
   memoryBudget: number;
@@ -118,9 +122,10 @@ async function readGroup(src: TensorSource, d: Dims, n: number, g: number): Prom
 
 /**
  * Σ dy·y over one group, by the float64 reference: two-pass mean and biased variance, then
- * y = (x − mean)·rstd·γ + β, the same operations in the same order as oracle/reference.ts.
+ * y = (x − mean)·rstd·γ + β (through the activation, act of that), the same operations in the same
+ * order as oracle/reference.ts.
  */
-function groupLoss(x: Float64Array, dy: Float64Array, D: number, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number): number {
+function groupLoss(x: Float64Array, dy: Float64Array, D: number, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, act: Activation | null): number {
   const M = x.length;
   let sum = 0;
   for (let i = 0; i < M; i++) sum += x[i];
@@ -131,7 +136,10 @@ function groupLoss(x: Float64Array, dy: Float64Array, D: number, HxW: number, ga
   let L = 0;
   for (let k = 0; k < D; k++) {
     const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
-    for (let s = 0, i = k * HxW; s < HxW; s++, i++) L += dy[i] * ((x[i] - m) * r * w + b);
+    for (let s = 0, i = k * HxW; s < HxW; s++, i++) {
+      const pre = (x[i] - m) * r * w + b;
+      L += dy[i] * (act ? activate(act, pre) : pre);
+    }
   }
   return L;
 }
@@ -187,7 +195,8 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
   const compute = inp.precision === "f32" ? "float32" : "float64";
   const dxSink = new SampledSink(compute, inp.shape, xSamples);
   const dgSink = new VectorSink([d.C]), dbSink = new VectorSink([d.C]);
-  await streamBackward(engine, { dy: inp.dy, x: inp.x, dims: d, gamma: inp.gamma, stats: null, eps: inp.eps, memoryBudget: inp.memoryBudget, sinks: { dx: dxSink, dgamma: dgSink, dbeta: dbSink } });
+  const act = inp.activation ?? null;
+  await streamBackward(engine, { dy: inp.dy, x: inp.x, dims: d, gamma: inp.gamma, stats: null, eps: inp.eps, act: activationCode(act), beta: inp.beta, memoryBudget: inp.memoryBudget, sinks: { dx: dxSink, dgamma: dgSink, dbeta: dbSink } });
 
   // dX: perturb x_i; only its group's outputs move. Step on the group's spread.
   const numericX = new Map<number, number>();
@@ -212,9 +221,9 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
     const v = data.x[k];
     const h = step(Math.sqrt(sq / M), v);
     data.x[k] = v + h;
-    const up = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps);
+    const up = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act);
     data.x[k] = v - h;
-    const down = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps);
+    const down = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act);
     data.x[k] = v;
     numericX.set(i, (up - down) / (2 * h));
     await breathe();
@@ -235,7 +244,7 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
       const mine = channels.filter((c) => Math.floor(c / d.D) === g);
       for (let n = 0; n < d.N; n++) {
         const data = await group(n, g);
-        const L = () => groupLoss(data.x, data.dy, d.D, d.HxW, gamma, beta, g * d.D, inp.eps);
+        const L = () => groupLoss(data.x, data.dy, d.D, d.HxW, gamma, beta, g * d.D, inp.eps, act);
         for (const c of mine) {
           for (const [which, param] of [["dgamma", gamma], ["dbeta", beta]] as const) {
             const v = param[c], h = steps.get(c)![which];

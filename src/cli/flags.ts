@@ -4,6 +4,7 @@
  * (cli/command.ts); the values they receive are typed by this table (after npm-check-updates'
  * cliOptions and vitest's cli-config).
  */
+import { type Activation, checkActivation } from "../core/activation.js";
 import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
@@ -96,6 +97,7 @@ export const FLAGS = {
   layout: value<Layout>("--layout <layout>", "nchw: (N, C, *spatial); nhwc: (N, *spatial, C)", (s) => checkLayout(s), "nchw", "nchw"),
   gamma: path("--gamma <file>", "per-channel scale, shape (C,) (default 1)"),
   beta: path("--beta <file>", "per-channel shift, shape (C,) (default 0)"),
+  activation: value<Activation | null>("--activation <name>", "Y = act(GroupNorm(X)) in the same pass: silu (alias swish), gelu (erf form), gelu-tanh, or none", (s) => checkActivation(s, "--activation"), null, "none"),
   outDir: value("--out-dir <dir>", "folder for the outputs, created with parents if missing", (s) => s, ".", "the current folder"),
   y: path("--y <file>", "write Y here instead of DIR/Y.npy"),
   mean: path("--mean <file>", "mean, shape (N, G)"),

@@ -19,10 +19,12 @@ export class ChunkedItem {
     beta: ArrayLike<number> | null,
     stats: ForwardResult | null,
     shifts: ArrayLike<number>,
+    /** The activation's code (forward: y = act(pre); backward: through it, with beta). */
+    act = 0,
   ) {
     if (geo.N !== 1) throw new Error("ChunkedItem: one item (N = 1) at a time");
     this.mark = engine.arena.used;
-    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true });
+    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true, act });
   }
 
   get units(): number {
@@ -49,6 +51,10 @@ export class ChunkedItem {
   }
   prepareDx(): void {
     this.engine.executor().prepareDx(this.job, 0);
+  }
+  /** Backward through the activation: the forward's coefficients, after the statistics. */
+  prepareAct(): void {
+    this.engine.executor().prepareAct(this.job, 0);
   }
 
   results(): BackwardResult {

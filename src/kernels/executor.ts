@@ -41,6 +41,7 @@ export class Executor extends Combiner {
   // ------------------------------------------------------------------ forward
 
   normUnit(j: Job, item: number, u: number): void {
+    if (j.act) return this.normActUnit(j, item, u);
     const w = j.work;
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
@@ -60,6 +61,26 @@ export class Executor extends Combiner {
     }
   }
 
+  /** normUnit through the activation j.act: y = act(pre), the same kernels' *_act forms. */
+  private normActUnit(j: Job, item: number, u: number): void {
+    const w = j.work, act = j.act;
+    const { ptr, first, count } = this.coefFrame(j, item);
+    const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.NormWide);
+    if (j.layout === "nchw") {
+      const { c0, nch, off, len } = this.run(j, item, u);
+      const at = ptr + (c0 - first) * (wide ? 8 : this.elemBytes(j));
+      if (wide) this.k.norm_chan_f32_wide_act(j.x + off, j.y + off, len, nch, at, count, act);
+      else if (j.precision === "f32") this.k.norm_chan_f32_act(j.x + off, j.y + off, len, nch, at, count, act);
+      else this.k.norm_chan_f64_act(j.x + off, j.y + off, len, nch, at, count, act);
+    } else {
+      const { off, rows } = this.rows(j, item, u);
+      if (wide) this.k.norm_rows_f32_mixed_act(j.x + off, j.y + off, rows, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"), act);
+      else if (j.precision === "f32" && w.groupStats) this.k.norm_rows_g_f32_act(j.x + off, j.y + off, rows, j.C, j.D, ptr, act);
+      else if (j.precision === "f32") this.k.norm_rows_f32_act(j.x + off, j.y + off, rows, j.C, ptr, act);
+      else this.k.norm_rows_f64_act(j.x + off, j.y + off, rows, j.C, ptr, act);
+    }
+  }
+
   /**
    * NHWC float32, D a multiple of 4: normalise the rows of unit u of sample `item` while the same rows
    * of sample item + 1 stream in for its statistics (the same sums as statsUnit's, so results do not
@@ -75,7 +96,8 @@ export class Executor extends Combiner {
     this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
     const kg = this.nhwcShifts(j, item + 1, true);
     const { ptr } = this.coefFrame(j, item);
-    this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
+    if (j.act) this.k.fused_rows_g_f32_act(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j), j.act);
+    else this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
   }
 
   /** Items [i0, i1) from start to end: each item's data makes one trip through memory. */
@@ -105,6 +127,9 @@ export class Executor extends Combiner {
    * extreme groups are redone by finalizeGrad, so that its other groups keep the fast sums.
    */
   gradUnit(j: Job, item: number, u: number, wide = false): void {
+    // through an activation, dy becomes dy·act'(pre) in this pass: a redo (wide) finds it so, unless
+    // the item is streamed in chunks, whose every pass reads dy afresh
+    const act = j.act && !(wide && !j.shiftSource) ? j.act : 0;
     if (j.layout === "nchw") wide ||= this.extremeItem(j, item);
     this.views();
     const out = this.partialPtr(j, item, u);
@@ -112,16 +137,54 @@ export class Executor extends Combiner {
     if (j.layout === "nchw") {
       const { off, len, nch } = this.run(j, item, u);
       const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
+      // the fused kernels where the coefficients are the fast loops' own, else dy·act'(pre) first
+      const fused = act !== 0 && !(f32 && (wide || this.actWide(j, item)));
+      if (act && !fused) this.preActivation(j, item, u);
+      const at = fused ? this.actCoefAt(j, item, u) : 0, stride = j.D;
+      if (!f32) fused ? this.k.grad_chan_f64_act(j.dy + off, j.x + off, len, nch, mean, out, at, stride, act) : this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
       else if (wide) this.k.grad_chan_f32_wide(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
+      else if (fused) this.k.grad_chan_f32_act(j.dy + off, j.x + off, len, nch, Math.fround(mean), out, at, stride, act);
       else this.k.grad_chan_f32(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
     } else {
       const { off, rows } = this.rows(j, item, u);
       const means = this.nhwcMeans(j, item, f32 && !wide);
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
+      const fused = act !== 0 && !(f32 && (wide || this.actWide(j, item)));
+      if (act && !fused) this.preActivation(j, item, u);
+      const at = this.actFrame(j, item).ptr;
+      if (!f32) fused ? this.k.grad_rows_f64_act(j.dy + off, j.x + off, rows, j.C, means, out, at, act) : this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
       else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
+      else if (fused) this.k.grad_rows_f32_act(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j), at, act);
       else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
+    }
+  }
+
+  /** NCHW: where unit u's first channel's forward coefficients lie in the item's activation frame. */
+  private actCoefAt(j: Job, item: number, u: number): number {
+    const { ptr } = this.actFrame(j, item);
+    const c0 = this.run(j, item, u).c0 - (item % j.G) * j.D;
+    return ptr + c0 * (j.precision === "f32" && !this.actWide(j, item) ? 4 : 8);
+  }
+
+  /**
+   * dy ← dy·act'(pre) over unit u alone (backward through the activation j.act): for units whose
+   * coefficients are float64 (an extreme item or group), and for the passes of an item streamed in
+   * chunks after its first. The fused kernels give the same values.
+   */
+  preActivation(j: Job, item: number, u: number): void {
+    const f = this.actFrame(j, item), act = j.act;
+    const wide = j.precision === "f32" && this.actWide(j, item);
+    if (j.layout === "nchw") {
+      const { nch, off, len } = this.run(j, item, u);
+      const at = this.actCoefAt(j, item, u);
+      if (wide) this.k.dpre_chan_f32_wide(j.dy + off, j.x + off, len, nch, at, f.count, act);
+      else if (j.precision === "f32") this.k.dpre_chan_f32(j.dy + off, j.x + off, len, nch, at, f.count, act);
+      else this.k.dpre_chan_f64(j.dy + off, j.x + off, len, nch, at, f.count, act);
+    } else {
+      const { off, rows } = this.rows(j, item, u);
+      if (wide) this.k.dpre_rows_f32_mixed(j.dy + off, j.x + off, rows, j.C, j.G, j.D, f.ptr, f.groups, act);
+      else if (j.precision === "f32") this.k.dpre_rows_f32(j.dy + off, j.x + off, rows, j.C, f.ptr, act);
+      else this.k.dpre_rows_f64(j.dy + off, j.x + off, rows, j.C, f.ptr, act);
     }
   }
 
@@ -132,6 +195,8 @@ export class Executor extends Combiner {
    */
   dxUnit(j: Job, item: number, u: number, reversed = false): void {
     const w = j.work;
+    // an item streamed in chunks reads dy afresh: dy·act'(pre) again (in memory, the grad pass left it there)
+    if (j.act && j.shiftSource) this.preActivation(j, item, u);
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
     const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.DxWide);
@@ -162,6 +227,7 @@ export class Executor extends Combiner {
         for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, item, u);
         this.finalizeStats(j, item);
       }
+      if (j.act) this.prepareAct(j, item);
       for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, item, u);
       this.finalizeGrad(j, item);
       if (!j.wantDx) continue;

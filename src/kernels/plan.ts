@@ -52,6 +52,8 @@ export interface JobPointers {
   readonly threadScratchBytes: number;
   /** Float64 [N·G] of the groups' shifts K when X is streamed in chunks (0: read K from X). */
   readonly shiftSource: number;
+  /** Backward through an activation: items · actItemBytes, each item's forward coefficients (see actItemBytes); else 0. */
+  readonly actCoef: number;
 }
 
 export interface Job extends Geometry, JobPointers {
@@ -60,6 +62,13 @@ export interface Job extends Geometry, JobPointers {
   readonly statsGiven: boolean;
   /** Backward: compute dx (false when only dgamma/dbeta are wanted). */
   readonly wantDx: boolean;
+  /**
+   * The activation after the GroupNorm, Y = act(GroupNorm(X)) (src/assembly/activation.ts): 0 none,
+   * 1 silu, 2 gelu, 3 gelu-tanh. Forward: Y = act(pre) in the normalisation loops. Backward: dy is
+   * replaced by dy·act'(pre) in the internal-gradient pass (which then holds the GroupNorm's own
+   * upstream gradient), or, for an item streamed in chunks, in each pass that reads dy.
+   */
+  readonly act: number;
   /** The work layout of the geometry, computed once when the job is built or decoded. */
   readonly work: WorkLayout;
 }
@@ -105,6 +114,15 @@ export function workLayout(g: Geometry): WorkLayout {
   // arrays (G f64 each), the flags; see scratchParts
   const groupStats = g.precision === "f32" && g.D > 0 && g.D % 4 === 0;
   return { items: g.N, unitsPerItem: units, cpu: 0, blocks: 0, rows, groupStats, partialDoubles: 2 * g.C, perItemBytes: 48 * g.C + 16 * g.G + FLAG_BYTES };
+}
+
+/**
+ * Bytes per item of a backward's activation coefficients (Job.actCoef): the forward's m, a, b per
+ * channel of the item (3 arrays of D (NCHW) or C (NHWC), float32 or float64 as prepareNorm makes
+ * them), then (NHWC) a float64 0/1 per group (its coefficients are float64), then the item's flag.
+ */
+export function actItemBytes(g: Geometry): number {
+  return g.layout === "nchw" ? 24 * g.D + 8 : 24 * g.C + 8 * g.G + 8;
 }
 
 /** Scratch sizes a job needs, in bytes. */
@@ -154,6 +172,8 @@ export interface JobSpec {
   /** Allocate ds/db (backward). */
   gradients: boolean;
   wantDx: boolean;
+  /** The activation's code (Job.act; default 0). */
+  act?: number;
 }
 
 /** The one place a Job is built: scratch and vectors allocated in `m`, the work layout computed once. */
@@ -181,8 +201,10 @@ export function buildJob(m: JobMemory, geo: Geometry, spec: JobSpec): Job {
     shiftSource: spec.shifts ? m.vector(spec.shifts, geo.G, 0) : 0,
     ds: spec.gradients ? m.alloc(NC * 8) : 0,
     db: spec.gradients ? m.alloc(NC * 8) : 0,
+    actCoef: spec.gradients && spec.act ? m.alloc(work.items * actItemBytes(geo)) : 0,
     statsGiven: stats !== null,
     wantDx: spec.wantDx,
+    act: spec.act ?? 0,
     work,
   };
 }
@@ -196,6 +218,8 @@ export interface JobShape {
   beta: boolean;
   shifts: boolean;
   gradients: boolean;
+  /** Backward through an activation (its coefficients, Job.actCoef). */
+  act?: boolean;
 }
 
 /** The arena bytes buildJob allocates for a geometry (an upper bound: each allocation is 64-byte aligned). */
@@ -210,6 +234,7 @@ export function jobArenaBytes(geo: Geometry, shape: JobShape, threads: number): 
     align64(s.perItem) +
     align64(s.perThread * threads) +
     (shape.shifts ? align64(geo.G * 8) : 0) +
-    (shape.gradients ? 2 * align64(NC * 8) : 0) // ds, db
+    (shape.gradients ? 2 * align64(NC * 8) : 0) + // ds, db
+    (shape.gradients && shape.act ? align64(workLayout(geo).items * actItemBytes(geo)) : 0)
   );
 }

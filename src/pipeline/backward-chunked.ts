@@ -22,7 +22,8 @@ export async function backwardChunked(engine: Engine, r: BackwardRun, items: Chu
     const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;
     const stats = r.stats ? { mean: r.stats.mean.subarray(item.stats0, item.stats0 + NG), rstd: r.stats.rstd.subarray(item.stats0, item.stats0 + NG) } : null;
     const shifts = stats ? new Float64Array(NG) : await readShifts(r.x, item);
-    const ci = new ChunkedItem(engine, item.geo, r.eps, r.gamma?.subarray(cs, ce) ?? null, null, stats, shifts);
+    const act = r.act ?? 0;
+    const ci = new ChunkedItem(engine, item.geo, r.eps, r.gamma?.subarray(cs, ce) ?? null, act ? (r.beta?.subarray(cs, ce) ?? null) : null, stats, shifts, act);
     try {
       const pass = async (step: Step) => {
         for (const c of item.chunks) {
@@ -42,6 +43,7 @@ export async function backwardChunked(engine: Engine, r: BackwardRun, items: Chu
           ci.finalizeStats(true);
         }
       }
+      if (act) ci.prepareAct();
       await pass("grad");
       if (!ci.finalizeGrad()) {
         await pass("gradWide");

@@ -24,6 +24,9 @@ export interface BackwardRun {
   /** The forward's statistics, (N, G) each; null: recomputed from X with eps. */
   stats: { mean: Float64Array; rstd: Float64Array } | null;
   eps: number;
+  /** Through an activation, Y = act(GroupNorm(X)): its kernels' code (default 0, none), and the forward's beta. */
+  act?: number;
+  beta?: Float64Array | null;
   memoryBudget: number;
   /** Where each result goes; an absent sink is not computed (dX) or not written. */
   sinks: { dx?: TensorSink; dgamma?: TensorSink; dbeta?: TensorSink };
@@ -41,10 +44,10 @@ export async function streamBackward(engine: Engine, r: BackwardRun): Promise<St
   const d = r.dims;
   const precision = precisionOf(r.x.dtype, r.dy.dtype);
   // the dgamma/dbeta accumulators, the given statistics and the inputs' own copies stay for the run
-  const hostBytes = 8 * (2 * d.C + (r.gamma?.length ?? 0) + (r.stats ? 2 * d.N * d.G : 0)) + (r.x.residentBytes ?? 0) + (r.dy.residentBytes ?? 0);
+  const hostBytes = 8 * (2 * d.C + (r.gamma?.length ?? 0) + (r.act ? (r.beta?.length ?? 0) : 0) + (r.stats ? 2 * d.N * d.G : 0)) + (r.x.residentBytes ?? 0) + (r.dy.residentBytes ?? 0);
   checkResident(r.x, r.memoryBudget);
   checkResident(r.dy, r.memoryBudget);
-  const plan = planRun({ dims: d, precision, kind: "backward", budget: r.memoryBudget, threads: engine.threads, hostBytes });
+  const plan = planRun({ dims: d, precision, kind: "backward", budget: r.memoryBudget, threads: engine.threads, hostBytes, act: !!r.act });
   if (plan.kind === "empty") {
     const { timed, finish } = phaseTimer();
     await timed("write", () => emptyBackward(d, r.stats, r.sinks));
@@ -95,7 +98,8 @@ async function backwardSlices(engine: Engine, r: BackwardRun, slices: Slice[], s
         const NG = s.geo.N * s.geo.G;
         const stats = r.stats ? { mean: r.stats.mean.subarray(s.stats0, s.stats0 + NG), rstd: r.stats.rstd.subarray(s.stats0, s.stats0 + NG) } : null;
         const cs = s.c0, ce = s.c0 + s.geo.C;
-        const res = await engine.backward(s.geo, r.eps, { dy: b.dy, x: b.x, dx: dx ? b.dy : 0 }, r.gamma?.subarray(cs, ce) ?? null, stats);
+        const through = r.act ? { act: r.act, beta: r.beta?.subarray(cs, ce) ?? null } : null;
+        const res = await engine.backward(s.geo, r.eps, { dy: b.dy, x: b.x, dx: dx ? b.dy : 0 }, r.gamma?.subarray(cs, ce) ?? null, stats, through);
         // gamma/beta backward: running sums over n, in slice (so n) order
         gammaBetaBackward(s.geo, res.ds, res.db, res.rstd, state.dgamma.subarray(cs, ce), state.dbeta.subarray(cs, ce));
       },

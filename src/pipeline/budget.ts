@@ -32,6 +32,8 @@ export interface PlanInput {
   threads: number;
   /** Bytes the run holds outside the arena whatever the slicing (vectors read or accumulated, reader copies). */
   hostBytes: number;
+  /** Backward through an activation (its coefficients in the arena). */
+  act?: boolean;
 }
 
 /** The bytes a slice of this geometry costs: buffers in flight, the job in the arena, result copies on the host. */
@@ -39,7 +41,7 @@ function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput):
   const tensors = p.kind === "forward" ? 1 : 2;
   const eb = elementBytes(p.precision);
   const NG = geo.N * geo.G, NC = geo.N * geo.C;
-  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward", shifts: false, gradients: p.kind === "backward" }, p.threads);
+  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward" || !!p.act, shifts: false, gradients: p.kind === "backward", act: p.act }, p.threads);
   // forward keeps each buffer's mean/rstd until written; backward copies ds/db/mean/rstd of one slice
   const host = p.kind === "forward" ? buffers * 2 * NG * 8 : 2 * NC * 8 + 2 * NG * 8;
   return { arena, total: arena + host };
@@ -47,7 +49,7 @@ function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput):
 
 function chunkCost(geo: Geometry, cap: number, p: PlanInput): { arena: number; total: number } {
   const tensors = p.kind === "forward" ? 1 : 2;
-  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true }, p.threads);
+  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true, act: p.act }, p.threads);
   const host = 3 * geo.G * 8 + 2 * geo.C * 8; // shifts, mean/rstd results, ds/db results
   return { arena, total: arena + host };
 }

@@ -15,7 +15,7 @@ export async function forwardChunked(
   x: TensorSource,
   items: ChunkedItemPlan[],
   cap: number,
-  p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision },
+  p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision; act?: number },
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
@@ -23,7 +23,7 @@ export async function forwardChunked(
   const buf = engine.arena.alloc(cap * elementBytes(p.precision));
   for (const [i, item] of items.entries()) {
     const C = item.geo.C;
-    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item));
+    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item), p.act ?? 0);
     try {
       const pass = async (step: "stats" | "statsWide" | "norm") => {
         for (const c of item.chunks) {

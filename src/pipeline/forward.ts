@@ -20,6 +20,8 @@ export interface ForwardRun {
   gamma: Float64Array | null;
   beta: Float64Array | null;
   eps: number;
+  /** The activation after the GroupNorm, as the kernels' code (core/activation.ts: activationCode; default 0, none). */
+  act?: number;
   memoryBudget: number;
   /** Where each result goes; an absent sink is not written. */
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink };
@@ -38,7 +40,7 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
   const { y, mean, rstd } = r.sinks;
   const hostBytes = 8 * ((r.gamma?.length ?? 0) + (r.beta?.length ?? 0)) + (r.x.residentBytes ?? 0);
   checkResident(r.x, r.memoryBudget);
-  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes });
+  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes, act: !!r.act });
   if (plan.kind === "empty") {
     const { timed, finish } = phaseTimer();
     await timed("write", () => emptyForward(d, r.sinks));
@@ -51,7 +53,7 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
   try {
     if (plan.kind === "chunks") {
       // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks, twice
-      const phases = await forwardChunked(engine, r.x, plan.items, plan.cap, { gamma: r.gamma, beta: r.beta, eps: r.eps, precision }, r.sinks, r.onProgress);
+      const phases = await forwardChunked(engine, r.x, plan.items, plan.cap, { gamma: r.gamma, beta: r.beta, eps: r.eps, precision, act: r.act ?? 0 }, r.sinks, r.onProgress);
       return { phases, slices: plan.items.length * plan.items[0].chunks.length };
     }
     const slices = plan.slices;
@@ -68,7 +70,7 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
         read: (s, b) => r.x.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
         compute: async (s, b) => {
           const C = s.geo.C;
-          const res = await engine.forward(s.geo, r.eps, b.x, b.x, r.gamma?.subarray(s.c0, s.c0 + C) ?? null, r.beta?.subarray(s.c0, s.c0 + C) ?? null);
+          const res = await engine.forward(s.geo, r.eps, b.x, b.x, r.gamma?.subarray(s.c0, s.c0 + C) ?? null, r.beta?.subarray(s.c0, s.c0 + C) ?? null, r.act ?? 0);
           b.mean = res.mean;
           b.rstd = res.rstd;
         },

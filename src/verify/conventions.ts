@@ -4,6 +4,7 @@
  * interleaved grouping, per-group affine, gamma/beta left out or swapped, rstd written as something
  * else. The given convention is the first.
  */
+import type { Activation } from "../core/activation.js";
 import type { Layout } from "../core/dims.js";
 
 export type Grouping = "contiguous" | "interleaved";
@@ -22,6 +23,8 @@ export interface Convention {
   affine: Affine;
   /** How the rstd candidate was written. */
   rstdAs: RstdAs;
+  /** Another activation than the given one (null: none), when verify checks through one; absent: the given one. */
+  activation?: Activation | null;
 }
 
 export interface Given {
@@ -78,6 +81,7 @@ export function alternatives(g: Given): Convention[] {
 
 /** Whether an alternative changes an output at all (only those are tried on it). */
 export function affects(c: Convention, given: Convention, output: string): boolean {
+  if (c.activation !== given.activation) return output !== "mean" && output !== "rstd";
   if (c.rstdAs !== given.rstdAs) return output === "rstd";
   if (c.affine !== given.affine) return output === "Y" || output === "dX";
   if (c.layout !== given.layout || c.grouping !== given.grouping) return true;

@@ -4,7 +4,9 @@
  * the files with compensated sums, for the given convention and its alternatives at once. Memory is
  * a few float64 vectors per (n, g) group and per channel, whatever the file sizes.
  */
+import type { Activation } from "../core/activation.js";
 import type { TensorSource } from "../io/tensor.js";
+import { activationSlope, SLOPE } from "../oracle/activation.js";
 import type { Convention } from "./conventions.js";
 import { GroupIndex, Sums } from "./grouping.js";
 import { offsetFactor } from "./tolerance.js";
@@ -122,8 +124,18 @@ export interface BackwardSums {
   absDbeta: Float64Array;
 }
 
-/** One pass over dY and X for every convention at once. */
-export async function backwardSums(dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>): Promise<BackwardSums[]> {
+/** Through an activation: the activation each convention's reference uses, and the forward's beta. */
+export interface Through {
+  activation: (c: Convention) => Activation | null;
+  beta: Float64Array | null;
+}
+
+/**
+ * One pass over dY and X for every convention at once. Through an activation, the sums are of
+ * dy·act'(pre), and the sizes they are checked against of |dy|·max|act'| (an honest dy·act'(pre)
+ * carries pre's rounding through act', up to its largest slope).
+ */
+export async function backwardSums(dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>, through: Through | null = null): Promise<BackwardSums[]> {
   const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK);
   const acc = conventions.map(({ stats }) => ({
     sgdy: new Sums(stats.index.groups),
@@ -136,15 +148,21 @@ export async function backwardSums(dy: TensorSource, x: TensorSource, convention
   }));
   // per convention: each channel's scale, each group's offset factor (the room dgamma needs for the mean's rounding)
   const plans = conventions.map(({ c, stats }) => {
-    const ix = stats.index, w = new Float64Array(ix.C), q = new Float64Array(ix.groups);
-    for (let chn = 0; chn < ix.C; chn++) w[chn] = affineOf(c, gamma, null, chn, ix.grouping === "interleaved" ? chn % ix.G : Math.floor(chn / ix.D))[0];
+    const ix = stats.index, w = new Float64Array(ix.C), b = new Float64Array(ix.C), q = new Float64Array(ix.groups);
+    for (let chn = 0; chn < ix.C; chn++) [w[chn], b[chn]] = affineOf(c, gamma, through?.beta ?? null, chn, ix.grouping === "interleaved" ? chn % ix.G : Math.floor(chn / ix.D));
     for (let g = 0; g < ix.groups; g++) q[g] = offsetFactor(stats.mean[g], stats.rstd[g]);
-    return { w, q };
+    return { w, b, q, act: through?.activation(c) ?? null };
   });
+  const dpre = through ? new Float64Array(VERIFY_CHUNK) : null;
   await stream([dy, x], (start, [vdy, vx]) => {
     for (const [k, { stats }] of conventions.entries()) {
+      const { w, b, q, act } = plans[k];
       stats.index.walk(start, vx.length, gi, ch);
-      backwardChunk(vx.length, vdy, vx, gi, ch, stats.mean, stats.rstd, plans[k].w, plans[k].q, acc[k]);
+      if (!act) backwardChunk(vx.length, vdy, vx, gi, ch, stats.mean, stats.rstd, w, q, acc[k], vdy, 1);
+      else {
+        preActivationChunk(vx.length, vdy, vx, gi, ch, stats.mean, stats.rstd, w, b, act, dpre!);
+        backwardChunk(vx.length, dpre!, vx, gi, ch, stats.mean, stats.rstd, w, q, acc[k], vdy, SLOPE[act]);
+      }
     }
   }, breathe);
   return acc.map((a) => ({
@@ -158,14 +176,19 @@ export async function backwardSums(dy: TensorSource, x: TensorSource, convention
   }));
 }
 
-/** One chunk of backwardSums for one convention (a plain function: the hot loop). */
+/**
+ * One chunk of backwardSums for one convention (a plain function: the hot loop): the sums of vdy,
+ * against sizes |size|·slope (the upstream gradient and the activation's largest slope; without
+ * one, vdy itself and 1).
+ */
 function backwardChunk(
   len: number, vdy: Float64Array, vx: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, q: Float64Array,
   a: { sgdy: Sums; sgdyx: Sums; dymax: Float64Array; dgamma: Sums; dbeta: Sums; absDgamma: Sums; absDbeta: Sums },
+  size: Float64Array, slope: number,
 ): void {
   for (let i = 0; i < len; i++) {
     const g = gi[i], chn = ch[i], d = vdy[i];
-    const xhat = (vx[i] - mean[g]) * rstd[g], wd = w[chn] * d, ad = Math.abs(d);
+    const xhat = (vx[i] - mean[g]) * rstd[g], wd = w[chn] * d, ad = Math.abs(size[i]) * slope;
     a.sgdy.add(g, wd);
     a.sgdyx.add(g, wd * xhat);
     if (ad > a.dymax[g] || Number.isNaN(ad)) a.dymax[g] = ad;
@@ -174,6 +197,17 @@ function backwardChunk(
     // the size of dy·x̂ with room for x̂'s error from the mean's rounding (see offsetFactor)
     a.absDgamma.add(chn, ad * (Math.abs(xhat) * q[g] + q[g] - 1));
     a.absDbeta.add(chn, ad);
+  }
+}
+
+/** dy·act'(pre) over a chunk, pre = (x − mean)·rstd·w + b per group gi and channel ch: the GroupNorm's upstream gradient inside act. */
+export function preActivationChunk(
+  len: number, vdy: Float64Array, vx: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, b: Float64Array,
+  act: Activation, out: Float64Array,
+): void {
+  for (let i = 0; i < len; i++) {
+    const g = gi[i], c = ch[i];
+    out[i] = vdy[i] * activationSlope(act, (vx[i] - mean[g]) * rstd[g] * w[c] + b[c]);
   }
 }
 

@@ -2,13 +2,15 @@
  * verify: a user's own GroupNorm outputs (candidates) against the float64 reference of the stored
  * inputs, streamed; and, for a candidate that fails, the convention under which it would pass.
  */
+import { type Activation, ACTIVATIONS } from "../core/activation.js";
 import { formatShape, type Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import type { TensorSource } from "../io/tensor.js";
 import { Checker, type OutputReport } from "./check.js";
 import { affects, alternatives, type Convention, givenConvention } from "./conventions.js";
 import { GroupIndex } from "./grouping.js";
-import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, type Stats, statsOf, stream, VERIFY_CHUNK } from "./reference.js";
+import { activate, activationSlope, SLOPE } from "../oracle/activation.js";
+import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, preActivationChunk, type Stats, statsOf, stream, type Through, VERIFY_CHUNK } from "./reference.js";
 import { allowed, defaultTolerance, lengthFactor, offsetFactor, type Tolerance } from "./tolerance.js";
 
 export type ForwardCandidate = "Y" | "mean" | "rstd";
@@ -25,6 +27,8 @@ export interface VerifyInputs {
   beta: Float64Array | null;
   /** Backward: the forward's statistics, given (else recomputed). */
   stats?: { mean: Float64Array; rstd: Float64Array } | null;
+  /** The candidates are of act(GroupNorm(X)) (forward) or its gradients (backward, with beta). */
+  activation?: Activation | null;
   candidates: Partial<Record<ForwardCandidate | BackwardCandidate, TensorSource>>;
   /** Fixed tolerances instead of the defaults by dtype. */
   atol?: number;
@@ -128,6 +132,16 @@ function ratio(value: number, reference: number, tol: number): number {
   return tol > 0 ? err / tol : err > 0 ? Infinity : 0;
 }
 
+/** The activation of a convention's reference: its own, when it tries another, else the given one. */
+const actOf = (c: Convention, i: VerifyInputs): Activation | null => (c.activation !== undefined ? c.activation : (i.activation ?? null));
+/** Room for an activation in a scale: its largest slope. */
+const slopeOf = (act: Activation | null) => (act ? SLOPE[act] : 1);
+
+/** What backwardSums needs to go through the activation, when there is one. */
+function through(i: VerifyInputs): Through | null {
+  return i.activation ? { activation: (c) => actOf(c, i), beta: i.beta } : null;
+}
+
 interface Prepared {
   given: Convention;
   alts: Convention[];
@@ -153,6 +167,13 @@ async function prepare(i: VerifyInputs): Promise<Prepared> {
   const index0 = new GroupIndex(shape, i.groups, i.layout, "contiguous");
   if (index0.D <= 1 || i.groups <= 1) alts = alts.filter((c) => c.grouping === "contiguous");
   if (i.gamma && i.gamma.length < i.groups) alts = alts.filter((c) => c.affine !== "group");
+  // through an activation: the others, and none (the given convention's activation is i.activation)
+  if (i.activation) {
+    const base = { ...given };
+    for (const a of [...ACTIVATIONS.filter((a) => a !== i.activation), null]) {
+      alts.push({ ...base, activation: a, label: a ? `${a} as the activation` : "no activation", instead: i.activation });
+    }
+  }
   const indexes = indexesFor(shape, i.groups, [given, ...alts]);
   const byKey = new Map<string, Moments>();
   const [first] = await moments(i.x, [indexes.get(keyOf(given))!], i.breathe);
@@ -227,9 +248,9 @@ function forwardPlan(s: Stats, conv: Convention, i: VerifyInputs): { w: Float64A
     const g = ix.grouping === "interleaved" ? c % ix.G : Math.floor(c / ix.D);
     [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, g);
   }
-  const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M);
+  const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M), k = slopeOf(actOf(conv, i));
   const scale = new Float64Array(ix.groups);
-  for (let gi = 0; gi < ix.groups; gi++) scale[gi] = yScale(s, gi, amax.wmax[gi % ix.G], amax.bmax[gi % ix.G], f);
+  for (let gi = 0; gi < ix.groups; gi++) scale[gi] = k * yScale(s, gi, amax.wmax[gi % ix.G], amax.bmax[gi % ix.G], f);
   return { w, b, scale };
 }
 
@@ -239,6 +260,11 @@ function yChunk(len: number, x: Float64Array, gi: Int32Array, ch: Int32Array, me
     const g = gi[k], c = ch[k];
     ref[k] = (x[k] - mean[g]) * rstd[g] * w[c] + b[c];
   }
+}
+
+/** act of a chunk of references, in place. */
+function activateChunk(len: number, ref: Float64Array, act: Activation): void {
+  for (let k = 0; k < len; k++) ref[k] = activate(act, ref[k]);
 }
 
 /** dX's reference over a chunk: rstd·(w·dy − A) − (x − mean)·rstd·B with per-group A and B. */
@@ -263,8 +289,8 @@ function yScale(s: Stats, gi: number, wmax: number, bmax: number, f: number): nu
 function yRef(x: number, gi: number, c: number, s: Stats, conv: Convention, i: VerifyInputs, amax: { wmax: Float64Array; bmax: Float64Array }): { value: number; scale: number } {
   const g = gi % s.index.G;
   const [w, b] = affineOf(conv, i.gamma, i.beta, c, g);
-  const r = s.rstd[gi];
-  return { value: (x - s.mean[gi]) * r * w + b, scale: yScale(s, gi, amax.wmax[g], amax.bmax[g], lengthFactor(s.index.M)) };
+  const r = s.rstd[gi], pre = (x - s.mean[gi]) * r * w + b, act = actOf(conv, i);
+  return { value: act ? activate(act, pre) : pre, scale: slopeOf(act) * yScale(s, gi, amax.wmax[g], amax.bmax[g], lengthFactor(s.index.M)) };
 }
 
 async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise<OutputReport> {
@@ -278,6 +304,7 @@ async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise
   await stream([i.x, cand], (start, [vx, vy]) => {
     ix.walk(start, vx.length, gi, ch);
     yChunk(vx.length, vx, gi, ch, mean, rstd, w, b, ref);
+    if (i.activation) activateChunk(vx.length, ref, i.activation);
     checker.addChunk(start, vx.length, vy, ref, scale, gi, ch);
   }, i.breathe);
   const report = checker.report();
@@ -334,6 +361,14 @@ export async function verifyForward(i: VerifyInputs): Promise<Partial<Record<For
   return out;
 }
 
+/** dy, or through the convention's activation dy·act'(pre), at one value of group gi and channel c. */
+function preActivationOf(conv: Convention, dy: number, x: number, gi: number, c: number, s: Stats, i: VerifyInputs): number {
+  const act = actOf(conv, i);
+  if (!act) return dy;
+  const [w, b] = affineOf(conv, i.gamma, i.beta, c, gi % s.index.G);
+  return dy * activationSlope(act, (x - s.mean[gi]) * s.rstd[gi] * w + b);
+}
+
 /** dX's reference at one value and a bound of its group's largest |dx|, under a convention. */
 function dxRef(dy: number, x: number, gi: number, c: number, s: Stats, sums: BackwardSums, conv: Convention, i: VerifyInputs, wmax: Float64Array): { value: number; scale: number } {
   const ix = s.index, g = gi % ix.G, M = ix.M;
@@ -353,13 +388,13 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
   const s = p.stats.get(p.given)!, ix = s.index;
   const wanted = (["dX", "dgamma", "dbeta"] as const).filter((n) => i.candidates[n]);
   // the alternatives' sums only when something fails (a second pass)
-  const [sums] = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe);
+  const [sums] = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe, through(i));
   let altSums: Map<Convention, BackwardSums> | null = null;
   const sumsOfAlternatives = async () => {
     if (altSums) return altSums;
     const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n)));
     const alt = await p.alternatives();
-    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe);
+    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe, through(i));
     altSums = new Map(list.map((c, n) => [c, all[n]]));
     return altSums;
   };
@@ -406,13 +441,16 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
       const checker = new Checker("dX", cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.groups);
       const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK), ref = new Float64Array(VERIFY_CHUNK);
       // dx = rstd·(w·dy − A) − x̂·B per group, A = Σγ·dy/M, B = rstd·Σγ·dy·x̂/M: per-group constants first
-      const M = ix.M, w = forwardPlan(s, p.given, i).w;
+      const M = ix.M, { w, b } = forwardPlan(s, p.given, i);
       const A = sums.sgdy.map((v) => v / M), B = sums.sgdyx.map((v, g) => (s.rstd[g] * v) / M);
       const scale = new Float64Array(ix.groups).map((_, g) => dxRef(0, s.mean[g], g, 0, s, sums, p.given, i, wmax).scale);
       const { mean, rstd } = s;
+      // through an activation, dx is GroupNorm's backward of dy·act'(pre)
+      const dpre = i.activation ? new Float64Array(VERIFY_CHUNK) : null;
       await stream([dy, i.x, cand], (start, [vdy, vx, vc]) => {
         ix.walk(start, vx.length, gi, ch);
-        dxChunk(vx.length, vdy, vx, gi, ch, mean, rstd, w, A, B, ref);
+        if (dpre) preActivationChunk(vx.length, vdy, vx, gi, ch, mean, rstd, w, b, i.activation!, dpre);
+        dxChunk(vx.length, dpre ?? vdy, vx, gi, ch, mean, rstd, w, A, B, ref);
         checker.addChunk(start, vx.length, vc, ref, scale, gi, ch);
       }, i.breathe);
       const report = checker.report();
@@ -421,7 +459,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
         const alt = await p.alternatives();
         const wmaxOf = new Map([...alt].map(([conv, sc]) => [conv, groupAffineMax(sc.index, conv, i.gamma, null).wmax]));
         const ratios = await diagnoseElementwise("dX", [dy, i.x, cand], checker.failed, i, p, (conv, values, gIdx, c) =>
-          dxRef(values[0], values[1], gIdx, c, alt.get(conv)!, alts.get(conv)!, conv, i, wmaxOf.get(conv)!));
+          dxRef(preActivationOf(conv, values[0], values[1], gIdx, c, alt.get(conv)!, i), values[1], gIdx, c, alt.get(conv)!, alts.get(conv)!, conv, i, wmaxOf.get(conv)!));
         report.diagnosis = diagnosis("dX", report, ratios);
       }
       out.dX = report;

@@ -10,10 +10,12 @@ export const backwardCommand = defineCommand({
     ["<DY.npy>", "upstream gradient, same shape as X"],
     ["<X.npy>", "the forward input"],
   ],
-  flags: ["groups", "gamma", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
+  flags: ["groups", "gamma", "beta", "activation", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
   required: ["groups"],
   help: {
     gamma: "per-channel scale used in the forward pass (enables dgamma, dbeta)",
+    beta: "per-channel shift used in the forward pass, shape (C,) (default 0): with --activation, the pre-activation needs it",
+    activation: "DY is the gradient of act(GroupNorm(X)): silu (alias swish), gelu (erf form), gelu-tanh, or none",
     mean: "forward mean, shape (N, G) (with --rstd; default: recomputed from X)",
     rstd: "forward rstd, shape (N, G)",
     outputs: "which of dx,dgamma,dbeta to write (default: those named by --dx/--dgamma/--dbeta, or dx, and dgamma,dbeta with --gamma)",
@@ -25,18 +27,20 @@ export const backwardCommand = defineCommand({
   examples: [
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
     "groupnorm backward dy.npy x.npy --groups 32 --mean out/mean.npy --rstd out/rstd.npy --outputs dx",
+    "groupnorm backward dy.npy h.npy --groups 32 --gamma g.npy --beta b.npy --activation silu --out-dir grads/",
   ],
   async run(ctx, [dy, x], f, given) {
     if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
+    if (f.beta !== undefined && !f.activation) ctx.console.warn("--beta has no effect without --activation: GroupNorm's gradients do not depend on beta");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({
-      dy, x, groups: f.groups!, gamma: f.gamma, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs as BackwardOutput[] | undefined,
+      dy, x, groups: f.groups!, gamma: f.gamma, beta: f.beta, activation: f.activation, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs as BackwardOutput[] | undefined,
       outDir: f.outDir, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
     }).finally(progress.stop);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
-    ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}`));
+    ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}${r.activation ? `, through ${r.activation}` : ""}`));
     for (const line of describeOutputs(c, r.outputs, r.dtypes, { dX: r.input.shape, dgamma: [r.dims.c], dbeta: [r.dims.c] })) ctx.console.info(line);
     ctx.console.info(timingLine(c, r));
   },

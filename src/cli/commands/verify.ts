@@ -15,7 +15,7 @@ const coords = (v: number[]) => `(${v.join(", ")})`;
 
 function printReport(console: Console, r: VerifyReport): void {
   const c = console.out;
-  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}: candidates against the float64 reference`);
+  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}${r.activation ? `, through ${r.activation}` : ""}: candidates against the float64 reference`);
   for (const [name, o] of Object.entries(r.outputs) as Array<[string, OutputReport]>) {
     const verdict = o.passed ? c.green("pass") : c.red("FAIL");
     if (o.reason === "shape" || o.reason === "dtype") {
@@ -37,7 +37,7 @@ function printReport(console: Console, r: VerifyReport): void {
 
 const WHICH = "verify checks files your implementation wrote against the float64 reference of its inputs and names the convention it follows when it fails. gradcheck checks groupnorm's own backward kernels against finite differences; it cannot see your code.";
 
-const shared = ["groups", "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
+const shared = ["groups", "gamma", "eps", "layout", "activation", "atol", "rtol", "memory"] as const;
 const tolerances = {
   atol: "fixed absolute tolerance (default: by the candidate's dtype, scaled by each group's values; see docs/cli.md)",
   rtol: "relative tolerance, times |reference| (default: two units in the last place of the candidate's dtype)",
@@ -57,13 +57,13 @@ const forward = defineCommand({
   flags: [...shared, "beta", "y", "mean", "rstd"],
   notes: WHICH,
   required: ["groups"],
-  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", ...tolerances },
+  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", activation: "your Y is act(GroupNorm(X)): silu (alias swish), gelu, gelu-tanh, or none", ...tolerances },
   examples: [
     "groupnorm verify forward x.npy --groups 32 --gamma g.npy --beta b.npy --y my_y.npy",
     "groupnorm verify forward x.npy --groups 8 --layout nhwc --y y.npy --mean mean.npy --rstd rstd.npy --json",
   ],
   async run(ctx, [x], f) {
-    const r = await verifyFiles({ mode: "forward", x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, y: f.y, mean: f.mean, rstd: f.rstd, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    const r = await verifyFiles({ mode: "forward", x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, activation: f.activation, y: f.y, mean: f.mean, rstd: f.rstd, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });
@@ -75,10 +75,12 @@ const backward = defineCommand({
     ["<DY.npy>", "the upstream gradient"],
     ["<X.npy>", "the forward's input"],
   ],
-  flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
+  flags: [...shared, "beta", "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
   required: ["groups"],
   help: {
+    beta: "with --activation: the forward's shift, shape (C,) (default 0; the pre-activation needs it)",
+    activation: "your gradients are of act(GroupNorm(X)): silu (alias swish), gelu, gelu-tanh, or none",
     mean: "the forward's mean, (N, G) (with --rstd; default: recomputed from X)",
     rstd: "the forward's rstd, (N, G)",
     dx: "your dX, X's shape and dtype",
@@ -91,7 +93,7 @@ const backward = defineCommand({
     "groupnorm verify backward dy.npy x.npy --groups 32 --mean mean.npy --rstd rstd.npy --dx dx.npy --json",
   ],
   async run(ctx, [dy, x], f) {
-    const r = await verifyFiles({ mode: "backward", x, dy, groups: f.groups!, gamma: f.gamma, eps: f.eps, layout: f.layout, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    const r = await verifyFiles({ mode: "backward", x, dy, groups: f.groups!, gamma: f.gamma, beta: f.beta, activation: f.activation, eps: f.eps, layout: f.layout, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });
