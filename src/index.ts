@@ -28,6 +28,7 @@ export { compareFiles, describeFile } from "./api/inspect.js";
 export type { CompareOptions, CompareReport, InfoReport } from "./api/inspect.js";
 export { roofline } from "./api/roofline.js";
 export type { RooflineOptions, RooflineResult } from "./api/roofline.js";
+export type { Activation } from "./core/activation.js";
 export type { Layout } from "./core/dims.js";
 export type { Dtype } from "./core/dtype.js";
 export { formatError, InputError } from "./errors.js";

@@ -13,13 +13,19 @@ import type { Activation } from "../core/activation.js";
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);
 const KAPPA = 0.044715;
 
+/** exp(−z²/2) without z²'s rounding: z = h + l with h of 24 bits, so that h²/2 is exact. */
+function expHalfSquare(z: number): number {
+  const h = Math.fround(z), l = z - h;
+  return Math.exp(-0.5 * h * h) * Math.exp(-0.5 * l * (z + h));
+}
+
 /**
- * erfc(x) for x ≥ 0: below 2.5 as 1 − erf(x) with erf(x) = 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3···(2n+1))
+ * erfc(x) for x = |z|/√2: below 1.5 as 1 − erf(x) with erf(x) = 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3···(2n+1))
  * (positive terms, no cancellation in the sum; absolute error ~1e-16), above by its continued
- * fraction e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))) (modified Lentz).
+ * fraction e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))) (modified Lentz, at most ~90 terms).
  */
-function erfcPositive(x: number): number {
-  if (x < 2.5) {
+function erfcPositive(x: number, z: number): number {
+  if (x < 1.5) {
     let term = x, sum = x;
     for (let n = 1; n < 200 && term > 1e-17 * sum; n++) {
       term *= (2 * x * x) / (2 * n + 1);
@@ -39,14 +45,16 @@ function erfcPositive(x: number): number {
     f *= delta;
     if (Math.abs(delta - 1) < 1e-17) break;
   }
-  return Math.exp(-x * x) / (Math.sqrt(Math.PI) * f);
+  return expHalfSquare(z) / (Math.sqrt(Math.PI) * f);
 }
 
 /** The standard normal distribution function Φ(z) = erfc(−z/√2)/2. */
 export function normalCdf(z: number): number {
   if (Number.isNaN(z)) return NaN;
-  const x = -z / Math.SQRT2;
-  return x >= 0 ? 0.5 * erfcPositive(x) : 1 - 0.5 * erfcPositive(-x);
+  if (z === -Infinity) return 0;
+  if (z === Infinity) return 1;
+  const x = Math.abs(z) / Math.SQRT2;
+  return z <= 0 ? 0.5 * erfcPositive(x, z) : 1 - 0.5 * erfcPositive(x, z);
 }
 
 function sigmoid(z: number): number {
@@ -66,7 +74,7 @@ export function activationSlope(a: Activation, z: number): number {
     const s = sigmoid(z);
     return s * (1 + z * (1 - s));
   }
-  if (a === "gelu") return normalCdf(z) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
+  if (a === "gelu") return normalCdf(z) + (z * expHalfSquare(z)) / Math.sqrt(2 * Math.PI);
   const t = Math.tanh(SQRT_2_PI * (z + KAPPA * z * z * z));
   return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * SQRT_2_PI * (1 + 3 * KAPPA * z * z);
 }
