@@ -5,7 +5,7 @@
 //
 // A second table, "fused", times forward with --activation silu against plain forward, and the
 // backward through it against plain backward (scripts/bench-fused.js, the two alternated on the same
-// buffers), next to PyTorch's silu(group_norm(x)) and its autograd backward (scripts/bench_torch_fused.py).
+// buffers), next to PyTorch's silu(group_norm(x)) and its autograd backward (scripts/bench_torch.py fused).
 //
 // The host's memory bandwidth moves between two levels (about 47 and 80 GB/s of STREAM copy here)
 // from one minute to the next, so a ratio is only meaningful between measurements taken close
@@ -56,11 +56,12 @@ function ours(layout) {
   return JSON.parse(out);
 }
 
-function torch(layout) {
+/** PyTorch's timings (`fused`: of silu(group_norm(x)) and plain group_norm with autograd, scripts/bench_torch.py). */
+function torch(layout, fused = false) {
   if (!existsSync(PYTHON)) return { error: "no /usr/bin/python3" };
   const env = { ...process.env, OMP_NUM_THREADS: threads };
   if (existsSync(TCMALLOC)) env.LD_PRELOAD = TCMALLOC;
-  const r = spawnSync(PYTHON, [join(root, "scripts/bench_torch.py"), String(N), String(C), String(H), String(W), groups, layout, runs, threads], { env, encoding: "utf8" });
+  const r = spawnSync(PYTHON, [join(root, "scripts/bench_torch.py"), String(N), String(C), String(H), String(W), groups, layout, runs, threads, ...(fused ? ["fused"] : [])], { env, encoding: "utf8" });
   if (r.status !== 0) return { error: `PyTorch unavailable (${(r.stderr || "").trim().split("\n").pop()})` };
   return { ...JSON.parse(r.stdout), tcmalloc: !!env.LD_PRELOAD };
 }
@@ -68,15 +69,6 @@ function torch(layout) {
 function fused(layout) {
   const out = execFileSync(process.execPath, [join(root, "scripts/bench-fused.js"), "--shape", shape, "--groups", groups, "--layout", layout, "--threads", threads, "--runs", runs, "--activation", "silu"], { encoding: "utf8" });
   return JSON.parse(out);
-}
-
-function torchFused(layout) {
-  if (!existsSync(PYTHON)) return { error: "no /usr/bin/python3" };
-  const env = { ...process.env, OMP_NUM_THREADS: threads };
-  if (existsSync(TCMALLOC)) env.LD_PRELOAD = TCMALLOC;
-  const r = spawnSync(PYTHON, [join(root, "scripts/bench_torch_fused.py"), String(N), String(C), String(H), String(W), groups, layout, runs, threads], { env, encoding: "utf8" });
-  if (r.status !== 0) return { error: `PyTorch unavailable (${(r.stderr || "").trim().split("\n").pop()})` };
-  return JSON.parse(r.stdout);
 }
 
 const median = (v) => {
@@ -116,7 +108,7 @@ for (let round = 1; round <= rounds; round++) {
       samples.get(key).push(s);
     }
     const f = fused(layout);
-    const tf = torchFused(layout);
+    const tf = torch(layout, true);
     if (tf.error) torchError = tf.error;
     for (const name of ["forward", "backward"]) {
       const key = `${name} ${layout}`;
