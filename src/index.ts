@@ -2,7 +2,7 @@
  * groupnorm: Group Normalization (Wu & He, 2018), exact and memory-bound fast, on typed arrays and
  * on tensor files. The command line (bin/groupnorm.js) is one client of these functions.
  *
- *   groupNorm, groupNormBackward     on Float32Array / Float64Array / float16 bits (Uint16Array)
+ *   groupNorm, groupNormBackward     on Float32Array / Float64Array / float16 or bfloat16 bits (Uint16Array)
  *   forwardFiles, backwardFiles      file to file, streamed in bounded memory
  *   compareFiles, describeFile       the `compare` and `info` commands
  *   gradcheck, roofline              the `gradcheck` and `roofline` commands
@@ -25,12 +25,13 @@ export { verifyFiles } from "./api/verify.js";
 export type { OutputReport, VerifyOptions, VerifyReport } from "./api/verify.js";
 export type { GradcheckOptions, GradcheckReport } from "./api/gradcheck.js";
 export { compareFiles, describeFile } from "./api/inspect.js";
-export type { CompareOptions, CompareReport, InfoReport } from "./api/inspect.js";
+export type { CompareOptions, CompareReport, ContainerInfoReport, InfoReport } from "./api/inspect.js";
 export { roofline } from "./api/roofline.js";
 export type { RooflineOptions, RooflineResult } from "./api/roofline.js";
 export type { Activation } from "./core/activation.js";
 export type { Layout } from "./core/dims.js";
 export type { Dtype } from "./core/dtype.js";
 export { formatError, InputError } from "./errors.js";
+export { bf16ArrayToFloat32 as decodeBfloat16, floatArrayToBF16 as encodeBfloat16 } from "./io/bfloat16.js";
 export { f16ArrayToFloat32 as decodeFloat16, floatArrayToF16 as encodeFloat16 } from "./io/float16.js";
 export { WorkerFailure } from "./kernels/pool/pool.js";

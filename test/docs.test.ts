@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { groupNormDims } from "../src/core/dims.js";
 import { writeNpy } from "../src/io/npy/index.js";
+import { NpzWriter } from "../src/io/npz/writer.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
@@ -59,6 +60,31 @@ describe("README", () => {
         expect(r.status, `${command}\n${r.stdout}`).toBe(0);
         expect(r.stdout.trimEnd().split("\n").pop()).toBe("passed");
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("its commands under 'Tensor files' run as printed on an .npz holding x, dy, gamma and beta, and write what they say", async () => {
+    const block = /## Tensor files[\s\S]*?```sh\n([\s\S]*?)```/.exec(read("README.md"))?.[1] ?? "";
+    const commands = block.replace(/\\\n\s*/g, "").split("\n").map((l) => l.replace(/\s+#.*$/, "").trim()).filter((l) => l.startsWith("groupnorm "));
+    expect(commands.length).toBeGreaterThanOrEqual(3);
+    const dir = mkdtempSync(join(tmpdir(), "groupnorm-readme-npz-"));
+    try {
+      const shape = [2, 64, 4, 4], size = 2 * 64 * 16;
+      const w = new NpzWriter({ path: join(dir, "run.npz"), temporary: true, display: "run.npz", scratch: () => join(dir, `.spill${Math.random()}`) }, false);
+      const members: Array<[string, number[], number]> = [["x", shape, 1], ["dy", shape, 2], ["gamma", [64], 3], ["beta", [64], 4]];
+      const sinks = members.map(([k, sh]) => w.add(k, "float32", sh));
+      for (const [i, [, sh, seed]] of members.entries()) await sinks[i]!.write(Float32Array.from(randn(sh.reduce((a, b) => a * b, 1), seed)));
+      await w.finish();
+      expect(size).toBe(2048);
+      for (const command of commands) {
+        const r = groupnorm(command.split(/\s+/).slice(1), { cwd: dir });
+        expect(r.stderr, command).toBe("");
+        expect(r.status, command).toBe(0);
+      }
+      expect(groupnorm(["info", "fwd.npz", "--json"], { cwd: dir }).stdout).toMatch(/"name": "Y"/);
+      expect(JSON.parse(groupnorm(["info", "grads.safetensors", "--json"], { cwd: dir }).stdout).tensors.map((t: { name: string }) => t.name)).toEqual(["dX", "dgamma", "dbeta"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -85,3 +85,44 @@ it("the split schedule is really exercised by the cases above", async () => {
   expect(splitsItems(job([1, 300, 300, 8], 2, "nhwc"), 2)).toBe(true);
   expect(splitsItems(job([4, 8, 33, 9], 4, "nchw"), 2)).toBe(false);
 });
+
+// A dispatch is a new generation, not a wake-up. The main thread bumps CTL.GEN and then notifies;
+// a thread that was still awake sees the new GEN at once, runs the job, and can be asleep again
+// (on that GEN) when the notify arrives. Taken as a dispatch, that late notify made it rerun the
+// job and count itself done twice while the main thread read the results and reused the scratch:
+// about 1 backward in 10,000 gave a wrong dX (in place over dY, so the rerun read dX as dY).
+describe("a late or stray notify on the dispatch generation runs nothing", () => {
+  const shape = [2, 4, 3, 3], G = 2, n = 72;
+  const geo = { ...groupNormDims(shape, G, "nchw"), precision: "f64" as Precision };
+  const x = randn(n, 21, 2, 0.75), dy = randn(n, 22), gamma = randn(4, 23, 0.5, 1);
+
+  /** One backward with dX over dY (not idempotent: a second run of the same job reads dX). */
+  async function inPlace(e: Engine, check?: (pdy: number) => Promise<void>): Promise<number[]> {
+    const mark = e.arena.used;
+    try {
+      const px = e.arena.alloc(n * 8), pdy = e.arena.alloc(n * 8);
+      e.arena.f64(px, n).set(x);
+      e.arena.f64(pdy, n).set(dy);
+      const b = await e.backward(geo, 1e-5, { dy: pdy, x: px, dx: pdy }, gamma, null);
+      await check?.(pdy);
+      return [...e.arena.f64(pdy, n), ...b.ds, ...b.db, ...b.mean, ...b.rstd];
+    } finally {
+      e.arena.release(mark);
+    }
+  }
+
+  it("many tiny back-to-back jobs on a shared engine are bitwise the 1-thread results", async () => {
+    const want = await inPlace(await engine(1));
+    // more threads than this machine may have cores: a main thread preempted between bumping GEN
+    // and notifying is what let the race show
+    for (const threads of [2, 4]) {
+      const e = await engine(threads);
+      let bad = 0, runs = 0;
+      for (const t0 = Date.now(); Date.now() - t0 < 1500; runs++) {
+        const got = await inPlace(e);
+        if (got.some((v, i) => !Object.is(v, want[i]))) bad++;
+      }
+      expect(bad, `${bad} of ${runs} runs with ${threads} threads differ`).toBe(0);
+    }
+  }, 20000);
+});

@@ -13,7 +13,12 @@ import { type VerifyOptions, type VerifyReport, verifyFiles } from "../src/api/v
 import { groupNormDims } from "../src/core/dims.js";
 import { formatError, InputError } from "../src/errors.js";
 import { encodeNpyHeader, readNpy, writeNpy } from "../src/io/npy/index.js";
+import type { TensorSource } from "../src/io/tensor.js";
 import { referenceBackward, referenceForward, referenceStats } from "../src/oracle/reference.js";
+import { alternatives, type Convention, givenConvention } from "../src/verify/conventions.js";
+import { GroupIndex } from "../src/verify/grouping.js";
+import { affineOf, type BackwardSums, backwardSums, moments, type Stats, statsOf } from "../src/verify/reference.js";
+import { offsetFactor } from "../src/verify/tolerance.js";
 import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
 import { run } from "./helpers/spawn.js";
@@ -255,6 +260,11 @@ describe("reasons and conventions beyond the fixtures", () => {
     await bad({ gamma: join(f32, "x.npy"), y: join(f32, "forward_torch_Y.npy") }, /gamma/);
     await bad({ eps: -1, y: join(f32, "forward_torch_Y.npy") }, /eps/);
     await bad({ memory: 1 << 20, y: join(f32, "forward_torch_Y.npy") }, /raise --memory/);
+    // the backward's sums per (n, c) count too (here, of both layouts' channel axes, 8 long): what is named runs
+    const bw = { mode: "backward" as const, beta: undefined, dy: join(f32, "dy.npy"), dx: join(f32, "backward_torch_dX.npy") };
+    const need = 8 * (120 * 2 * 4 + 100 * 8 + 32 * 2 * 8) + (16 << 20);
+    await bad({ ...bw, memory: need - 1 }, /the reference needs .* for N·G = 8 groups, C = 8 channels and 16 \(sample, channel\) pairs, over --memory .*; raise --memory to/);
+    expect((await verifyFiles({ ...base, ...bw, memory: need })).passed).toBe(true);
   });
 });
 
@@ -320,6 +330,119 @@ describe("the tolerance at the edges", () => {
     const r = await verifyFiles({ ...base, rstd: P("r-ve.npy") });
     expect(r.outputs.rstd!.diagnosis).toBe("rstd matches GroupNorm with rstd written as var + eps, not 1/sqrt(var + eps)");
   });
+});
+
+describe("the backward's sums, derived from sums per (n, c)", () => {
+  /** A float64 source over an array that counts the values read. */
+  const source = (data: Float64Array, shape: number[]) => {
+    const s = {
+      name: "mem", dtype: "float64" as const, shape, size: data.length, values: 0,
+      async read(start: number, n: number, out: Float32Array | Float64Array, at = 0) {
+        s.values += n;
+        out.set(data.subarray(start, start + n), at);
+      },
+      async close() {},
+    };
+    return s satisfies TensorSource;
+  };
+  const breathe = async () => {};
+
+  /** The sums entry by entry, as the reference summed them before (and the absolute sums of their terms, for the rounding allowed). */
+  function direct(dy: Float64Array, x: Float64Array, c: Convention, s: Stats, gamma: Float64Array): { sums: BackwardSums; abs: Record<string, Float64Array> } {
+    const ix = s.index, gi = new Int32Array(x.length), ch = new Int32Array(x.length);
+    ix.walk(0, x.length, gi, ch);
+    const G = () => new Float64Array(ix.groups), C = () => new Float64Array(ix.C);
+    const sums: BackwardSums = { sgdy: G(), sgdyx: G(), dymax: G(), dgamma: C(), dbeta: C(), absDgamma: C(), absDbeta: C() };
+    const abs = { sgdy: G(), sgdyx: G(), dgamma: C(), dbeta: C(), absDgamma: C(), absDbeta: C() };
+    const add = (k: keyof typeof abs, i: number, v: number) => {
+      sums[k][i] += v;
+      abs[k][i] += Math.abs(v);
+    };
+    for (let k = 0; k < x.length; k++) {
+      const g = gi[k], chn = ch[k], d = dy[k], w = affineOf(c, gamma, null, chn, ix.groupOf[chn])[0];
+      const xhat = (x[k] - s.mean[g]) * s.rstd[g], q = offsetFactor(s.mean[g], s.rstd[g]);
+      add("sgdy", g, w * d);
+      add("sgdyx", g, w * d * xhat);
+      sums.dymax[g] = Math.max(sums.dymax[g], Math.abs(d));
+      add("dgamma", chn, d * xhat);
+      add("dbeta", chn, d);
+      add("absDgamma", chn, Math.abs(d) * (Math.abs(xhat) * q + q - 1));
+      add("absDbeta", chn, Math.abs(d));
+    }
+    return { sums, abs };
+  }
+
+  it("equal the sums entry by entry under every alternative, in both layouts; those of the given index and mean need no pass of their own", async () => {
+    // both channel axes 6 long, so that gamma fits the file read in the other layout too
+    const shape = [3, 6, 5, 6], size = 3 * 6 * 5 * 6, G = 3;
+    const x = Float64Array.from(randn(size, 21), (v) => 2 + 0.5 * v), dy = randn(size, 22), gamma = randn(6, 23);
+    for (const layout of ["nchw", "nhwc"] as const) {
+      const sx = source(x, shape), sdy = source(dy, shape);
+      const given = givenConvention({ eps: 1e-5, layout, hasGamma: true, hasBeta: false, otherLayout: false, statsGiven: false });
+      const alts = alternatives({ eps: 1e-5, layout, hasGamma: true, hasBeta: false, otherLayout: true, statsGiven: false }).filter((c) => c.rstdAs === "rstd");
+      const statsOfConv = async (c: Convention) => statsOf((await moments(sx, [new GroupIndex(shape, G, c.layout, c.grouping)], breathe))[0], c);
+      const s0 = await statsOfConv(given);
+      // statistics given: their mean is not the one recomputed from X
+      const givenStats: Stats = { ...s0, mean: s0.mean.map((m, g) => m + 0.01 * (g + 1)), rstd: s0.rstd.map((r) => 1.1 * r) };
+      const cases: Array<{ c: Convention; stats: Stats }> = [{ c: given, stats: s0 }, { c: given, stats: givenStats }];
+      for (const c of alts) cases.push({ c, stats: await statsOfConv(c) });
+      expect(new Set(cases.map(({ c }) => `${c.layout}/${c.grouping}`)).size).toBe(3);
+
+      sx.values = sdy.values = 0;
+      const first = await backwardSums(sdy, sx, [cases[0]], gamma, breathe);
+      expect([sx.values, sdy.values]).toEqual([size, size]); // one pass
+      const same = cases.filter(({ c, stats }) => c.layout === layout && c.grouping === "contiguous" && stats !== givenStats);
+      expect(same.length).toBeGreaterThanOrEqual(8); // eps, the unbiased variance, the affines
+      const shared = await backwardSums(sdy, sx, same, gamma, breathe, first.bases);
+      expect([sx.values, sdy.values]).toEqual([size, size]); // none more
+      const all = await backwardSums(sdy, sx, cases, gamma, breathe, first.bases);
+      expect([sx.values, sdy.values]).toEqual([2 * size, 2 * size]); // one more, for the rest
+      expect(shared.sums[0]).toEqual(first.sums[0]);
+
+      cases.forEach(({ c, stats }, k) => {
+        const { sums, abs } = direct(dy, x, c, stats, gamma), got = all.sums[k];
+        expect(got.dymax, c.label).toEqual(sums.dymax);
+        for (const name of Object.keys(abs) as Array<keyof typeof abs>) {
+          got[name].forEach((v, i) => expect(Math.abs(v - sums[name][i]), `${layout} ${c.label} ${name}[${i}]`).toBeLessThanOrEqual(1e-13 * abs[name][i]));
+        }
+      });
+    }
+  });
+
+  it("are 0 where the groups hold no values", async () => {
+    const shape = [2, 4, 0], x = source(new Float64Array(0), shape), c = givenConvention({ eps: 1e-5, layout: "nchw", hasGamma: false, hasBeta: false, otherLayout: false, statsGiven: false });
+    const ix = new GroupIndex(shape, 2, "nchw", "contiguous");
+    const stats = statsOf((await moments(x, [ix], breathe))[0], c);
+    const { sums: [s] } = await backwardSums(x, x, [{ c, stats }], null, breathe);
+    for (const v of Object.values(s)) expect([...v].every((e) => e === 0)).toBe(true);
+  });
+});
+
+describe("a failing 16 MiB backward", () => {
+  it("is diagnosed as the eps it was computed with, from the failed entries and blocks spread over the file", async () => {
+    const { groupNormBackward } = await import("groupnorm");
+    const shape = [4, 64, 128, 128], G = 32, n = 4 * 64 * 128 * 128;
+    // a spread of 0.1: eps 1e-6 instead of 1e-5 moves rstd by 4.5e-4, far beyond the tolerance
+    const x = Float32Array.from(randn(n, 31), (v) => 0.5 + 0.1 * v), dy = Float32Array.from(randn(n, 32)), gamma = Float32Array.from(randn(64, 33), (v) => 1 + 0.1 * v);
+    const b = await groupNormBackward(dy, x, shape, { groups: G, gamma, eps: 1e-6, threads: 1 });
+    for (const [name, sh, data] of [["x", shape, x], ["dy", shape, dy], ["g", [64], gamma], ["dx", shape, b.dx!], ["dg", [64], b.dgamma!], ["db", [64], b.dbeta!]] as const)
+      await writeNpy(P(`big16-${name}.npy`), "float32", [...sh], data as Float32Array);
+    const o = { mode: "backward" as const, x: P("big16-x.npy"), dy: P("big16-dy.npy"), groups: G, gamma: P("big16-g.npy"), dx: P("big16-dx.npy"), dgamma: P("big16-dg.npy"), dbeta: P("big16-db.npy") };
+    const r = await verifyFiles(o);
+    expect(r.passed).toBe(false);
+    const dx = r.outputs.dX!;
+    expect(dx.checked).toBe(n);
+    expect(dx.mismatches).toBeGreaterThan(4096); // more than are kept: a sample of them is tried
+    expect(dx.diagnosis).toMatch(/^dX matches GroupNorm with eps = 1e-6 \(Flax, diffusers\), not 1e-5$/);
+    // dgamma's sums over N·HxW values leave it room enough to pass, but not unnoticed
+    expect(r.outputs.dgamma!.passed).toBe(true);
+    expect(r.outputs.dgamma!.diagnosis).toMatch(/^dgamma is within tolerance, but fits GroupNorm with eps = 1e-6 \(Flax, diffusers\) more closely than with 1e-5: /);
+    expect(r.outputs.dbeta!).toMatchObject({ passed: true, diagnosis: null }); // eps does not change it
+    // and with the eps they were made with, all pass
+    const right = await verifyFiles({ ...o, eps: 1e-6 });
+    expect(right.passed).toBe(true);
+    for (const out of Object.values(right.outputs)) expect(out!.diagnosis).toBeNull();
+  }, 120_000);
 });
 
 describe("the command", () => {

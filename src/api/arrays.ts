@@ -4,7 +4,7 @@
  */
 import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { groupNormDims, type Layout } from "../core/dims.js";
-import type { Dtype } from "../core/dtype.js";
+import { type Dtype, isHalf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import { MemorySink, MemorySource, type StoredArray } from "../io/memory.js";
@@ -15,7 +15,7 @@ import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type BackwardOutput, defaultBackwardOutputs } from "./backward.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
 
-/** A tensor's values: float32, float64, or float16 bit patterns (Uint16Array, with dtype "float16"). */
+/** A tensor's values: float32, float64, or float16 or bfloat16 bit patterns (Uint16Array, with dtype "float16" or "bfloat16"). */
 export type TensorData = Float32Array | Float64Array | Uint16Array;
 
 export interface GroupNormOptions {
@@ -27,7 +27,7 @@ export interface GroupNormOptions {
   eps?: number;
   /** "nchw": shape (N, C, *spatial); "nhwc": (N, *spatial, C). Default "nchw". */
   layout?: Layout;
-  /** The dtype of Uint16Array inputs: "float16". Float32Array and Float64Array speak for themselves. */
+  /** The dtype of Uint16Array inputs: "float16" or "bfloat16". Float32Array and Float64Array speak for themselves. */
   dtype?: Dtype;
   /** Threads of the default engine (default: the available cores); ignored with `engine`. */
   threads?: number;
@@ -40,7 +40,7 @@ export interface GroupNormOptions {
 }
 
 export interface GroupNormResult {
-  /** X's dtype and shape (Uint16Array of float16 bits for float16 input). */
+  /** X's dtype and shape (Uint16Array of float16 or bfloat16 bits for those inputs). */
   y: TensorData;
   /** (N, G), float64 for float64 input, else float32. */
   mean: Float32Array | Float64Array;
@@ -67,11 +67,11 @@ export interface GroupNormBackwardResult {
 function dtypeOf(a: TensorData, given: Dtype | undefined, what: string): Dtype {
   const own: Dtype | null = a instanceof Float32Array ? "float32" : a instanceof Float64Array ? "float64" : null;
   if (a instanceof Uint16Array) {
-    if (given !== "float16") throw new InputError(`${what} is a Uint16Array: pass dtype: "float16" to read it as float16 bits`);
-    return "float16";
+    if (given === undefined || !isHalf(given)) throw new InputError(`${what} is a Uint16Array: pass dtype: "float16" or "bfloat16" to read it as float16 or bfloat16 bits`);
+    return given;
   }
-  if (!own) throw new InputError(`${what} must be a Float32Array, a Float64Array or a Uint16Array of float16 bits`);
-  if (given !== undefined && given !== own && given !== "float16") throw new InputError(`${what} is a ${a.constructor.name} but dtype is "${given}"`);
+  if (!own) throw new InputError(`${what} must be a Float32Array, a Float64Array or a Uint16Array of float16 or bfloat16 bits`);
+  if (given !== undefined && given !== own && !isHalf(given)) throw new InputError(`${what} is a ${a.constructor.name} but dtype is "${given}"`);
   return own;
 }
 
@@ -86,7 +86,7 @@ function source(name: string, a: TensorData, shape: readonly number[], dtype: Dt
 
 function vector(v: ArrayLike<number> | null | undefined, length: number, what: string, meaning: string): Float64Array | null {
   if (v === null || v === undefined) return null;
-  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16)`);
+  if (v instanceof Uint16Array) throw new InputError(`${what} is a Uint16Array: give its values (decode float16 bits with decodeFloat16, bfloat16 bits with decodeBfloat16)`);
   if (v.length !== length) throw new InputError(`${what} must have ${length} values (${meaning}), got ${v.length}`);
   return Float64Array.from(v);
 }

@@ -6,8 +6,8 @@ import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamBackward } from "../pipeline/backward.js";
-import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { planBackward, streamBackward } from "../pipeline/backward.js";
+import { checkChannelVector, checkGroupStats, requireSameShape } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
@@ -41,6 +41,10 @@ export interface BackwardFilesOptions {
   outputs?: BackwardOutput[];
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed dX, dgamma, dbeta. */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   dxPath?: string;
   dgammaPath?: string;
   dbetaPath?: string;
@@ -60,7 +64,7 @@ export interface BackwardReport {
   activation: Activation | null;
   dims: DimsReport;
   statistics: "given" | "recomputed";
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:dX` for a container's member). */
   outputs: { dX?: string; dgamma?: string; dbeta?: string };
   dtypes: { dX?: Dtype; dgamma?: Dtype; dbeta?: Dtype };
   threads: number;
@@ -84,17 +88,21 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
-  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o.outDir ?? ".");
+  const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, beta: betaPath, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
       requireSameShape(dy, x, "dY");
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-      const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
-      const mean = src.mean ? await readGroupStats(src.mean, d.N, d.G, "mean") : null;
-      const rstd = src.rstd ? await readGroupStats(src.rstd, d.N, d.G, "rstd") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      if (src.gamma) checkChannelVector(src.gamma, d.C, "gamma");
+      if (src.beta) checkChannelVector(src.beta, d.C, "beta");
+      if (src.mean) checkGroupStats(src.mean, d.N, d.G, "mean");
+      if (src.rstd) checkGroupStats(src.rstd, d.N, d.G, "rstd");
+      const stats = src.mean && src.rstd ? { mean: src.mean, rstd: src.rstd } : null;
+      const input = { dy, x, dims: d, gamma: src.gamma ?? null, stats, act: activationCode(activation), beta: src.beta ?? null, memoryBudget };
+      const plan = planBackward(engine.threads, input);
       const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: [d.C], dbeta: [d.C] };
       await outputs.protect([o.dy, o.x, o.gamma, betaPath, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
@@ -107,8 +115,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         report.dtypes[c.file as keyof BackwardReport["dtypes"]] = x.dtype;
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
-      const stats = mean && rstd ? { mean, rstd } : null;
-      const run = await streamBackward(engine, { dy, x, dims: d, gamma, stats, eps, act: activationCode(activation), beta, memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamBackward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

@@ -5,8 +5,8 @@ import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import type { TensorSink } from "../io/tensor.js";
-import { streamForward } from "../pipeline/forward.js";
-import { readChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
+import { planForward, streamForward } from "../pipeline/forward.js";
+import { checkChannelVector, statsDtypeOf } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import { type Phases, toSeconds } from "../pipeline/stream.js";
 import { type GroupNormEngine, withEngine } from "./engine.js";
@@ -32,6 +32,10 @@ export interface ForwardFilesOptions {
   activation?: Activation | "swish" | "none" | null;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
+  /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed Y, mean, rstd. */
+  out?: string;
+  /** Deflate .npz outputs (np.savez_compressed); default stored. */
+  compress?: boolean;
   /** Output files named explicitly; naming any writes only the named ones unless `outputs` says more. */
   y?: string;
   mean?: string;
@@ -63,7 +67,7 @@ export interface ForwardReport {
   /** The activation Y went through, or null. */
   activation: Activation | null;
   dims: DimsReport;
-  /** Paths of the outputs written, by file name. */
+  /** Paths of the outputs written, by file name (`out.npz:Y` for a container's member). */
   outputs: { Y?: string; mean?: string; rstd?: string };
   dtypes: { Y?: Dtype; mean?: Dtype; rstd?: Dtype };
   threads: number;
@@ -77,14 +81,17 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const layout = checkLayout(o.layout);
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
   const activation = checkActivation(o.activation);
-  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o.outDir ?? ".");
+  const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
-      const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
-      const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;
+      // every header checked and the run planned (or refused) before any data is read
+      if (src.gamma) checkChannelVector(src.gamma, d.C, "gamma");
+      if (src.beta) checkChannelVector(src.beta, d.C, "beta");
+      const input = { x, dims: d, gamma: src.gamma ?? null, beta: src.beta ?? null, memoryBudget };
+      const plan = planForward(engine.threads, input);
       const statsDtype = statsDtypeOf(x.dtype);
       const dtypes: Record<ForwardOutput, Dtype> = { y: x.dtype, mean: statsDtype, rstd: statsDtype };
       const shapes: Record<ForwardOutput, readonly number[]> = { y: x.shape, mean: [d.N, d.G], rstd: [d.N, d.G] };
@@ -99,7 +106,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
-      const run = await streamForward(engine, { x, dims: d, gamma, beta, eps, act: activationCode(activation), memoryBudget, sinks, onProgress: o.onProgress });
+      const run = await streamForward(engine, { ...input, eps, act: activationCode(activation), sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;

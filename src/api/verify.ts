@@ -9,9 +9,10 @@ import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { sizeText } from "../core/units.js";
 import { InputError } from "../errors.js";
 import { closeAll, openTensors } from "../io/open.js";
-import { readChannelVector, readGroupStats, requireSameShape } from "../pipeline/inputs.js";
+import { readChannelVector, readGroupStats, requireSameShape, residentCopies } from "../pipeline/inputs.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
 import type { OutputReport } from "../verify/check.js";
+import { CHANNEL_SUMS_FLOATS, CHANNEL_SUMS_KEPT } from "../verify/reference.js";
 import { verifyBackward, verifyForward } from "../verify/run.js";
 
 export type { OutputReport } from "../verify/check.js";
@@ -94,17 +95,20 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
     if (src.dy) requireSameShape(src.dy, x, "dY");
     if (d.N * d.G > 0x7fffffff) throw new InputError(`${x.name}: N·G = ${d.N * d.G} groups is more than verify indexes (2^31 − 1)`);
     // the reference's vectors for the given convention and a dozen alternatives: about 120 float64
-    // per (n, g) group and 100 per channel, and the chunk buffers
-    const need = 8 * (120 * d.N * d.G + 100 * d.C) + (16 << 20);
-    if (need > budget) throw new InputError(`the reference needs ${sizeText(need)} for N·G = ${d.N * d.G} groups and C = ${d.C} channels, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(need)}`, x.name);
-    // a Fortran-order file is read through a C-order copy of itself: those copies count too
-    const fortran = Object.values(src).filter((t) => (t?.residentBytes ?? 0) > 0);
-    const resident = fortran.reduce((a, t) => a + t!.residentBytes!, 0);
-    if (need + resident > budget) {
-      throw new InputError(
-        `is in Fortran order: reading it needs a C-order copy of ${sizeText(fortran[0]!.residentBytes!)} in memory${fortran.length > 1 ? ` (${sizeText(resident)} for its ${fortran.length} Fortran-order files)` : ""}, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(need + resident)} or save it in C order (numpy.ascontiguousarray)`,
-        fortran[0]!.name,
-      );
+    // per (n, g) group and 100 per channel, and the chunk buffers; for the backward also its channel
+    // sums per (n, c), in the given layout or the other one (whose channel axis may be longer): the
+    // given convention's kept while those of up to three other readings (the other layout, interleaved
+    // groups, the mean recomputed where the statistics are given) are summed
+    const pairs = forward ? 0 : d.N * Math.max(d.C, x.shape.length > 2 ? x.shape[layout === "nchw" ? x.shape.length - 1 : 1] : 0);
+    const need = 8 * (120 * d.N * d.G + 100 * d.C + (CHANNEL_SUMS_KEPT + 3 * CHANNEL_SUMS_FLOATS) * pairs) + (16 << 20);
+    if (need > budget) {
+      const what = forward ? `N·G = ${d.N * d.G} groups and C = ${d.C} channels` : `N·G = ${d.N * d.G} groups, C = ${d.C} channels and ${pairs} (sample, channel) pairs`;
+      throw new InputError(`the reference needs ${sizeText(need)} for ${what}, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(need)}`, x.name);
+    }
+    // a Fortran-order file read in parts keeps a C-order copy of itself (see NpyReader.residentBytes)
+    const copies = residentCopies(Object.entries(src).map(([as, source]) => ({ source: source!, as })));
+    if (copies && need + copies.bytes > budget) {
+      throw new InputError(`the memory budget ${sizeText(budget)} is too small for ${copies.what} (${sizeText(copies.bytes)}), and the reference (${sizeText(need)}): raise --memory to ${sizeText(need + copies.bytes)} or more, or ${copies.instead}`, copies.file);
     }
     const gamma = src.gamma ? await readChannelVector(src.gamma, d.C, "gamma") : null;
     const beta = src.beta ? await readChannelVector(src.beta, d.C, "beta") : null;

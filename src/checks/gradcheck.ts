@@ -7,7 +7,10 @@
  * groups, so each difference re-evaluates the reference on just the affected groups: exact for L, and
  * cheap enough to check hundreds of entries of large tensors. Entries are sampled (reproducibly from
  * the seed) when there are more than `samples` of them. Memory is bounded: groups are read from the
- * inputs one at a time, and the work yields to the event loop between entries, so a signal ends it.
+ * inputs one at a time. Every loop over a group's values runs in pieces that let the event loop run
+ * (pace.ts), so a signal ends the check within milliseconds however large the groups are. Where the
+ * loss is not finite at the point (a NaN or Inf in the group, or eps = 0 on a constant group) there
+ * is no derivative to compare with: those entries are counted, not compared.
  */
 import { unravel } from "../analysis/chunks.js";
 import { type Activation, activationCode } from "../core/activation.js";
@@ -18,6 +21,7 @@ import type { Engine } from "../kernels/engine.js";
 import type { Precision } from "../kernels/plan.js";
 import { activate } from "../oracle/activation.js";
 import { streamBackward } from "../pipeline/backward.js";
+import { type Pacer, PIECE } from "./pace.js";
 import { sampleIndices } from "./random.js";
 
 export interface GradcheckInputs {
@@ -38,13 +42,27 @@ export interface GradcheckInputs {
 }
 
 export interface OutputCheck {
-  max_abs_error: number;
-  max_rel_error: number;
+  /** Largest errors over the entries finite on both sides (null when there is none: never Infinity). */
+  max_abs_error: number | null;
+  max_rel_error: number | null;
   passed: boolean;
+  /** Entries sampled. */
   checked: number;
   of: number;
-  /** Coordinates of the worst entry in the output's own index order (null when none was checked). */
+  /** Entries within the tolerance: finite on both sides, |analytic − numeric| ≤ atol + rtol·|numeric|. */
+  within: number;
+  /** Entries NaN or infinite in the kernel's gradient where the numeric one is finite: each fails the output. */
+  nan_mismatches: number;
+  /**
+   * Entries where the numeric gradient is NaN or infinite: the loss is not finite at the point (a NaN
+   * or Inf in the group, or eps = 0 on a constant group), so there is no derivative to compare with.
+   * They are not compared; an output with entries but none compared fails.
+   */
+  not_compared: number;
+  /** Coordinates of the worst entry in the output's own index order: a NaN mismatch first, else the largest error over tolerance (null when none was compared). */
   worst_index: number[] | null;
+  /** In words: what passed or failed, and where NaN or infinite values were met (never an error of Infinity). */
+  message: string;
 }
 
 export interface GradcheckResult {
@@ -55,16 +73,22 @@ export interface GradcheckResult {
 /** Default tolerances by input dtype (analytic in that precision vs float64 differences). */
 export function defaultTolerances(dtype: string): { atol: number; rtol: number } {
   if (dtype === "float64") return { atol: 1e-6, rtol: 1e-5 };
-  if (dtype === "float16") return { atol: 5e-2, rtol: 5e-2 };
+  if (dtype === "float16" || dtype === "bfloat16") return { atol: 5e-2, rtol: 5e-2 };
   return { atol: 1e-3, rtol: 1e-3 };
 }
 
 /** Values per reference evaluation budget: keeps a check to seconds on large tensors. */
 const WORK_BUDGET = 1e8;
 
-/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64. */
+/** NHWC: positions read at once (each of C values), and the values one such read spans (through group g's D). */
+function nhwcRows(d: Dims): { rows: number; span: number } {
+  const rows = Math.max(1, Math.min(d.HxW, Math.floor((1 << 20) / Math.max(1, d.C))));
+  return { rows, span: (rows - 1) * d.C + d.D };
+}
+
+/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64 (one kept, one read), and the NHWC read buffer. */
 export function groupBytes(d: Dims): number {
-  return 2 * 2 * 8 * d.D * d.HxW;
+  return 2 * 2 * 8 * d.D * d.HxW + (d.layout === "nhwc" ? 8 * nhwcRows(d).span : 0);
 }
 
 /** A sink that keeps only the values at `wanted` flat indices (the sampled dX entries). */
@@ -101,45 +125,66 @@ class VectorSink implements TensorSink {
 }
 
 /** Group (n, g)'s values of a source, channel-major (k·HxW + s), read in bounded pieces. */
-async function readGroup(src: TensorSource, d: Dims, n: number, g: number): Promise<Float64Array> {
+async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer: Pacer): Promise<Float64Array> {
   const M = d.D * d.HxW;
   const out = new Float64Array(M);
   if (d.layout === "nchw") {
-    await src.read(flatIndex(d, n, g * d.D, 0), M, out);
+    const start = flatIndex(d, n, g * d.D, 0);
+    for (let j = 0; j < M; j += 1 << 20) {
+      await src.read(start + j, Math.min(1 << 20, M - j), out, j);
+      await pacer.pace();
+    }
     return out;
   }
-  // NHWC: D channels of each position, at stride C; read a block of positions at a time
-  const rows = Math.max(1, Math.floor((1 << 20) / Math.max(1, d.C)));
-  const buf = new Float64Array(Math.min(rows, d.HxW) * d.C);
+  // NHWC: the D channels of each position, at stride C, from channel g·D; a block of positions at a time
+  const { rows, span } = nhwcRows(d);
+  const buf = new Float64Array(span);
   for (let s0 = 0; s0 < d.HxW; s0 += rows) {
     const r = Math.min(rows, d.HxW - s0);
-    const view = buf.subarray(0, r * d.C);
-    await src.read(flatIndex(d, n, 0, s0), r * d.C, view);
-    for (let s = 0; s < r; s++) for (let k = 0; k < d.D; k++) out[k * d.HxW + s0 + s] = view[s * d.C + g * d.D + k];
+    const view = buf.subarray(0, (r - 1) * d.C + d.D);
+    await src.read(flatIndex(d, n, g * d.D, s0), view.length, view);
+    for (let s = 0; s < r; s++) for (let k = 0; k < d.D; k++) out[k * d.HxW + s0 + s] = view[s * d.C + k];
+    await pacer.pace();
   }
   return out;
+}
+
+/** Two-pass mean and the sum of squared deviations of a group, as the reference computes them. */
+async function moments(x: Float64Array, pacer: Pacer): Promise<{ m: number; sq: number }> {
+  const M = x.length;
+  let sum = 0;
+  for (let i0 = 0; i0 < M; i0 += PIECE) {
+    for (let i = i0, end = Math.min(M, i0 + PIECE); i < end; i++) sum += x[i];
+    await pacer.pace();
+  }
+  const m = sum / M;
+  let sq = 0;
+  for (let i0 = 0; i0 < M; i0 += PIECE) {
+    for (let i = i0, end = Math.min(M, i0 + PIECE); i < end; i++) sq += (x[i] - m) * (x[i] - m);
+    await pacer.pace();
+  }
+  return { m, sq };
 }
 
 /**
  * Σ dy·y over one group, by the float64 reference: two-pass mean and biased variance, then
  * y = (x − mean)·rstd·γ + β (through the activation, act of that), the same operations in the same
- * order as oracle/reference.ts.
+ * order as oracle/reference.ts (in pieces, which changes no sum: each is still taken in index order).
  */
-function groupLoss(x: Float64Array, dy: Float64Array, D: number, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, act: Activation | null): number {
+async function groupLoss(x: Float64Array, dy: Float64Array, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, act: Activation | null, pacer: Pacer): Promise<number> {
   const M = x.length;
-  let sum = 0;
-  for (let i = 0; i < M; i++) sum += x[i];
-  const m = sum / M;
-  let sq = 0;
-  for (let i = 0; i < M; i++) sq += (x[i] - m) * (x[i] - m);
+  const { m, sq } = await moments(x, pacer);
   const r = 1 / Math.sqrt(sq / M + eps);
   let L = 0;
-  for (let k = 0; k < D; k++) {
-    const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
-    for (let s = 0, i = k * HxW; s < HxW; s++, i++) {
-      const pre = (x[i] - m) * r * w + b;
-      L += dy[i] * (act ? activate(act, pre) : pre);
+  for (let i0 = 0; i0 < M; i0 += PIECE) {
+    const i1 = Math.min(M, i0 + PIECE);
+    for (let i = i0; i < i1; ) {
+      const k = Math.floor(i / HxW), end = Math.min(i1, (k + 1) * HxW);
+      const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
+      if (!act) for (; i < end; i++) L += dy[i] * ((x[i] - m) * r * w + b);
+      else for (; i < end; i++) L += dy[i] * activate(act, (x[i] - m) * r * w + b);
     }
+    await pacer.pace();
   }
   return L;
 }
@@ -149,29 +194,73 @@ function step(scale: number, v: number): number {
   return 1e-4 * (scale > 0 && Number.isFinite(scale) ? scale : Math.max(Math.abs(v), 1e-3));
 }
 
+/** A value as a report says it: NaN, +Inf, -Inf or the number. */
+function valueText(v: number): string {
+  return Number.isNaN(v) ? "NaN" : v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : String(Number(v.toPrecision(6)));
+}
+
+const coords = (v: number[]) => `(${v.join(", ")})`;
+
 function check(analytic: (i: number) => number, numeric: Map<number, number>, shape: readonly number[], atol: number, rtol: number): OutputCheck {
   const of = shape.reduce((a, b) => a * b, 1);
-  let maxAbs = 0, maxRel = 0, passed = true;
+  let maxAbs = 0, maxRel = 0, finite = 0, within = 0, nanMismatches = 0, notCompared = 0;
   let worst: number | null = null, worstExcess = -Infinity;
+  // the lowest index of each kind, for the words
+  let nan: { i: number; a: number; num: number } | null = null, skipped: { i: number; a: number; num: number } | null = null;
   for (const [i, num] of numeric) {
     const a = analytic(i);
-    const abs = Math.abs(a - num);
-    const err = Number.isNaN(abs) ? Infinity : abs;
+    if (!Number.isFinite(num)) {
+      notCompared++; // the loss is not finite here: nothing to compare the kernel's value with
+      if (!skipped || i < skipped.i) skipped = { i, a, num };
+      continue;
+    }
+    if (!Number.isFinite(a)) {
+      nanMismatches++;
+      if (!nan || i < nan.i) nan = { i, a, num };
+      continue;
+    }
+    const err = Math.abs(a - num);
     const rel = err === 0 ? 0 : err / Math.max(Math.abs(num), Number.MIN_VALUE);
+    finite++;
     maxAbs = Math.max(maxAbs, err);
     maxRel = Math.max(maxRel, rel);
     const excess = err - (atol + rtol * Math.abs(num));
-    if (!(excess <= 0)) passed = false;
+    if (excess <= 0) within++;
     if (excess > worstExcess) {
       worstExcess = excess;
       worst = i;
     }
   }
-  return { max_abs_error: maxAbs, max_rel_error: maxRel, passed, checked: numeric.size, of, worst_index: worst === null ? null : unravel(worst, shape) };
+  const checked = numeric.size;
+  const compared = checked - notCompared;
+  const passed = within === compared && !(notCompared > 0 && compared === 0);
+  const words: string[] = [];
+  if (compared === 0 && notCompared > 0) words.push(`no entry compared (${checked} checked)`);
+  else words.push(`${within} of ${checked} entries within tolerance${finite > within ? `, ${finite - within} beyond it` : ""}`);
+  if (nan) {
+    const more = nanMismatches > 1 ? ` (${nanMismatches} entries are NaN or infinite in the analytic gradient only)` : "";
+    words.push(`${valueText(nan.a)} in the analytic gradient at ${coords(unravel(nan.i, shape))}, where the numeric one is ${valueText(nan.num)}${more}`);
+  }
+  if (skipped) {
+    const both = Number.isNaN(skipped.a) && Number.isNaN(skipped.num)
+      ? `NaN in both the analytic and the numeric gradient at ${coords(unravel(skipped.i, shape))}`
+      : `${valueText(skipped.num)} in the numeric gradient at ${coords(unravel(skipped.i, shape))} (the analytic one is ${valueText(skipped.a)})`;
+    const more = notCompared > 1 ? ` (${notCompared} entries not compared)` : "";
+    words.push(`${both}: the loss is not finite there (a NaN or Inf in the inputs, or eps = 0 on a constant group), so it has no derivative to compare with${more}`);
+  }
+  return {
+    max_abs_error: finite ? maxAbs : null,
+    max_rel_error: finite ? maxRel : null,
+    passed,
+    checked,
+    of,
+    within,
+    nan_mismatches: nanMismatches,
+    not_compared: notCompared,
+    worst_index: nan ? unravel(nan.i, shape) : worst === null ? null : unravel(worst, shape),
+    message: words.join("; "),
+  };
 }
-
-/** Let the event loop run (a signal handler, say) between pieces of synchronous work. */
-const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The (n, g) group of flat index i, as n·G + g. */
 function groupOf(d: Dims, i: number): number {
@@ -186,8 +275,9 @@ function locate(d: Dims, i: number): { n: number; c: number; s: number } {
   return d.layout === "nchw" ? { n, c: Math.floor(r / d.HxW), s: r % d.HxW } : { n, c: r % d.C, s: Math.floor(r / d.C) };
 }
 
-export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { samples: number; seed: number; atol: number; rtol: number }): Promise<GradcheckResult> {
+export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { samples: number; seed: number; atol: number; rtol: number; pacer: Pacer }): Promise<GradcheckResult> {
   const { d } = inp;
+  const { pacer } = opts;
   const M = d.D * d.HxW;
   const size = d.N * d.C * d.HxW;
   const xSamples = sampleIndices(size, Math.min(opts.samples, Math.max(1, Math.floor(WORK_BUDGET / (2 * Math.max(1, M))))), opts.seed);
@@ -200,10 +290,11 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
 
   // dX: perturb x_i; only its group's outputs move. Step on the group's spread.
   const numericX = new Map<number, number>();
-  let cached: { key: number; x: Float64Array; dy: Float64Array } = { key: -1, x: new Float64Array(0), dy: new Float64Array(0) };
-  const group = async (n: number, g: number) => {
+  type Group = { key: number; x: Float64Array; dy: Float64Array; spread?: { sd: number; rstd: number } };
+  let cached: Group = { key: -1, x: new Float64Array(0), dy: new Float64Array(0) };
+  const group = async (n: number, g: number): Promise<Group> => {
     const key = n * d.G + g;
-    if (cached.key !== key) cached = { key, x: await readGroup(inp.x, d, n, g), dy: await readGroup(inp.dy, d, n, g) };
+    if (cached.key !== key) cached = { key, x: await readGroup(inp.x, d, n, g, pacer), dy: await readGroup(inp.dy, d, n, g, pacer) };
     return cached;
   };
   // by group, so each group is read once
@@ -212,30 +303,34 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
     const { n, c, s } = locate(d, i);
     const g = Math.floor(c / d.D);
     const data = await group(n, g);
+    if (!data.spread) {
+      const { sq } = await moments(data.x, pacer);
+      data.spread = { sd: Math.sqrt(sq / M), rstd: 1 / Math.sqrt(sq / M + inp.eps) };
+    }
+    if (!Number.isFinite(data.spread.rstd)) {
+      // eps = 0 on a constant group, or a NaN or Inf in it: the loss is not finite here, and has no derivative
+      numericX.set(i, NaN);
+      continue;
+    }
     const k = (c - g * d.D) * d.HxW + s;
-    let mean = 0;
-    for (let j = 0; j < M; j++) mean += data.x[j];
-    mean /= M;
-    let sq = 0;
-    for (let j = 0; j < M; j++) sq += (data.x[j] - mean) * (data.x[j] - mean);
     const v = data.x[k];
-    const h = step(Math.sqrt(sq / M), v);
+    const h = step(data.spread.sd, v);
     data.x[k] = v + h;
-    const up = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act);
+    const up = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
     data.x[k] = v - h;
-    const down = groupLoss(data.x, data.dy, d.D, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act);
+    const down = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
     data.x[k] = v;
     numericX.set(i, (up - down) / (2 * h));
-    await breathe();
+    await pacer.pace();
   }
   const outputs: GradcheckResult["outputs"] = { dX: check((i) => dxSink.values.get(i)!, numericX, inp.shape, opts.atol, opts.rtol) };
 
   if (inp.gamma && inp.beta) {
-    // γ_c, β_c: channel c's group in every sample moves
+    // γ_c, β_c: channel c's group in every sample moves. Each is perturbed in place and put back exactly.
     const perChannel = 2 * 2 * d.N * Math.max(1, M);
     const channels = sampleIndices(d.C, Math.min(opts.samples, Math.max(1, Math.floor(WORK_BUDGET / perChannel))), opts.seed + 1);
     const numeric = { dgamma: new Map<number, number>(), dbeta: new Map<number, number>() };
-    const gamma = Float64Array.from(inp.gamma), beta = Float64Array.from(inp.beta);
+    const { gamma, beta } = inp;
     const steps = new Map(channels.map((c) => [c, { dgamma: step(Math.max(Math.abs(gamma[c]), 1), gamma[c]), dbeta: step(Math.max(Math.abs(beta[c]), 1), beta[c]) }]));
     const diffs = new Map(channels.map((c) => [c, { dgamma: 0, dbeta: 0 }]));
     // by group: each (n, g) group is read once for all of its sampled channels
@@ -244,19 +339,19 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
       const mine = channels.filter((c) => Math.floor(c / d.D) === g);
       for (let n = 0; n < d.N; n++) {
         const data = await group(n, g);
-        const L = () => groupLoss(data.x, data.dy, d.D, d.HxW, gamma, beta, g * d.D, inp.eps, act);
+        const L = () => groupLoss(data.x, data.dy, d.HxW, gamma, beta, g * d.D, inp.eps, act, pacer);
         for (const c of mine) {
           for (const [which, param] of [["dgamma", gamma], ["dbeta", beta]] as const) {
             const v = param[c], h = steps.get(c)![which];
             param[c] = v + h;
-            const up = L();
+            const up = await L();
             param[c] = v - h;
-            const down = L();
+            const down = await L();
             param[c] = v;
             diffs.get(c)![which] += up - down;
           }
         }
-        await breathe();
+        await pacer.pace();
       }
     }
     for (const c of channels) {

@@ -1,5 +1,5 @@
 /** What every command receives: the console and a way to get a compute engine. */
-import { GroupNormEngine } from "../api/engine.js";
+import type { GroupNormEngine } from "../api/engine.js";
 import type { Console } from "./console.js";
 
 export interface Context {
@@ -8,9 +8,4 @@ export interface Context {
   exitCode: number;
   /** An engine with `threads` threads (default: the available cores); closed by main when the command ends. */
   engine(threads: number | undefined): GroupNormEngine;
-}
-
-/** The CLI's engines: closed explicitly when the command ends; GROUPNORM_FAULT injects a worker fault (tests). */
-export function cliEngine(threads: number, fault: string | undefined): GroupNormEngine {
-  return new GroupNormEngine({ threads, fault: fault === "trap" || fault === "exit" ? fault : undefined });
 }

@@ -9,7 +9,7 @@ import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
 import { checkLayout, DEFAULT_EPS } from "../core/params.js";
 import { InputError } from "../errors.js";
-import { MAX_THREADS } from "../kernels/pool/protocol.js";
+import { MAX_THREADS } from "../core/threads.js";
 
 export interface Flag<T> {
   /** Commander syntax: "--groups <G>" (a value), "--json" (a switch), "--no-affine" (negated switch). */
@@ -77,9 +77,10 @@ export function parseShape(raw: string): number[] {
 export function parseDtype(raw: string): Dtype {
   const d = raw.toLowerCase();
   if (d === "f16" || d === "float16") return "float16";
+  if (d === "bf16" || d === "bfloat16") return "bfloat16";
   if (d === "f32" || d === "float32") return "float32";
   if (d === "f64" || d === "float64") return "float64";
-  throw new InputError(`--dtype must be f16, f32 or f64, got '${raw}'`);
+  throw new InputError(`--dtype must be f16, bf16, f32 or f64, got '${raw}'`);
 }
 
 /** A comma-separated list of output names (checked against the command's outputs by the API). */
@@ -99,6 +100,8 @@ export const FLAGS = {
   beta: path("--beta <file>", "per-channel shift, shape (C,) (default 0)"),
   activation: value<Activation | null>("--activation <name>", "Y = act(GroupNorm(X)) in the same pass: silu (alias swish), gelu (erf form), gelu-tanh, or none", (s) => checkActivation(s, "--activation"), null, "none"),
   outDir: value("--out-dir <dir>", "folder for the outputs, created with parents if missing", (s) => s, ".", "the current folder"),
+  out: path("--out <file>", "write the outputs not named into one container, FILE.npz or FILE.safetensors, keyed by their names"),
+  compress: toggle("--compress", "deflate .npz outputs (as np.savez_compressed); default stored (np.savez)"),
   y: path("--y <file>", "write Y here instead of DIR/Y.npy"),
   mean: path("--mean <file>", "mean, shape (N, G)"),
   rstd: path("--rstd <file>", "rstd, shape (N, G)"),
@@ -110,17 +113,19 @@ export const FLAGS = {
   memory: value<number | undefined>("--memory <size>", "budget for the slices in flight, e.g. 256M or 2G (default 384M)", (s) => parseSize(s, "--memory"), undefined),
   shape: value<number[] | undefined>("--shape <N,C,...>", "tensor shape, N, C, spatial in this order for either layout", parseShape, undefined),
   seed: value("--seed <S>", "seed for random inputs and for sampling", (s) => parseInteger(s, "--seed", 0), 0, "0"),
-  dtype: value<Dtype | undefined>("--dtype <dtype>", "dtype of random inputs: f16, f32 or f64", parseDtype, undefined),
+  dtype: value<Dtype | undefined>("--dtype <dtype>", "dtype of random inputs: f16, bf16, f32 or f64", parseDtype, undefined),
   x: path("--x <file>", "input X from a file (instead of --shape)"),
   dy: path("--dy <file>", "upstream gradient dY (default: random from the seed)"),
   affine: toggle("--no-affine", "no gamma/beta: check dX only"),
-  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1), 256, "256"),
+  samples: value("--samples <K>", "entries of each output checked at most (sampled from the seed)", (s) => parseInteger(s, "--samples", 1, 1_000_000), 256, "256"),
   atol: value<number | undefined>("--atol <atol>", "absolute tolerance", (s) => parseNumber(s, "--atol"), undefined),
   rtol: value<number | undefined>("--rtol <rtol>", "relative tolerance, times |reference|", (s) => parseNumber(s, "--rtol"), undefined),
   peakGbps: value<number | undefined>("--peak-gbps <X>", "theoretical peak bandwidth in GB/s (otherwise DMI or ACPI HMAT if the host exposes them)", (s) => parsePositive(s, "--peak-gbps"), undefined),
-  runs: value("--runs <R>", "timed runs per measurement (best and median reported)", (s) => parseInteger(s, "--runs", 1, 1000), 10, "10"),
-  svg: path("--svg <file>", "also draw the roofline and a bandwidth-against-working-set sweep as SVG"),
+  runs: value("--runs <R>", "timed runs per measurement (best, median, 90th percentile and coefficient of variation reported)", (s) => parseInteger(s, "--runs", 1, 1000), 10, "10"),
+  svg: path("--svg <file>", "also draw the roofline, the bandwidth-against-working-set sweep (and the thread scaling) as SVG"),
   sweep: toggle("--sweep", "measure bandwidth against working-set size (implied by --svg)"),
+  scaling: toggle("--scaling", "also measure at 1, 2, 4, … threads up to --threads: where the memory saturates"),
+  baseline: path("--baseline <file>", "an earlier 'roofline --json' document: its figures side by side with this run's"),
   json: toggle("--json", "print one JSON report on stdout"),
   quiet: toggle("--quiet", "print nothing on success"),
   color: toggle("--no-color", "no colours in output (also NO_COLOR=1)"),

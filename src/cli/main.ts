@@ -5,10 +5,9 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import type { GroupNormEngine } from "../api/engine.js";
-import { checkThreads } from "../api/engine.js";
 import { CheckFailed, formatError, InputError, quoteName } from "../errors.js";
 import { errnoWords } from "../io/files.js";
-import { abortAllOutputsSync } from "../io/outputs.js";
+import { abortAllOutputsSync } from "../io/registry.js";
 import { backwardCommand } from "./commands/backward.js";
 import { compareCommand } from "./commands/compare.js";
 import { forwardCommand } from "./commands/forward.js";
@@ -17,7 +16,7 @@ import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
 import { verifyCommand } from "./commands/verify.js";
 import { Console, type Streams } from "./console.js";
-import { cliEngine, type Context } from "./context.js";
+import type { Context } from "./context.js";
 import { restoreTerminal } from "./report.js";
 
 function version(): string {
@@ -61,11 +60,17 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
   const onStderrError = () => undefined;
   streams.stderr.on("error", onStderrError);
   const engines: GroupNormEngine[] = [];
+  // the engine's modules (the pool, the kernels) load only when a command runs: --version and --help never need them
+  let engineModule: typeof import("../api/engine.js") | null = null;
   const ctx: Context = {
     console,
     exitCode: 0,
     engine(threads) {
-      const e = cliEngine(checkThreads(threads, "--threads"), streams.env.GROUPNORM_FAULT);
+      if (!engineModule) throw new Error("the engine module is loaded before an action runs");
+      const { GroupNormEngine, checkThreads } = engineModule;
+      // GROUPNORM_FAULT injects a worker fault (tests)
+      const fault = streams.env.GROUPNORM_FAULT;
+      const e = new GroupNormEngine({ threads: checkThreads(threads, "--threads"), fault: fault === "trap" || fault === "exit" ? fault : undefined });
       engines.push(e);
       return e;
     },
@@ -81,7 +86,10 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       writeErr: (s) => streams.stderr.write(s),
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", async () => {
+      engineModule ??= await import("../api/engine.js");
+    });
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => console.write(streams.stdout, s),

@@ -23,8 +23,14 @@ export function timingLine(c: Painter, r: { seconds: { total: number; read: numb
   return c.dim(`${t.total.toFixed(3)} s (read ${t.read.toFixed(3)}, compute ${t.compute.toFixed(3)}, write ${t.write.toFixed(3)}; overlapping), ${r.slices} slice${r.slices === 1 ? "" : "s"}, ${r.threads} thread${r.threads === 1 ? "" : "s"}`);
 }
 
+/** --compress with no .npz output written: say it did nothing. */
+export function warnCompress(ctx: { console: Console }, compress: boolean, outputs: Record<string, string | undefined>): void {
+  if (compress && !Object.values(outputs).some((p) => p !== undefined && /\.npz(:|$)/i.test(p))) ctx.console.warn("--compress has no effect: no output is an .npz file");
+}
+
 export interface Progress {
-  update: (done: number, total: number) => void;
+  /** `phase`: what is being done now, shown after the bar (when the bar was made with phases). */
+  update: (done: number, total: number, phase?: string) => void;
   stop: () => void;
 }
 
@@ -46,24 +52,24 @@ export function restoreTerminal(): void {
  * A cli-progress bar on stderr, only on a TTY and not with --quiet/--json, and only once the work
  * has run for about a second (short runs print no bar at all).
  */
-export function progressFor(console: Console, label: string, unit = "slices", delayMs = 1000): Progress {
+export function progressFor(console: Console, label: string, unit = "slices", delayMs = 1000, phases = false): Progress {
   if (!console.progress) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
   // loaded only when a bar may be drawn (a TTY): not on the start-up path of scripts
   const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof cliProgressTypes;
   let bar: cliProgressTypes.SingleBar | null = null;
   return {
-    update(done, total) {
+    update(done, total, phase = "") {
       if (!bar && Date.now() - started < delayMs) return;
       if (!bar) {
         changed = console.streams.stderr;
         bar = new cliProgress.SingleBar(
-          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}`, hideCursor: true, clearOnComplete: true },
+          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}${phases ? " | {phase}" : ""}`, hideCursor: true, clearOnComplete: true },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(total, done);
+        bar.start(total, done, { phase });
         drawn = true;
-      } else bar.update(done);
+      } else bar.update(done, { phase });
     },
     stop() {
       bar?.stop(); // clearOnComplete: the bar's line is cleared

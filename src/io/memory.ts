@@ -1,17 +1,18 @@
 /**
  * In-memory tensors behind the source and sink interfaces (io/tensor.ts): the library's typed-array
  * functions run the same pipeline as the file commands, so their results are bitwise the files'.
- * float16 values travel as their bit patterns in a Uint16Array.
+ * float16 and bfloat16 values travel as their bit patterns in a Uint16Array.
  */
-import type { Dtype, FloatArray } from "../core/dtype.js";
+import { type Dtype, type FloatArray, isHalf } from "../core/dtype.js";
+import { decodeBF16, encodeBF16 } from "./bfloat16.js";
 import { decodeF16, encodeF16 } from "./float16.js";
 import type { TensorSink, TensorSource } from "./tensor.js";
 
-/** The array type that holds a dtype's values: Float32Array, Float64Array, or Uint16Array of float16 bits. */
+/** The array type that holds a dtype's values: Float32Array, Float64Array, or Uint16Array of float16 or bfloat16 bits. */
 export type StoredArray = Float32Array | Float64Array | Uint16Array;
 
 export function allocateStored(dtype: Dtype, size: number): StoredArray {
-  if (dtype === "float16") return new Uint16Array(size);
+  if (isHalf(dtype)) return new Uint16Array(size);
   return dtype === "float32" ? new Float32Array(size) : new Float64Array(size);
 }
 
@@ -28,7 +29,7 @@ export class MemorySource implements TensorSource {
 
   async read(start: number, count: number, out: FloatArray, outOffset = 0): Promise<void> {
     const part = this.data.subarray(start, start + count);
-    if (this.dtype === "float16") decodeF16(part as Uint16Array, out, outOffset);
+    if (isHalf(this.dtype)) (this.dtype === "float16" ? decodeF16 : decodeBF16)(part as Uint16Array, out, outOffset);
     else out.set(part, outOffset);
   }
 
@@ -49,7 +50,7 @@ export class MemorySink implements TensorSink {
     if (this.written + values.length > this.data.length) {
       throw new RangeError(`MemorySink.write: ${this.written + values.length} values exceed ${this.data.length}`);
     }
-    if (this.dtype === "float16") encodeF16(values, this.data as Uint16Array, this.written);
+    if (isHalf(this.dtype)) (this.dtype === "float16" ? encodeF16 : encodeBF16)(values, this.data as Uint16Array, this.written);
     else (this.data as Float32Array | Float64Array).set(values, this.written);
     this.written += values.length;
   }

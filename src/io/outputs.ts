@@ -3,7 +3,9 @@
  * of a run's outputs are renamed into place together at the end. Anything else (an error, a signal)
  * removes the temporaries and the folders the run created. Files that are not regular are never
  * replaced: a character device (/dev/null) is written through, anything else refused. An output that
- * is also an input is replaced only when named explicitly, and only at the end.
+ * is also an input is replaced only when named explicitly, and only at the end. An output named
+ * `FILE.npz[:KEY]` or `FILE.safetensors[:KEY]` is a member of that container: the outputs naming one
+ * file are written into it together, whole or not at all like any other.
  */
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
@@ -11,32 +13,22 @@ import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
+import type { ContainerTarget, ContainerWriter } from "./container-writer.js";
 import { errnoWords, ioError, kindOf } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
+import { NpzWriter } from "./npz/writer.js";
+import { locateTensor } from "./open.js";
+import { live, written } from "./registry.js";
+import { SafetensorsWriter } from "./safetensors/writer.js";
+import type { TensorSink } from "./tensor.js";
+
+export { abortAllOutputsSync, type OutputsOnDisk } from "./registry.js";
 
 interface Pending {
   target: string;
   /** The temporary file, or null for a device written through. */
   tmp: string | null;
   writer: { finish(): Promise<void>; abort(): Promise<void> } | null; // null while being created
-}
-
-/** Where the run's outputs stand, for the message of an interrupted run. */
-export interface OutputsOnDisk {
-  /** Output sets whose temporaries were removed. */
-  aborted: number;
-  /** Files renamed into place by finished output sets. */
-  written: string[];
-}
-
-const live = new Set<OutputSet>();
-const written: string[] = [];
-
-/** Remove every temporary file of every open OutputSet (for signal handlers); synchronous. */
-export function abortAllOutputsSync(): OutputsOnDisk {
-  let aborted = 0;
-  for (const set of live) if (set.abortSync()) aborted++;
-  return { aborted, written: [...written] };
 }
 
 /** `.NAME.PID.RANDOM.tmp`: the temporary beside an output NAME. */
@@ -84,6 +76,22 @@ export interface CreateOptions {
   explicit: boolean;
   /** The flag that names it, for hints (`--y`). */
   flag?: string;
+  /** The output's name (`Y`, `mean`, …): its key in a container named without one. */
+  file?: string;
+  /** Deflate .npz members (np.savez_compressed); else they are stored (np.savez). */
+  compress?: boolean;
+}
+
+export type OutputFormat = "npy" | "npz" | "safetensors";
+
+/** Where an output name points: a .npy file, or a member (key) of a container file. */
+export function outputFile(name: string, key: string): { path: string; key: string; format: OutputFormat } {
+  const ext = (p: string): OutputFormat | null => (/\.npz$/i.test(p) ? "npz" : /\.safetensors$/i.test(p) ? "safetensors" : null);
+  const whole = ext(name);
+  if (whole) return { path: name, key, format: whole };
+  const m = /^(.*\.(?:npz|safetensors)):([^]+)$/i.exec(name);
+  if (m) return { path: m[1]!, key: m[2]!, format: ext(m[1]!)! };
+  return { path: name, key, format: "npy" };
 }
 
 export class OutputSet {
@@ -95,6 +103,9 @@ export class OutputSet {
   private removals: Promise<void>[] = [];
   /** Folders this run created (outermost first), removed again if the run fails. */
   private createdDirs: string[] = [];
+  /** Container outputs by target, and the temporary files their members are held aside in. */
+  private containers = new Map<string, ContainerWriter>();
+  private scratches: string[] = [];
 
   constructor() {
     live.add(this);
@@ -102,8 +113,9 @@ export class OutputSet {
 
   /** Declare the run's input files: an output naming one is refused unless explicit, and replaced only at the end. */
   async protect(paths: Array<string | undefined>): Promise<void> {
-    for (const p of paths) {
-      if (!p) continue;
+    for (const name of paths) {
+      if (!name) continue;
+      const p = (await locateTensor(name)).path;
       try {
         const s = await stat(p);
         this.inputs.set(`${s.dev}:${s.ino}`, p);
@@ -157,7 +169,7 @@ export class OutputSet {
   }
 
   /** Check a target and register it: the path to write, and whether through a temporary. */
-  private reserve(target: string, o: CreateOptions): Pending {
+  private reserve(target: string, o: CreateOptions & { container?: boolean }): Pending {
     if (target === "-") throw new InputError("writing an output to standard output is not supported: name a file (outputs are renamed into place once complete)", target);
     let abs = resolve(target);
     const link = statOrNull(abs, false);
@@ -184,6 +196,9 @@ export class OutputSet {
     }
     if (previous) {
       const input = this.inputs.get(`${previous.dev}:${previous.ino}`);
+      if (input !== undefined && o.container) {
+        throw new InputError(`is an input of this run (${quoteName(input)}): a container output is written whole, so the tensors it holds would be lost; name another file`, target);
+      }
       if (input !== undefined && !o.explicit) {
         throw new InputError(
           `the default output would replace the input ${quoteName(input)}; to replace it on purpose name it${o.flag ? ` (${o.flag} ${quoteName(target)})` : ""}, or choose another --out-dir`,
@@ -203,12 +218,41 @@ export class OutputSet {
     return entry;
   }
 
-  /** Open a .npy writer for `target` (through a temporary file beside it, or straight to a device). */
-  async create(target: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): Promise<NpyWriter> {
+  /** A temporary file beside `target`, removed with the run's temporaries. */
+  private scratch(target: string): string {
+    const p = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    this.scratches.push(p);
+    return p;
+  }
+
+  /**
+   * A sink for the output `target`: a .npy writer (through a temporary file beside it, or straight to
+   * a device), or a member of the container `FILE.npz[:KEY]` / `FILE.safetensors[:KEY]` (keyed by
+   * `o.file` when no key is given).
+   */
+  async create(target: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): Promise<TensorSink> {
+    const dest = outputFile(target, o.file ?? basename(target));
+    if (dest.format !== "npy") return this.member(dest.path, dest.format, dest.key, dtype, shape, o);
+    if (dtype === "bfloat16") {
+      throw new InputError(`.npy has no bfloat16: ${o.file ?? "this output"} would be bfloat16 (X's dtype); write it to a safetensors file (--out FILE.safetensors${o.flag ? `, or ${o.flag} FILE.safetensors` : ""})`, target);
+    }
     const entry = this.reserve(target, o);
     const w = await NpyWriter.create(entry.tmp ?? entry.target, dtype, shape, { display: target, temporary: entry.tmp !== null });
     entry.writer = w;
     return w;
+  }
+
+  private member(path: string, format: "npz" | "safetensors", key: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): TensorSink {
+    const id = resolve(path);
+    let c = this.containers.get(id);
+    if (!c) {
+      const entry = this.reserve(path, { ...o, container: true });
+      const t: ContainerTarget = { path: entry.tmp ?? entry.target, temporary: entry.tmp !== null, display: path, scratch: () => this.scratch(entry.target) };
+      c = format === "npz" ? new NpzWriter(t, o.compress ?? false) : new SafetensorsWriter(t);
+      entry.writer = c;
+      this.containers.set(id, c);
+    }
+    return c.add(key, dtype, shape);
   }
 
   /** A text output (written at commit), checked and reserved now so a bad path fails before the work. */
@@ -263,6 +307,7 @@ export class OutputSet {
       await p.writer?.abort().catch(() => undefined);
       if (p.tmp) await unlink(p.tmp).catch(() => undefined);
     }
+    for (const s of this.scratches) await unlink(s).catch(() => undefined);
     this.removeCreatedDirs();
   }
 
@@ -271,9 +316,9 @@ export class OutputSet {
     if (this.done) return false;
     this.done = true;
     live.delete(this);
-    for (const p of this.pending) {
+    for (const p of [...this.pending.map((e) => e.tmp), ...this.scratches]) {
       try {
-        if (p.tmp) unlinkSync(p.tmp);
+        if (p) unlinkSync(p);
       } catch {
         /* already gone */
       }

@@ -54,6 +54,15 @@ export class Engine implements JobMemory {
     return this.runner.threads;
   }
 
+  /**
+   * Run the following jobs and probes on the first `k` of the pool's threads (the roofline's thread
+   * scaling); `useThreads(this.threads)` restores the whole pool. The scratch stays sized for all.
+   */
+  useThreads(k: number): void {
+    if (this.runner instanceof PoolRunner) this.runner.useThreads(k);
+    else if (k !== 1) throw new RangeError(`a single-thread engine runs on 1 thread, not ${k}`);
+  }
+
   private mainExec: Executor | undefined;
 
   /** An executor on this thread, for the serial steps of chunked items. */

@@ -7,26 +7,28 @@ import { ChunkedItem } from "../kernels/chunked.js";
 import type { Engine } from "../kernels/engine.js";
 import { gammaBetaBackward } from "../kernels/gamma-beta.js";
 import type { BackwardRun, BackwardState } from "./backward.js";
-import { type ChunkedItemPlan, elementBytes, readShifts, viewOf } from "./slices.js";
+import { type ChunkPlan, elementBytes, readShifts, viewOf } from "./slices.js";
 import { type Phases, phaseTimer } from "./stream.js";
 
 type Step = "stats" | "statsWide" | "grad" | "gradWide" | "dx";
 
-export async function backwardChunked(engine: Engine, r: BackwardRun, items: ChunkedItemPlan[], cap: number, state: BackwardState): Promise<Phases> {
-  const { precision } = state;
+export async function backwardChunked(engine: Engine, r: BackwardRun, plan: ChunkPlan, state: BackwardState): Promise<Phases> {
+  const { precision, gamma, beta, stats: given } = state;
+  const act = r.act ?? 0;
   const eb = elementBytes(precision);
   const dxSink = r.sinks.dx;
   const { timed, finish } = phaseTimer();
-  const bdy = engine.arena.alloc(cap * eb), bx = engine.arena.alloc(cap * eb);
-  for (const [i, item] of items.entries()) {
+  const bdy = engine.arena.alloc(plan.cap * eb), bx = engine.arena.alloc(plan.cap * eb);
+  for (let i = 0; i < plan.items; i++) {
+    const item = plan.item(i);
     const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;
-    const stats = r.stats ? { mean: r.stats.mean.subarray(item.stats0, item.stats0 + NG), rstd: r.stats.rstd.subarray(item.stats0, item.stats0 + NG) } : null;
+    const stats = given ? { mean: given.mean.subarray(item.stats0, item.stats0 + NG), rstd: given.rstd.subarray(item.stats0, item.stats0 + NG) } : null;
     const shifts = stats ? new Float64Array(NG) : await readShifts(r.x, item);
-    const act = r.act ?? 0;
-    const ci = new ChunkedItem(engine, item.geo, r.eps, r.gamma?.subarray(cs, ce) ?? null, act ? (r.beta?.subarray(cs, ce) ?? null) : null, stats, shifts, act);
+    const ci = new ChunkedItem(engine, item.geo, r.eps, gamma?.subarray(cs, ce) ?? null, act ? (beta?.subarray(cs, ce) ?? null) : null, stats, shifts, act);
     try {
       const pass = async (step: Step) => {
-        for (const c of item.chunks) {
+        for (let j = 0; j < plan.chunksPerItem; j++) {
+          const c = plan.chunk(j);
           const n = c.to - c.from;
           await timed("read", async () => {
             if (step !== "stats" && step !== "statsWide") await r.dy.read(item.start + c.from, n, viewOf(engine, precision, bdy, n));
@@ -59,7 +61,7 @@ export async function backwardChunked(engine: Engine, r: BackwardRun, items: Chu
     } finally {
       ci.release();
     }
-    r.onProgress?.(i + 1, items.length);
+    r.onProgress?.(i + 1, plan.items);
   }
   return finish();
 }

@@ -20,20 +20,36 @@ export async function emptyForward(d: Dims, sinks: { mean?: TensorSink; rstd?: T
   await fill(sinks.rstd, d.N * d.G, NaN);
 }
 
-export async function emptyBackward(d: Dims, stats: { rstd: Float64Array } | null, sinks: { dgamma?: TensorSink; dbeta?: TensorSink }): Promise<void> {
+/**
+ * dγ_c = Σ_n rstd(n, g)·0 with ds = 0: 0, or NaN where an rstd of its group is not finite (always,
+ * when recomputed and N > 0). Each group's rstd column is looked at once, with a turn of the event
+ * loop every so many values (N·G may be large), so a signal acts at once.
+ */
+export async function emptyBackward(d: Dims, rstd: Float64Array | null, sinks: { dgamma?: TensorSink; dbeta?: TensorSink }): Promise<void> {
   if (sinks.dgamma) {
-    // dγ_c = Σ_n rstd(n, g)·ds(n, c) with ds = 0: 0, or NaN where an rstd is not finite (always, when recomputed)
     const out = new Float64Array(Math.min(CHUNK, d.C));
+    let looked = 0;
+    const groupValue = async (g: number): Promise<number> => {
+      if (d.N === 0) return 0;
+      if (!rstd) return NaN;
+      for (let n = 0; n < d.N; n++) {
+        if (!Number.isFinite(rstd[n * d.G + g])) return NaN;
+        if (++looked % CHUNK === 0) await breathe();
+      }
+      return 0;
+    };
+    let g = -1, value = 0;
     for (let c0 = 0; c0 < d.C; c0 += out.length) {
       const m = Math.min(out.length, d.C - c0);
       for (let i = 0; i < m; i++) {
-        const g = d.D === 0 ? 0 : Math.floor((c0 + i) / d.D);
-        let s = 0;
-        for (let n = 0; n < d.N; n++) s += (stats ? stats.rstd[n * d.G + g] : NaN) * 0;
-        out[i] = s;
+        const gi = d.D === 0 ? 0 : Math.floor((c0 + i) / d.D);
+        if (gi !== g) value = await groupValue((g = gi));
+        out[i] = value;
       }
       await sinks.dgamma.write(out.subarray(0, m));
     }
   }
   await fill(sinks.dbeta, d.C, 0);
 }
+
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));

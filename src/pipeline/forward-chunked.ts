@@ -7,26 +7,27 @@ import type { TensorSink, TensorSource } from "../io/tensor.js";
 import { ChunkedItem } from "../kernels/chunked.js";
 import type { Engine } from "../kernels/engine.js";
 import type { Precision } from "../kernels/plan.js";
-import { type ChunkedItemPlan, elementBytes, readShifts, viewOf } from "./slices.js";
+import { type ChunkPlan, elementBytes, readShifts, viewOf } from "./slices.js";
 import { type Phases, phaseTimer } from "./stream.js";
 
 export async function forwardChunked(
   engine: Engine,
   x: TensorSource,
-  items: ChunkedItemPlan[],
-  cap: number,
+  plan: ChunkPlan,
   p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision; act?: number },
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
   const { timed, finish } = phaseTimer();
-  const buf = engine.arena.alloc(cap * elementBytes(p.precision));
-  for (const [i, item] of items.entries()) {
+  const buf = engine.arena.alloc(plan.cap * elementBytes(p.precision));
+  for (let i = 0; i < plan.items; i++) {
+    const item = plan.item(i);
     const C = item.geo.C;
     const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item), p.act ?? 0);
     try {
       const pass = async (step: "stats" | "statsWide" | "norm") => {
-        for (const c of item.chunks) {
+        for (let j = 0; j < plan.chunksPerItem; j++) {
+          const c = plan.chunk(j);
           const view = viewOf(engine, p.precision, buf, c.to - c.from);
           await timed("read", () => x.read(item.start + c.from, c.to - c.from, view));
           await timed("compute", () => ci.step(step, { x: buf }, c.u0, c.u1));
@@ -50,7 +51,7 @@ export async function forwardChunked(
     } finally {
       ci.release();
     }
-    onProgress?.(i + 1, items.length);
+    onProgress?.(i + 1, plan.items);
   }
   return finish();
 }

@@ -3,22 +3,23 @@
  * or whole groups of one NCHW sample), each slice normalised by the engine with Y written over X,
  * and appended to the sinks. Items too large for the budget go through forward-chunked.ts.
  */
-import type { Dims } from "../core/dims.js";
+import { type Dims, numel } from "../core/dims.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
-import { planRun } from "./budget.js";
+import { type HostPart, type Plan, planRun } from "./budget.js";
 import { emptyForward } from "./empty.js";
 import { forwardChunked } from "./forward-chunked.js";
-import { checkResident, precisionOf } from "./inputs.js";
-import { elementBytes, maxCount, viewOf } from "./slices.js";
+import { channelVectors, loadSide, precisionOf, residentCopies, type Side } from "./inputs.js";
+import { elementBytes, viewOf } from "./slices.js";
 import { type Phases, phaseTimer, pipeline } from "./stream.js";
 
 export interface ForwardRun {
   x: TensorSource;
   /** X's dimensions, validated against the layout and group count (core/dims.ts). */
   dims: Dims;
-  gamma: Float64Array | null;
-  beta: Float64Array | null;
+  /** Per-channel scale and shift, C values each (shapes checked), read once the plan fits. */
+  gamma: Side;
+  beta: Side;
   eps: number;
   /** The activation after the GroupNorm, as the kernels' code (core/activation.ts: activationCode; default 0, none). */
   act?: number;
@@ -34,18 +35,32 @@ export interface StreamedRun {
   slices: number;
 }
 
-export async function streamForward(engine: Engine, r: ForwardRun): Promise<StreamedRun> {
+/**
+ * The plan of a forward run, from the headers alone: the slices, or a refusal naming what needs the
+ * memory. Nothing is read; an empty tensor reads no side vector, so they cost it nothing.
+ */
+export function planForward(threads: number, r: Pick<ForwardRun, "x" | "dims" | "gamma" | "beta" | "memoryBudget">): Plan {
+  const d = r.dims;
+  const host: HostPart[] = [];
+  if (numel(d) > 0) {
+    const named = [r.gamma && "gamma", r.beta && "beta"].filter((v) => v) as string[];
+    if (named.length) host.push(channelVectors(d.C, named, [r.gamma, r.beta], r.x.name));
+    const copy = residentCopies([{ source: r.x, as: "X" }]);
+    if (copy) host.push(copy);
+  }
+  return planRun({ dims: d, precision: precisionOf(r.x.dtype), kind: "forward", budget: r.memoryBudget, threads, host, file: r.x.name });
+}
+
+export async function streamForward(engine: Engine, r: ForwardRun, plan: Plan = planForward(engine.threads, r)): Promise<StreamedRun> {
   const d = r.dims;
   const precision = precisionOf(r.x.dtype);
   const { y, mean, rstd } = r.sinks;
-  const hostBytes = 8 * ((r.gamma?.length ?? 0) + (r.beta?.length ?? 0)) + (r.x.residentBytes ?? 0);
-  checkResident(r.x, r.memoryBudget);
-  const plan = planRun({ dims: d, precision, kind: "forward", budget: r.memoryBudget, threads: engine.threads, hostBytes, act: !!r.act });
   if (plan.kind === "empty") {
     const { timed, finish } = phaseTimer();
     await timed("write", () => emptyForward(d, r.sinks));
     return { phases: finish(), slices: 0 };
   }
+  const gamma = await loadSide(r.gamma), beta = await loadSide(r.beta);
   // Y is written over X in the arena (the kernels read each value before writing it): one tensor
   // buffer per slice in flight, and no write-allocate traffic for a separate output.
   const eb = elementBytes(precision);
@@ -53,12 +68,13 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
   try {
     if (plan.kind === "chunks") {
       // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks, twice
-      const phases = await forwardChunked(engine, r.x, plan.items, plan.cap, { gamma: r.gamma, beta: r.beta, eps: r.eps, precision, act: r.act ?? 0 }, r.sinks, r.onProgress);
-      return { phases, slices: plan.items.length * plan.items[0].chunks.length };
+      const c = plan.chunks;
+      const phases = await forwardChunked(engine, r.x, c, { gamma, beta, eps: r.eps, precision, act: r.act ?? 0 }, r.sinks, r.onProgress);
+      return { phases, slices: c.items * c.chunksPerItem };
     }
     const slices = plan.slices;
-    const cap = maxCount(slices);
-    const buffers = Array.from({ length: Math.min(3, slices.length) }, () => ({
+    const cap = slices.cap;
+    const buffers = Array.from({ length: Math.min(3, slices.count) }, () => ({
       x: engine.arena.alloc(cap * eb),
       mean: new Float64Array(0) as Float64Array<ArrayBufferLike>,
       rstd: new Float64Array(0) as Float64Array<ArrayBufferLike>,
@@ -70,7 +86,7 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
         read: (s, b) => r.x.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
         compute: async (s, b) => {
           const C = s.geo.C;
-          const res = await engine.forward(s.geo, r.eps, b.x, b.x, r.gamma?.subarray(s.c0, s.c0 + C) ?? null, r.beta?.subarray(s.c0, s.c0 + C) ?? null, r.act ?? 0);
+          const res = await engine.forward(s.geo, r.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + C) ?? null, beta?.subarray(s.c0, s.c0 + C) ?? null, r.act ?? 0);
           b.mean = res.mean;
           b.rstd = res.rstd;
         },
@@ -80,9 +96,9 @@ export async function streamForward(engine: Engine, r: ForwardRun): Promise<Stre
           if (rstd) await rstd.write(b.rstd);
         },
       },
-      (s) => r.onProgress?.(s.index + 1, slices.length),
+      (s) => r.onProgress?.(s.index + 1, slices.count),
     );
-    return { phases, slices: slices.length };
+    return { phases, slices: slices.count };
   } finally {
     engine.arena.release(mark);
   }

@@ -9,7 +9,7 @@
 import type { Dims } from "../core/dims.js";
 import type { Engine } from "../kernels/engine.js";
 import type { TensorSource } from "../io/tensor.js";
-import { type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
+import { BLOCK, type Geometry, type Precision, unitOffset, workLayout } from "../kernels/plan.js";
 
 /** Default memory budget of a run (--memory): everything that grows with the tensor counts against it. */
 export const DEFAULT_MEMORY = 384 * 1024 * 1024;
@@ -39,39 +39,51 @@ export interface Slice {
   stats0: number;
 }
 
+/**
+ * The slices of a run, described arithmetically: `count` slices, each made on demand by `at(k)`, so
+ * planning takes constant time and memory however many slices there are (a tensor of 2^40 samples
+ * has hundreds of millions).
+ */
+export interface SlicePlan {
+  readonly count: number;
+  /** The largest slice's value count (the size of each slice buffer). */
+  readonly cap: number;
+  at(index: number): Slice;
+}
+
 /** Slices of whole samples (`samples` per slice) or, NCHW, of whole groups of one sample (`groups` per slice). */
-export function sliceList(d: Dims, precision: Precision, per: { samples: number } | { groups: number }): Slice[] {
+export function slicePlan(d: Dims, precision: Precision, per: { samples: number } | { groups: number }): SlicePlan {
   const sample = d.C * d.HxW;
-  const slices: Slice[] = [];
   if ("samples" in per) {
-    for (let n0 = 0; n0 < d.N; n0 += per.samples) {
-      const ns = Math.min(per.samples, d.N - n0);
-      slices.push({ index: slices.length, start: n0 * sample, count: ns * sample, geo: { ...d, N: ns, precision }, n0, g0: 0, c0: 0, stats0: n0 * d.G });
-    }
-    return slices;
+    const k = per.samples;
+    return {
+      count: Math.ceil(d.N / k),
+      cap: Math.min(k, d.N) * sample,
+      at(index) {
+        const n0 = index * k, ns = Math.min(k, d.N - n0);
+        return { index, start: n0 * sample, count: ns * sample, geo: { ...d, N: ns, precision }, n0, g0: 0, c0: 0, stats0: n0 * d.G };
+      },
+    };
   }
   const group = d.D * d.HxW;
-  for (let n = 0; n < d.N; n++) {
-    for (let g0 = 0; g0 < d.G; g0 += per.groups) {
-      const k = Math.min(per.groups, d.G - g0);
-      slices.push({
-        index: slices.length,
+  const k = per.groups, perSample = Math.ceil(d.G / k);
+  return {
+    count: d.N * perSample,
+    cap: Math.min(k, d.G) * group,
+    at(index) {
+      const n = Math.floor(index / perSample), g0 = (index - n * perSample) * k, gs = Math.min(k, d.G - g0);
+      return {
+        index,
         start: n * sample + g0 * group,
-        count: k * group,
-        geo: { N: 1, C: k * d.D, HxW: d.HxW, G: k, D: d.D, layout: d.layout, precision },
+        count: gs * group,
+        geo: { N: 1, C: gs * d.D, HxW: d.HxW, G: gs, D: d.D, layout: d.layout, precision },
         n0: n,
         g0,
         c0: g0 * d.D,
         stats0: n * d.G + g0,
-      });
-    }
-  }
-  return slices;
-}
-
-/** The largest slice's value count (the size of each slice buffer). */
-export function maxCount(slices: Slice[]): number {
-  return slices.reduce((m, s) => Math.max(m, s.count), 0);
+      };
+    },
+  };
 }
 
 export function viewOf(engine: Engine, p: Precision, ptr: number, count: number): Float32Array | Float64Array {
@@ -87,65 +99,85 @@ export interface ChunkedItemPlan {
   n: number;
   c0: number;
   stats0: number;
-  /** Value index (from `start`) of each group's first value, its shift K. */
-  shiftAt: number[];
-  /** Chunks of whole units: [u0, u1) and their values [from, to) relative to `start`. */
-  chunks: Array<{ u0: number; u1: number; from: number; to: number }>;
+  /** Groups of the item (geo.G); group g's first value, its shift K, is value g·D from `start`. */
+  groups: number;
+}
+
+/** A chunk of an item: whole units [u0, u1) and their values [from, to) relative to the item's start. */
+export interface Chunk {
+  u0: number;
+  u1: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * Items streamed in chunks, described arithmetically as slices are: `items` items of
+ * `chunksPerItem` chunks each, made on demand, and the chunk buffer's size `cap` in values.
+ */
+export interface ChunkPlan {
+  readonly geo: Geometry;
+  readonly items: number;
+  readonly chunksPerItem: number;
+  readonly cap: number;
+  item(index: number): ChunkedItemPlan;
+  chunk(index: number): Chunk;
 }
 
 /**
  * Items too large for the budget (an NHWC sample, or an NCHW group as a one-group tensor), streamed
  * in chunks of whole units. The items' units are the in-memory run's units, so the partial sums, and
  * the results, are the same. `unitValues` is the largest unit's value count; `chunked(k)` cuts every
- * item into chunks of k units and gives the chunk buffer's size in values.
+ * item into chunks of k units. Nothing here loops over units or items.
  */
 export function planChunkItems(d: Dims, precision: Precision): {
   geo: Geometry;
   units: number;
   unitValues: number;
-  chunked(unitsPer: number): { items: ChunkedItemPlan[]; cap: number };
+  chunked(unitsPer: number): ChunkPlan;
 } {
   const eb = elementBytes(precision);
   const geo: Geometry =
     d.layout === "nhwc" ? { ...d, N: 1, precision } : { N: 1, C: d.D, HxW: d.HxW, G: 1, D: d.D, layout: "nchw", precision };
   const w = workLayout(geo);
+  const units = w.unitsPerItem;
   const itemValues = geo.C * geo.HxW;
-  const end = (u: number) => (u >= w.unitsPerItem ? itemValues : unitOffset(geo, u) / eb);
-  let largest = 0;
-  for (let u = 0; u < w.unitsPerItem; u++) largest = Math.max(largest, end(u + 1) - end(u));
+  const end = (u: number) => (u >= units ? itemValues : unitOffset(geo, u) / eb);
+  // units are equal but for the last one (of the item, or NCHW of each channel's blocks), never larger
+  const unitValues = geo.layout === "nhwc" ? Math.min(w.rows, geo.HxW) * geo.C : w.blocks === 1 ? Math.min(w.cpu, geo.D) * geo.HxW : Math.min(BLOCK, geo.HxW);
   return {
     geo,
-    units: w.unitsPerItem,
-    unitValues: largest,
+    units,
+    unitValues,
     chunked(unitsPer) {
-      const chunks: ChunkedItemPlan["chunks"] = [];
-      for (let u0 = 0; u0 < w.unitsPerItem; u0 += unitsPer) {
-        const u1 = Math.min(w.unitsPerItem, u0 + unitsPer);
-        chunks.push({ u0, u1, from: end(u0), to: end(u1) });
-      }
-      const items: ChunkedItemPlan[] = [];
-      if (d.layout === "nhwc") {
-        for (let n = 0; n < d.N; n++) {
-          items.push({ start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, shiftAt: Array.from({ length: d.G }, (_, g) => g * d.D), chunks });
-        }
-      } else {
-        for (let n = 0; n < d.N; n++) {
-          for (let g = 0; g < d.G; g++) {
-            items.push({ start: (n * d.C + g * d.D) * d.HxW, count: itemValues, geo, n, c0: g * d.D, stats0: n * d.G + g, shiftAt: [0], chunks });
-          }
-        }
-      }
-      return { items, cap: Math.max(...chunks.map((c) => c.to - c.from)) };
+      const perSample = d.layout === "nhwc" ? 1 : d.G;
+      return {
+        geo,
+        items: d.N * perSample,
+        chunksPerItem: Math.ceil(units / unitsPer),
+        // a chunk of full units holds the most (with blocks, at most unitsPer full blocks)
+        cap: Math.min(itemValues, unitsPer * unitValues),
+        item(index) {
+          const n = Math.floor(index / perSample), g = index - n * perSample;
+          return d.layout === "nhwc"
+            ? { start: n * itemValues, count: itemValues, geo, n, c0: 0, stats0: n * d.G, groups: d.G }
+            : { start: (n * d.C + g * d.D) * d.HxW, count: itemValues, geo, n, c0: g * d.D, stats0: n * d.G + g, groups: 1 };
+        },
+        chunk(index) {
+          const u0 = index * unitsPer, u1 = Math.min(units, u0 + unitsPer);
+          return { u0, u1, from: end(u0), to: end(u1) };
+        },
+      };
     },
   };
 }
 
 /** Each group's shift K of a chunked item: its first value, read from the file. */
 export async function readShifts(reader: TensorSource, item: ChunkedItemPlan): Promise<Float64Array> {
-  const shifts = new Float64Array(item.shiftAt.length);
+  const shifts = new Float64Array(item.groups);
   const one = new Float64Array(1);
-  for (const [g, at] of item.shiftAt.entries()) {
-    await reader.read(item.start + at, 1, one);
+  for (let g = 0; g < item.groups; g++) {
+    await reader.read(item.start + g * item.geo.D, 1, one);
     shifts[g] = one[0];
   }
   return shifts;

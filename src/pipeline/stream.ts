@@ -2,7 +2,7 @@
  * The pipeline of a streamed run: while slice k is computed, slice k+1 is read and slice k−1
  * written, through a fixed set of buffers; and the per-phase timing its report carries.
  */
-import type { Slice } from "./slices.js";
+import type { Slice, SlicePlan } from "./slices.js";
 
 export interface Phases {
   read: number;
@@ -44,7 +44,7 @@ export function toSeconds(p: Phases): Phases {
  * run in slice order. Times per phase are busy times (they overlap); `total` is the wall time.
  */
 export async function pipeline<B>(
-  slices: Slice[],
+  slices: SlicePlan,
   buffers: B[],
   steps: {
     read(s: Slice, b: B): Promise<void>;
@@ -54,15 +54,20 @@ export async function pipeline<B>(
   onSlice?: (done: Slice) => void,
 ): Promise<Phases> {
   const { timed, finish } = phaseTimer();
-  const S = slices.length;
+  const S = slices.count;
   const nb = buffers.length;
   if (nb < Math.min(3, S)) throw new Error(`pipeline: ${nb} buffers for ${S} slices`);
+  // the slices in flight, made as they enter (the plan describes them, it does not hold them)
+  const inFlight: Slice[] = [];
   for (let k = 0; k < S + 2; k++) {
     const work: Promise<void>[] = [];
-    if (k < S) work.push(timed("read", () => steps.read(slices[k], buffers[k % nb])));
-    if (k - 1 >= 0 && k - 1 < S) work.push(timed("compute", () => steps.compute(slices[k - 1], buffers[(k - 1) % nb])));
+    if (k < S) {
+      const s = (inFlight[k % 3] = slices.at(k));
+      work.push(timed("read", () => steps.read(s, buffers[k % nb])));
+    }
+    if (k - 1 >= 0 && k - 1 < S) work.push(timed("compute", () => steps.compute(inFlight[(k - 1) % 3], buffers[(k - 1) % nb])));
     if (k - 2 >= 0 && k - 2 < S) {
-      const s = slices[k - 2];
+      const s = inFlight[(k - 2) % 3];
       work.push(timed("write", () => steps.write(s, buffers[(k - 2) % nb])).then(() => onSlice?.(s)));
     }
     // settle all before failing, so no step is left running against a buffer we give back

@@ -1,175 +1,430 @@
 /**
- * The roofline report as an SVG document with two panels: (1) the log-log roofline — arithmetic
- * intensity against GFLOP/s, with the measured copy and triad roofs, the theoretical DRAM roof
- * (dashed) when known, the measured compute ceiling, the ridge point and the kernels; (2) copy
- * bandwidth against working-set size from L1 to DRAM, with the cache sizes and the GroupNorm tensor
- * marked. Text is real SVG text.
+ * The roofline report as an SVG document, panels on a two-column grid:
+ *   (1) the log-log roofline: the compute ceiling, the DRAM copy and add roofs (forward's and
+ *       backward's), the theoretical DRAM roof when known, the L1/L2/L3 roofs from the sweep, the
+ *       ridge and the kernels;
+ *   (2) copy bandwidth against the working set of all threads, with the capacity of each cache
+ *       level those threads reach, each level's plateau (the roofs of (1)), the copy probe and the
+ *       kernels' working sets;
+ *   (3) with --scaling, GB/s against threads, with the host's thread domains;
+ * then notes (how the two DRAM figures compare, host facts, warnings). Every legend entry has a
+ * swatch drawn as the element it names (data-legend = that element's data-key), and every label is
+ * placed where it overlaps no other label, line or marker, or left out (the legend still has it).
+ * Text is real SVG text; widths are estimated for DejaVu Sans.
  */
 import type { CacheLevel } from "./host.js";
+import { cacheReach } from "./host.js";
 import type { RooflineReport } from "./report.js";
+import { bytesLabel } from "./sizes.js";
+import { CELL, CELL_W, COLORS, dashAttr, decadeAbove, decadeBelow, esc, fmt, FONT, frame, LEGEND_LINE, linAxis, line, logAxis, logTicks, MARGIN, niceStep, Placer, PLOT, plotBounds, polyline, SMALL, text, textWidth, tickLabel, wrap, type Axis, type LegendEntry, type Panel, type Anchor } from "./svg-draw.js";
 
-const W = 1240, H = 600;
-const PANEL = { w: 500, h: 400, top: 70 };
-const LEFT1 = 90, LEFT2 = 90 + 500 + 120;
-const COLORS = { copy: "#1f77b4", triad: "#2ca02c", theo: "#7f7f7f", compute: "#d62728", forward: "#ff7f0e", backward: "#9467bd", sweep: "#1f77b4", cache: "#8c564b", tensor: "#e377c2" };
+export { bytesLabel };
+export { textBox, textWidth } from "./svg-draw.js";
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+// ------------------------------------------------------------------ panel 1: roofline
+
+interface Roof {
+  key: string;
+  gbps: number;
+  color: string;
+  dash?: string;
+  width: number;
+  label: string;
+  legend: string;
 }
 
-function fmt(v: number): string {
-  if (v >= 100) return v.toFixed(0);
-  if (v >= 10) return v.toFixed(1);
-  if (v >= 1) return v.toFixed(2);
-  return v.toPrecision(2);
-}
-
-export function bytesLabel(b: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (b >= 1024 && i < units.length - 1) {
-    b /= 1024;
-    i++;
+function rooflinePanel(r: RooflineReport): { panel: Panel; axes: { X: Axis; Y: Axis } } {
+  const o: string[] = [];
+  const legend: LegendEntry[] = [];
+  const peak = r.compute_gflops;
+  const roofs: Roof[] = [];
+  const dt = r.kernels[0]?.dtype ?? "";
+  roofs.push({ key: "roof-copy", gbps: r.attainable.copy_gbps, color: COLORS.copy, width: 2.4, label: `DRAM copy ${fmt(r.attainable.copy_gbps)} GB/s`, legend: `DRAM copy roof ${fmt(r.attainable.copy_gbps)} GB/s (STREAM copy probe): forward's` });
+  roofs.push({ key: "roof-add", gbps: r.attainable.add_gbps, color: COLORS.add, dash: "9,4", width: 2.4, label: `DRAM add ${fmt(r.attainable.add_gbps)} GB/s`, legend: `DRAM add roof ${fmt(r.attainable.add_gbps)} GB/s (STREAM add probe): backward's` });
+  if (r.theoretical.gbps) {
+    roofs.push({ key: "roof-theoretical", gbps: r.theoretical.gbps, color: COLORS.theo, dash: "7,5", width: 2, label: `theoretical ${fmt(r.theoretical.gbps)} GB/s`, legend: `theoretical DRAM roof ${fmt(r.theoretical.gbps)} GB/s (${r.theoretical.source})` });
   }
-  return `${Number.isInteger(b) ? b : b.toFixed(1)} ${units[i]}`;
-}
-
-class LogAxis {
-  constructor(
-    readonly lo: number,
-    readonly hi: number,
-    readonly p0: number,
-    readonly p1: number,
-  ) {}
-  map(v: number): number {
-    const t = (Math.log10(v) - Math.log10(this.lo)) / (Math.log10(this.hi) - Math.log10(this.lo));
-    return this.p0 + t * (this.p1 - this.p0);
+  for (const c of r.cache_roofs ?? []) {
+    if (c.level === "DRAM") continue;
+    roofs.push({ key: `roof-${c.level}`, gbps: c.gbps, color: COLORS[c.level], dash: "4,3", width: 1.8, label: `${c.level} ${fmt(c.gbps)} GB/s`, legend: `${c.level} roof ${fmt(c.gbps)} GB/s (copy plateau of the sweep, ≤ ${bytesLabel(c.capacity_bytes ?? 0)})` });
   }
-  ticks(): number[] {
-    const out: number[] = [];
-    for (let e = Math.floor(Math.log10(this.lo)); e <= Math.ceil(Math.log10(this.hi)); e++) {
-      const v = 10 ** e;
-      if (v >= this.lo * 0.999 && v <= this.hi * 1.001) out.push(v);
+  const ais = r.kernels.map((k) => k.intensity);
+  const ridgeOf = (gbps: number) => peak / gbps;
+  // from a quarter of the fastest roof's ridge: every roof has a stretch of its own for its label
+  const xlo = decadeBelow(Math.min(0.1, ...ais.map((a) => a / 3), ...roofs.map((f) => ridgeOf(f.gbps) / 4)));
+  const xhi = decadeAbove(Math.max(r.ridge_intensity * 4, 10, ...ais.map((a) => a * 3)));
+  // y from just below the lowest roof's start to a little over the ceiling: room between the roofs
+  const ylo = Math.min(r.attainable.copy_gbps * xlo, ...r.kernels.map((k) => k.gflops)) / 1.6;
+  const yhi = peak * 2.5;
+  const X = logAxis(xlo, xhi, CELL.ml, CELL.ml + PLOT.w), Y = logAxis(ylo, yhi, CELL.mt + PLOT.h, CELL.mt);
+  const ticks = (lo: number, hi: number): Array<[number, string]> => logTicks(lo, hi).filter((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9).map((v) => [v, tickLabel(v)]);
+  o.push(...frame("Roofline", X, Y, "arithmetic intensity (FLOP/byte, log)", "performance (GFLOP/s, log)", ticks(xlo, xhi), ticks(ylo, yhi), "clip-roofline", "roofline"));
+  const P = new Placer(plotBounds());
+  // roofs: from the left edge up to the ceiling; the ceiling from the leftmost ridge to the right edge
+  const leftmost = Math.max(xlo, Math.min(...roofs.map((f) => ridgeOf(f.gbps))));
+  const cy = Y.map(peak);
+  const ceiling: Array<[number, number]> = [[X.map(leftmost), cy], [X.map(xhi), cy]];
+  for (const f of roofs) {
+    const ridge = ridgeOf(f.gbps);
+    const start = Math.max(xlo, Math.min(ridge, ylo / f.gbps));
+    const pts: Array<[number, number]> = ridge > xlo ? [[X.map(start), Y.map(f.gbps * start)], [X.map(Math.min(ridge, xhi)), Y.map(Math.min(peak, f.gbps * xhi))]] : [[X.map(xlo), cy], [X.map(xlo), cy]];
+    o.push(polyline(pts, `clip-path="url(#clip-roofline)" stroke="${f.color}" stroke-width="${f.width}"${dashAttr(f.dash)} data-key="${f.key}" data-gbps="${f.gbps}"`));
+    P.polyline(pts, f.key);
+    legend.push({ key: f.key, swatch: "line", color: f.color, dash: f.dash, text: f.legend });
+  }
+  o.push(polyline(ceiling, `stroke="${COLORS.compute}" stroke-width="2.4" data-key="ceiling" data-gflops="${peak}"`));
+  P.polyline(ceiling);
+  legend.unshift({ key: "ceiling", swatch: "line", color: COLORS.compute, text: `compute ceiling ${fmt(peak)} GFLOP/s (WASM SIMD multiply-add, ${dt})` });
+  // markers first (labels avoid them)
+  const ridge = r.ridge_intensity;
+  const rx = X.map(ridge);
+  o.push(`<circle cx="${rx.toFixed(1)}" cy="${cy.toFixed(1)}" r="5" fill="white" stroke="${COLORS.compute}" stroke-width="2" data-key="ridge"/>`);
+  P.box({ x0: rx - 6, y0: cy - 6, x1: rx + 6, y1: cy + 6 });
+  const marks = r.kernels.map((k) => ({ k, px: X.map(k.intensity), py: Y.map(k.gflops), color: k.name === "forward" ? COLORS.forward : COLORS.backward }));
+  for (const m of marks) {
+    o.push(`<circle cx="${m.px.toFixed(1)}" cy="${m.py.toFixed(1)}" r="6" fill="${m.color}" stroke="#222" data-key="kernel-${m.k.name}"/>`);
+    P.box({ x0: m.px - 7, y0: m.py - 7, x1: m.px + 7, y1: m.py + 7 });
+  }
+  // each roof's label runs along it, just above or below it (or on it, over a white band), where it
+  // is clear of every other line, marker and label
+  const slope = -(PLOT.h / Math.log10(yhi / ylo)) / (PLOT.w / Math.log10(xhi / xlo));
+  const angle = (Math.atan(slope) * 180) / Math.PI;
+  const n = [Math.sin((angle * Math.PI) / 180), -Math.cos((angle * Math.PI) / 180)];
+  // roofs with less than two glyphs' height between them share one label, on the upper
+  const byRate = [...roofs].sort((p, q) => q.gbps - p.gbps);
+  const apart = (a: Roof, b: Roof) => Math.log10(a.gbps / b.gbps) * (PLOT.h / Math.log10(yhi / ylo)) * Math.cos((angle * Math.PI) / 180);
+  const groups: Roof[][] = [];
+  for (const f of byRate) {
+    const g = groups[groups.length - 1];
+    if (g && apart(g[0], f) < 1.7 * SMALL) g.push(f); // against the group's top roof: no chains
+    else groups.push([f]);
+  }
+  for (const g of groups) {
+    const f = g[0];
+    const full = g.length === 1 ? f.label : `${g.map((x, i) => x.label.replace(/ GB\/s$/, "").replace(i > 0 && g[0].label.startsWith("DRAM") ? /^DRAM / : /^$/, "")).join(" · ")} GB/s`;
+    // where the full label fits nowhere: the level names and figures only
+    const names = [...new Set(g.map((x) => x.label.split(" ")[0]))].join("/");
+    const lo = fmt(g[g.length - 1].gbps), hi = fmt(f.gbps);
+    const compact = g.length === 1 ? f.label : `${names} ${lo === hi ? hi : `${lo}–${hi}`} GB/s`;
+    const keys = g.map((x) => x.key).join(" ");
+    const from = Math.max(xlo, ylo / g[g.length - 1].gbps), to = Math.min(ridgeOf(f.gbps), xhi);
+    if (!(to > from)) continue;
+    place: for (const label of full === compact ? [full] : [full, compact]) {
+      const w = textWidth(label, SMALL);
+      // just above the group, then just below it, then on its lines (over a white band)
+      for (const centre of [0.5 * SMALL + 4, "below", 0] as const) {
+        for (const t of [0.05, 0.13, 0.21, 0.29, 0.37, 0.45, 0.53, 0.61, 0.69, 0.77]) {
+          const v = from * (to / from) ** t;
+          const base = centre === "below" ? g[g.length - 1] : f;
+          const c = centre === "below" ? -(0.5 * SMALL + 4) : centre;
+          const off = c - 0.32 * SMALL;
+          const x = X.map(v) + n[0] * off, y = Y.map(base.gbps * v) + n[1] * off;
+          if (!P.along(label, SMALL, x, y, angle, "start", centre === 0 ? g.map((q) => q.key) : [])) continue;
+          const rot = `rotate(${angle.toFixed(2)} ${x.toFixed(1)} ${y.toFixed(1)})`;
+          const band = centre === 0 ? `<rect x="${(x - 2).toFixed(1)}" y="${(y - 0.8 * SMALL).toFixed(1)}" width="${(w + 4).toFixed(1)}" height="${(1.05 * SMALL).toFixed(1)}" fill="white"/>` : "";
+          o.push(`<g transform="${rot}">${band}<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${SMALL}" fill="${f.color}" data-label="${keys}">${esc(label)}</text></g>`);
+          break place;
+        }
+      }
     }
-    return out;
   }
+  // labels: kernels, ceiling, ridge
+  for (const m of marks) {
+    const s = m.k.name;
+    const near: Array<[number, number, Anchor]> = [[m.px + 10, m.py + 5, "start"], [m.px - 10, m.py + 5, "end"], [m.px, m.py + 22, "middle"], [m.px, m.py - 11, "middle"], [m.px + 10, m.py + 20, "start"], [m.px - 10, m.py + 20, "end"], [m.px - 10, m.py - 9, "end"], [m.px + 10, m.py - 9, "start"]];
+    const far: Array<[number, number, Anchor]> = [[m.px + 10, m.py + 36, "start"], [m.px, m.py + 38, "middle"], [m.px + 10, m.py + 52, "start"], [m.px + 24, m.py - 20, "start"]];
+    const at = P.place(s, FONT, [...near, ...far]);
+    if (at) o.push(text(at.x, at.y, s, `text-anchor="${at.anchor}" fill="${m.color}" font-weight="bold" data-label="kernel-${s}"`));
+  }
+  const cl = `ceiling ${fmt(peak)} GFLOP/s`;
+  const right = CELL.ml + PLOT.w - 6;
+  const spots: Array<[number, number, Anchor]> = [[right, cy - 7, "end"], [rx + 12, cy - 7, "start"], [right, cy + 18, "end"], [right, cy - 24, "end"], [rx + 12, cy + 18, "start"], [rx - 12, cy - 7, "end"], [rx - 12, cy - 24, "end"]];
+  for (const size of [FONT, SMALL]) {
+    const c1 = P.place(cl, size, spots);
+    if (c1) {
+      o.push(text(c1.x, c1.y, cl, `text-anchor="${c1.anchor}" font-size="${size}" fill="${COLORS.compute}" data-label="ceiling"`));
+      break;
+    }
+  }
+  const rl = `ridge ${fmt(ridge)} FLOP/B`;
+  const r1 = P.place(rl, FONT, [[rx + 8, cy + 18, "start"], [rx - 8, cy - 8, "end"], [rx + 8, cy - 8, "start"], [rx - 8, cy + 18, "end"], [rx, cy + 34, "middle"]]);
+  if (r1) o.push(text(r1.x, r1.y, rl, `text-anchor="${r1.anchor}" fill="${COLORS.compute}" data-label="ridge"`));
+  for (const m of marks) {
+    const k = m.k, roof = k.name === "forward" ? "copy" : "add";
+    legend.push({ key: `kernel-${k.name}`, swatch: "dot", color: m.color, text: `${k.name} ${k.layout}: ${fmt(k.gflops)} GFLOP/s at ${fmt(k.intensity)} FLOP/B, ${fmt(k.gbps)} GB/s = ${(k.fraction_of_attainable * 100).toFixed(0)}% of the DRAM ${roof} roof` });
+  }
+  legend.push({ key: "ridge", swatch: "ring", color: COLORS.compute, text: `ridge: the copy roof meets the ceiling at ${fmt(ridge)} FLOP/B` });
+  return { panel: { body: o, legend }, axes: { X, Y } };
+}
+
+// ------------------------------------------------------------------ panel 2: sweep
+
+function log2Ticks(lo: number, hi: number, p0: number, p1: number, label: (v: number) => string, size: number): Array<[number, string]> {
+  const X = logAxis(lo, hi, p0, p1, 2);
+  for (const stride of [2, 4, 8, 16, 32, 64, 256, 1024]) {
+    const out: Array<[number, string]> = [];
+    for (let v = 2 ** Math.ceil(Math.log2(lo)); v <= hi * 1.0001; v *= stride) out.push([v, label(v)]);
+    const fits = out.every(([v, s], i) => i === 0 || X.map(v) - X.map(out[i - 1][0]) > (textWidth(s, size) + textWidth(out[i - 1][1], size)) / 2 + 10);
+    if (fits) return out;
+  }
+  return [[lo, label(lo)], [hi, label(hi)]];
+}
+
+/** A label along a vertical line at px, reading upwards, left or right of it, hung from the top or standing on the bottom. */
+function vlabel(o: string[], P: Placer, s: string, px: number, color: string, key: string, prefer: "top" | "bottom"): void {
+  const top = CELL.mt + 5, bottom = CELL.mt + PLOT.h - 5, mid = CELL.mt + PLOT.h / 2;
+  const ends: Array<[number, Anchor]> = prefer === "top" ? [[top, "end"], [mid, "middle"], [bottom, "start"]] : [[bottom, "start"], [mid, "middle"], [top, "end"]];
+  for (const [y, anchor] of ends) {
+    for (const x of [px - 4, px + 4 + 0.8 * SMALL]) {
+      if (P.along(s, SMALL, x, y, -90, anchor)) {
+        o.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" transform="rotate(-90 ${x.toFixed(1)} ${y.toFixed(1)})" text-anchor="${anchor}" font-size="${SMALL}" fill="${color}" data-label="${key}">${esc(s)}</text>`);
+        return;
+      }
+    }
+  }
+}
+
+function sweepPanel(r: RooflineReport, caches: CacheLevel[]): { panel: Panel; axes: { X: Axis; Y: Axis } | null } {
+  const o: string[] = [];
+  const legend: LegendEntry[] = [];
+  const pts = r.sweep ?? [];
+  if (pts.length === 0) {
+    o.push(`<rect x="${CELL.ml}" y="${CELL.mt}" width="${PLOT.w}" height="${PLOT.h}" fill="none" stroke="#333"/>`);
+    o.push(text(CELL.ml + PLOT.w / 2, CELL.mt + PLOT.h / 2, "no sweep measured (--sweep)", `text-anchor="middle"`));
+    return { panel: { body: o, legend }, axes: null };
+  }
+  const threads = r.host.threads;
+  const ws = r.kernels.map((k) => k.working_set_bytes);
+  const xlo = pts[0].bytes, xhi = Math.max(pts[pts.length - 1].bytes, ...ws) * 1.6;
+  const gb = pts.map((p) => p.gbps).concat([r.attainable.copy_gbps]);
+  const ylo = Math.min(...gb) / 1.6, yhi = Math.max(...gb) * 1.6;
+  const X = logAxis(xlo, xhi, CELL.ml, CELL.ml + PLOT.w, 2), Y = logAxis(ylo, yhi, CELL.mt + PLOT.h, CELL.mt);
+  const xt = log2Ticks(xlo, xhi, CELL.ml, CELL.ml + PLOT.w, bytesLabel, SMALL);
+  const yt: Array<[number, string]> = logTicks(ylo, yhi).map((v) => [v, tickLabel(v)]);
+  o.push(...frame(`Copy bandwidth against working set (${threads} thread${threads > 1 ? "s" : ""})`, X, Y, "working set of all threads: both arrays of the copy (log)", "bandwidth (GB/s, log)", xt, yt, "clip-sweep", "sweep"));
+  const P = new Placer(plotBounds());
+  const top = CELL.mt, bottom = CELL.mt + PLOT.h;
+  // cache capacities the threads reach
+  for (const c of caches) {
+    const reach = cacheReach(c, threads);
+    if (reach < xlo || reach > xhi) continue;
+    const px = X.map(reach);
+    o.push(line(px, top, px, bottom, `stroke="${COLORS.cache}" stroke-dasharray="4,4" data-key="cache-L${c.level}" data-bytes="${reach}"`));
+    P.line(px, top, px, bottom);
+  }
+  // the sweep itself
+  const path: Array<[number, number]> = pts.map((p) => [X.map(p.bytes), Y.map(p.gbps)]);
+  o.push(polyline(path, `stroke="${COLORS.sweep}" stroke-width="2.2" data-key="sweep"`));
+  P.polyline(path);
+  for (const [px, py] of path) {
+    o.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3" fill="${COLORS.sweep}" data-key="sweep-point"/>`);
+    P.box({ x0: px - 4, y0: py - 4, x1: px + 4, y1: py + 4 });
+  }
+  legend.push({ key: "sweep", swatch: "line", color: COLORS.sweep, text: `copy on ${threads} thread${threads > 1 ? "s" : ""}, best of ${pts[0].spread.runs} per working set` });
+  // plateaus (the roofs of panel 1) and the copy probe
+  for (const c of r.cache_roofs ?? []) {
+    const from = Math.max(xlo, c.from_bytes || xlo), to = Math.min(xhi, c.to_bytes ?? pts[pts.length - 1].bytes);
+    const y = Y.map(c.gbps);
+    o.push(line(X.map(from), y, X.map(to), y, `stroke="${COLORS[c.level]}" stroke-width="5" stroke-opacity="0.55" stroke-linecap="round" data-key="plateau-${c.level}" data-gbps="${c.gbps}"`));
+    P.line(X.map(from), y, X.map(to), y);
+    const range = c.to_bytes === null ? `of ≥ ${bytesLabel(c.from_bytes)}` : c.to_bytes === c.from_bytes ? `at ${bytesLabel(c.to_bytes)}` : `in ${bytesLabel(c.from_bytes)}–${bytesLabel(c.to_bytes)}`;
+    legend.push({ key: `plateau-${c.level}`, swatch: "band", color: COLORS[c.level], text: `${c.level} plateau ${fmt(c.gbps)} GB/s: best point ${range}${c.level === "DRAM" ? "" : `, the ${c.level} roof`}` });
+  }
+  const dramFrom = r.cache_roofs?.find((c) => c.level === "DRAM")?.from_bytes ?? pts[pts.length - 1].bytes;
+  const cy = Y.map(r.attainable.copy_gbps);
+  const cx0 = X.map(Math.max(xlo, dramFrom / 2)), cx1 = CELL.ml + PLOT.w;
+  o.push(line(cx0, cy, cx1, cy, `stroke="${COLORS.copy}" stroke-width="1.6" stroke-dasharray="8,4" data-key="copy-probe" data-gbps="${r.attainable.copy_gbps}"`));
+  P.line(cx0, cy, cx1, cy);
+  legend.push({ key: "copy-probe", swatch: "line", color: COLORS.copy, dash: "8,4", text: `copy probe ${fmt(r.attainable.copy_gbps)} GB/s: the roofline's DRAM copy roof` });
+  // the kernels' working sets
+  for (const k of r.kernels) {
+    const px = X.map(k.working_set_bytes);
+    const color = k.name === "forward" ? COLORS.forward : COLORS.backward, dash = k.name === "forward" ? "" : "6,3";
+    o.push(line(px, top, px, bottom, `stroke="${color}" stroke-width="2"${dashAttr(dash)} data-key="ws-${k.name}" data-bytes="${k.working_set_bytes}"`));
+    P.line(px, top, px, bottom);
+    legend.push({ key: `ws-${k.name}`, swatch: "vline", color, dash, text: `GroupNorm ${k.name}'s working set ${bytesLabel(k.working_set_bytes)} (${k.name === "forward" ? "X, Y written over it" : "dY and X, dX written over dY"})` });
+  }
+  // labels: along the cache lines (reading upwards), then the working sets and the probe
+  for (const c of caches) {
+    const reach = cacheReach(c, threads);
+    if (reach < xlo || reach > xhi) continue;
+    const n = Math.min(c.instances, threads);
+    vlabel(o, P, `L${c.level} ${n > 1 ? `${n}×${bytesLabel(c.bytes)}` : bytesLabel(c.bytes)}`, X.map(reach), COLORS.cache, `cache-L${c.level}`, "top");
+  }
+  const shown = caches.find((c) => cacheReach(c, threads) >= xlo && cacheReach(c, threads) <= xhi);
+  if (shown) legend.push({ key: `cache-L${shown.level}`, swatch: "vline", color: COLORS.cache, dash: "4,4", text: `cache capacity the ${threads > 1 ? `${threads} threads reach, one instance per thread (spread over cores)` : "thread reaches"}` });
+  for (const k of r.kernels) vlabel(o, P, `${k.name} ${bytesLabel(k.working_set_bytes)}`, X.map(k.working_set_bytes), k.name === "forward" ? COLORS.forward : COLORS.backward, `ws-${k.name}`, "bottom");
+  const pl = `copy probe ${fmt(r.attainable.copy_gbps)}`;
+  const pa = P.place(pl, SMALL, [[cx1 - 4, cy - 6, "end"], [cx1 - 4, cy + 16, "end"], [cx0, cy - 6, "start"], [cx0, cy + 16, "start"]]);
+  if (pa) o.push(text(pa.x, pa.y, pl, `text-anchor="${pa.anchor}" font-size="${SMALL}" fill="${COLORS.copy}" data-label="copy-probe"`));
+  return { panel: { body: o, legend }, axes: { X, Y } };
+}
+
+// ------------------------------------------------------------------ panel 3: scaling
+
+function scalingPanel(r: RooflineReport, caches: CacheLevel[]): { panel: Panel; axes: { X: Axis; Y: Axis } } | null {
+  const s = r.scaling;
+  if (!s || s.points.length === 0) return null;
+  const o: string[] = [];
+  const legend: LegendEntry[] = [];
+  const figs = ["copy", "add", "forward", "backward"] as const;
+  const tmax = Math.max(...s.counts), tmin = Math.min(...s.counts);
+  const ymax = Math.max(...s.points.flatMap((p) => figs.map((f) => p[f].gbps)));
+  const step = niceStep(ymax * 1.1, 5);
+  const yhi = Math.ceil((ymax * 1.12) / step) * step;
+  const X = tmax > tmin ? logAxis(tmin, tmax, CELL.ml + 14, CELL.ml + PLOT.w - 14, 2) : linAxis(tmin - 1, tmin + 1, CELL.ml, CELL.ml + PLOT.w);
+  const Y = linAxis(0, yhi, CELL.mt + PLOT.h, CELL.mt);
+  // x ticks at the measured counts, those that fit
+  const xt: Array<[number, string]> = [];
+  for (const t of s.counts) {
+    const last = xt[xt.length - 1];
+    if (!last || X.map(t) - X.map(last[0]) > textWidth(String(t), SMALL) + 8) xt.push([t, String(t)]);
+  }
+  const yt: Array<[number, string]> = [];
+  for (let v = 0; v <= yhi + 1e-9; v += step) yt.push([v, tickLabel(v)]);
+  o.push(...frame("Thread scaling", X, Y, "threads (log₂)", "bandwidth (GB/s)", xt, yt, "clip-scaling", "scaling"));
+  const P = new Placer(plotBounds());
+  const top = CELL.mt, bottom = CELL.mt + PLOT.h;
+  // the host's thread domains
+  const h = r.host;
+  const llc = caches[caches.length - 1]?.shared_by_cores;
+  const domains: Array<[number, string]> = [];
+  if (llc && llc > 1) domains.push([llc, `LLC ${llc}`]);
+  if (h.numa_nodes.length > 1) domains.push([h.numa_nodes[0].cpus / Math.max(1, h.smt), `node ${h.numa_nodes[0].cpus / Math.max(1, h.smt)}`]);
+  if (h.sockets > 1) domains.push([h.physical_cores / h.sockets, `socket ${h.physical_cores / h.sockets}`]);
+  if (h.smt > 1) domains.push([h.physical_cores, `cores ${h.physical_cores}`]);
+  const drawn = new Set<number>();
+  for (const [t, label] of domains) {
+    if (!(t > tmin && t < tmax) || drawn.has(t)) continue;
+    drawn.add(t);
+    const px = X.map(t);
+    o.push(line(px, top, px, bottom, `stroke="${COLORS.domain}" stroke-dasharray="3,3" data-key="domain-${t}" data-threads="${t}"`));
+    P.line(px, top, px, bottom);
+    vlabel(o, P, label, px, "#666", `domain-${t}`, "top");
+  }
+  if (drawn.size) legend.push({ key: `domain-${[...drawn][0]}`, swatch: "vline", color: COLORS.domain, dash: "3,3", text: "the host's thread domains: cores per last-level cache, per NUMA node, per socket; SMT past 'cores'" });
+  // linear scaling of copy from its first point
+  const c1 = s.points[0].copy.gbps / s.points[0].threads;
+  const tIdeal = Math.min(tmax, yhi / c1);
+  if (tIdeal > tmin) {
+    const ideal: Array<[number, number]> = [[X.map(tmin), Y.map(c1 * tmin)], [X.map(tIdeal), Y.map(c1 * tIdeal)]];
+    o.push(polyline(ideal, `stroke="#bbbbbb" stroke-width="1.5" stroke-dasharray="2,3" data-key="scaling-ideal"`));
+    P.polyline(ideal);
+    legend.push({ key: "scaling-ideal", swatch: "line", color: "#bbbbbb", dash: "2,3", text: `linear scaling of copy from ${s.points[0].threads} thread${s.points[0].threads > 1 ? "s" : ""}` });
+  }
+  const colors = { copy: COLORS.copy, add: COLORS.add, forward: COLORS.forward, backward: COLORS.backward };
+  const dashes = { copy: "", add: "9,4", forward: "", backward: "6,3" };
+  for (const f of figs) {
+    const pts: Array<[number, number]> = s.points.map((p) => [X.map(p.threads), Y.map(p[f].gbps)]);
+    o.push(polyline(pts, `stroke="${colors[f]}" stroke-width="2.2"${dashAttr(dashes[f])} data-key="scaling-${f}"`));
+    P.polyline(pts);
+    for (const [px, py] of pts) {
+      o.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.2" fill="${colors[f]}"/>`);
+      P.box({ x0: px - 4, y0: py - 4, x1: px + 4, y1: py + 4 });
+    }
+    const sat = s.points.find((p) => p.threads === s.saturation[f])!;
+    const sx = X.map(sat.threads), sy = Y.map(sat[f].gbps);
+    o.push(`<circle cx="${sx.toFixed(1)}" cy="${sy.toFixed(1)}" r="7" fill="none" stroke="${colors[f]}" stroke-width="1.6" data-key="saturation-${f}" data-threads="${sat.threads}"/>`);
+    P.box({ x0: sx - 8, y0: sy - 8, x1: sx + 8, y1: sy + 8 });
+    const last = s.points[s.points.length - 1][f];
+    legend.push({ key: `scaling-${f}`, swatch: "line", color: colors[f], dash: dashes[f], text: `${f} ${fmt(last.gbps)} GB/s at ${tmax}; saturates at ${s.saturation[f]} thread${s.saturation[f] > 1 ? "s" : ""}` });
+  }
+  legend.push({ key: "saturation-copy", swatch: "ring", color: COLORS.copy, text: "fewest threads reaching 90% of the curve's best: where it saturates" });
+  for (const f of figs) {
+    const p = s.points[s.points.length - 1];
+    const px = X.map(p.threads), py = Y.map(p[f].gbps);
+    const at = P.place(f, SMALL, [[px - 10, py - 8, "end"], [px - 10, py + 16, "end"], [px - 30, py - 8, "end"], [px - 30, py + 16, "end"], [px - 50, py - 8, "end"]]);
+    if (at) o.push(text(at.x, at.y, f, `text-anchor="${at.anchor}" font-size="${SMALL}" fill="${colors[f]}" data-label="scaling-${f}"`));
+  }
+  return { panel: { body: o, legend }, axes: { X, Y } };
+}
+
+// ------------------------------------------------------------------ the document
+
+function legendBlock(entries: LegendEntry[], x: number, y: number, width: number): { svg: string[]; height: number } {
+  const o: string[] = [];
+  let cy = y;
+  for (const e of entries) {
+    const lines = wrap(e.text, width - 40, SMALL);
+    const sy = cy - 4;
+    const sw: string[] = [];
+    if (e.swatch === "line") sw.push(line(x, sy, x + 28, sy, `stroke="${e.color}" stroke-width="2.4"${dashAttr(e.dash)}`));
+    if (e.swatch === "band") sw.push(line(x + 2, sy, x + 26, sy, `stroke="${e.color}" stroke-width="5" stroke-opacity="0.55" stroke-linecap="round"`));
+    if (e.swatch === "vline") sw.push(line(x + 14, sy - 7, x + 14, sy + 6, `stroke="${e.color}" stroke-width="2"${dashAttr(e.dash)}`));
+    if (e.swatch === "dot") sw.push(`<circle cx="${x + 14}" cy="${sy}" r="5.5" fill="${e.color}" stroke="#222"/>`);
+    if (e.swatch === "ring") sw.push(`<circle cx="${x + 14}" cy="${sy}" r="5" fill="white" stroke="${e.color}" stroke-width="2"/>`);
+    o.push(`<g data-legend="${e.key}">${sw.join("")}${lines.map((l, i) => text(x + 36, cy + i * (LEGEND_LINE - 3), l, `font-size="${SMALL}"`)).join("")}</g>`);
+    cy += LEGEND_LINE + (lines.length - 1) * (LEGEND_LINE - 3);
+  }
+  return { svg: o, height: cy - y };
+}
+
+/** The notes under the panels: how the figures relate, host facts, warnings. */
+function notes(r: RooflineReport, caches: CacheLevel[]): string[] {
+  const n: string[] = [];
+  const h = r.host;
+  n.push(`Host: ${h.sockets} socket${h.sockets > 1 ? "s" : ""}, ${h.physical_cores} cores × ${h.smt} hardware thread${h.smt > 1 ? "s" : ""}, ${h.numa_nodes.length || "?"} NUMA node${h.numa_nodes.length === 1 ? "" : "s"}, transparent huge pages ${h.huge_pages ?? "not reported"}${h.buffers ? `; buffers on ${h.buffers.nodes.map((b) => `node ${b.node}`).join(", ")}` : ""}.`);
+  if (caches.length) n.push(`Caches: ${caches.map((c) => `L${c.level} ${bytesLabel(c.bytes)} ${c.shared_by_cores > 1 ? `per ${c.shared_by_cores} cores` : "per core"} ×${c.instances}`).join(", ")}; the sweep's x-axis and markers count all ${h.threads} threads: L${caches[0].level} reached = ${Math.min(caches[0].instances, h.threads)} × ${bytesLabel(caches[0].bytes)}.`);
+  if (r.dram_check) n.push(`DRAM: ${r.dram_check.note}.`);
+  if (!r.theoretical.gbps) n.push(`No theoretical roof: ${r.theoretical.detail}.`);
+  const k = r.kernels[0];
+  if (k) n.push(`Spread: best of ${k.runs} runs drawn; ${r.kernels.map((x) => `${x.name} median ${fmt(x.spread.median)}, p90 ${fmt(x.spread.p90)} GB/s, CV ${(x.spread.cv * 100).toFixed(1)}%`).join("; ")}.`);
+  for (const w of r.warnings) n.push(`Warning: ${w}.`);
+  return n;
 }
 
 export function rooflineSvg(r: RooflineReport, caches: CacheLevel[]): string {
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  const rl = rooflinePanel(r);
+  const sw = sweepPanel(r, caches);
+  const sc = scalingPanel(r, caches);
+  const cells: Array<{ kind: string; panel: Panel; axes: { X: Axis; Y: Axis } | null }> = [
+    { kind: "roofline", ...rl },
+    { kind: "sweep", ...sw },
+  ];
+  if (sc) cells.push({ kind: "scaling", ...sc });
+  const W = MARGIN * 2 + 2 * CELL_W;
   const k0 = r.kernels[0];
-  const title = `groupnorm roofline — ${r.host.cpu}, ${r.host.threads} threads${k0 ? `, ${k0.dtype} (${k0.shape.join("×")}), G = ${k0.groups}, ${k0.layout}` : ""}`;
-  out.push(`<text x="${W / 2}" y="28" text-anchor="middle" font-size="17" font-weight="bold">${esc(title)}</text>`);
-  out.push(...rooflinePanel(r));
-  out.push(...sweepPanel(r, caches));
-  out.push("</svg>");
+  const title = wrap(`groupnorm roofline: ${r.host.cpu}`, W - 2 * MARGIN, 18, true);
+  const subtitle = `${r.host.threads} thread${r.host.threads > 1 ? "s" : ""}${k0 ? `, GroupNorm ${k0.dtype} (${k0.shape.join("×")}), G = ${k0.groups}, ${k0.layout}` : ""}`;
+  const out: string[] = [];
+  const titleSvg = title.map((l, i) => text(W / 2, 30 + i * 24, l.trim(), `text-anchor="middle" font-size="18" font-weight="bold" data-title="1"`));
+  titleSvg.push(text(W / 2, 30 + title.length * 24, subtitle, `text-anchor="middle" font-size="${FONT}" data-title="2"`));
+  let y = 40 + title.length * 24;
+  const rows: string[] = [];
+  const noteLines = notes(r, caches);
+  for (let i = 0; i < cells.length; i += 2) {
+    const row = cells.slice(i, i + 2);
+    let height = 0;
+    row.forEach((c, j) => {
+      const ox = MARGIN + j * CELL_W, oy = y;
+      const lg = legendBlock(c.panel.legend, CELL.ml - 40, CELL.mt + PLOT.h + CELL.mb + 14, CELL_W - (CELL.ml - 40) - 8);
+      const axes = c.axes ? ` data-x-lo="${c.axes.X.lo}" data-x-hi="${c.axes.X.hi}" data-y-lo="${c.axes.Y.lo}" data-y-hi="${c.axes.Y.hi}"` : "";
+      rows.push(`<g data-panel="${c.kind}" transform="translate(${ox},${oy})" data-origin="${ox},${oy}" data-plot="${CELL.ml},${CELL.mt},${PLOT.w},${PLOT.h}"${axes}>`);
+      rows.push(...c.panel.body, ...lg.svg, "</g>");
+      height = Math.max(height, CELL.mt + PLOT.h + CELL.mb + 14 + lg.height);
+    });
+    if (row.length === 1) {
+      // the notes take the free cell beside the last panel
+      const ox = MARGIN + CELL_W + 10;
+      const lines = noteLines.flatMap((l) => wrap(l, CELL_W - 24, SMALL));
+      rows.push(`<g data-notes="1" transform="translate(${ox},${y})">`, text(0, CELL.mt - 30, "Notes", `font-size="16" font-weight="bold"`));
+      lines.forEach((l, k) => rows.push(text(0, CELL.mt + k * 17, l, `font-size="${SMALL}"`)));
+      rows.push("</g>");
+      height = Math.max(height, CELL.mt + lines.length * 17 + 10);
+      noteLines.length = 0;
+    }
+    y += height + 10;
+  }
+  if (noteLines.length) {
+    const lines = noteLines.flatMap((l) => wrap(l, W - 2 * MARGIN - 10, SMALL));
+    rows.push(`<g data-notes="1" transform="translate(${MARGIN + 10},${y})">`);
+    lines.forEach((l, k) => rows.push(text(0, k * 17 + 12, l, `font-size="${SMALL}"`)));
+    rows.push("</g>");
+    y += lines.length * 17 + 20;
+  }
+  const H = Math.ceil(y + 6);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="${FONT}">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(...titleSvg, ...rows, "</svg>");
   return out.join("\n") + "\n";
-}
-
-function rooflinePanel(r: RooflineReport): string[] {
-  const o: string[] = [];
-  const x0 = LEFT1, y0 = PANEL.top, pw = PANEL.w, ph = PANEL.h;
-  const peak = r.compute_gflops;
-  const bw = r.attainable.copy_gbps;
-  const ais = r.kernels.map((k) => k.intensity);
-  const xlo = 10 ** Math.floor(Math.log10(Math.min(0.1, ...ais.map((a) => a / 3))));
-  const xhi = 10 ** Math.ceil(Math.log10(Math.max(r.ridge_intensity * 10, 10)));
-  const ylo = 10 ** Math.floor(Math.log10(Math.min(bw * xlo, ...r.kernels.map((k) => k.gflops / 3))));
-  const yhi = 10 ** Math.ceil(Math.log10(Math.max(peak, (r.theoretical.gbps ?? 0) * r.ridge_intensity) * 2));
-  const X = new LogAxis(xlo, xhi, x0, x0 + pw), Y = new LogAxis(ylo, yhi, y0 + ph, y0);
-  o.push(`<text x="${x0 + pw / 2}" y="${y0 - 14}" text-anchor="middle" font-size="15" font-weight="bold">Roofline</text>`);
-  o.push(`<rect x="${x0}" y="${y0}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  for (const t of X.ticks()) {
-    const px = X.map(t);
-    o.push(`<line x1="${px}" y1="${y0}" x2="${px}" y2="${y0 + ph}" stroke="#ddd"/>`);
-    o.push(`<text x="${px}" y="${y0 + ph + 18}" text-anchor="middle">${fmt(t)}</text>`);
-  }
-  for (const t of Y.ticks()) {
-    const py = Y.map(t);
-    o.push(`<line x1="${x0}" y1="${py}" x2="${x0 + pw}" y2="${py}" stroke="#ddd"/>`);
-    o.push(`<text x="${x0 - 8}" y="${py + 4}" text-anchor="end">${fmt(t)}</text>`);
-  }
-  o.push(`<text x="${x0 + pw / 2}" y="${y0 + ph + 42}" text-anchor="middle">arithmetic intensity (FLOP/byte, log)</text>`);
-  o.push(`<text transform="translate(${x0 - 58},${y0 + ph / 2}) rotate(-90)" text-anchor="middle">performance (GFLOP/s, log)</text>`);
-  o.push(`<clipPath id="plot1"><rect x="${x0}" y="${y0}" width="${pw}" height="${ph}"/></clipPath>`);
-  const legend: Array<[string, string, string]> = [];
-  const roof = (gbps: number, color: string, dash: string, label: string) => {
-    const ridge = peak / gbps;
-    const xa = xlo, xb = Math.min(ridge, xhi);
-    o.push(`<line clip-path="url(#plot1)" x1="${X.map(xa)}" y1="${Y.map(gbps * xa)}" x2="${X.map(xb)}" y2="${Y.map(gbps * xb)}" stroke="${color}" stroke-width="2.2" ${dash}/>`);
-    legend.push([color, dash, label]);
-  };
-  if (r.theoretical.gbps) roof(r.theoretical.gbps, COLORS.theo, 'stroke-dasharray="7,5"', `theoretical DRAM roof ${fmt(r.theoretical.gbps)} GB/s (${r.theoretical.source})`);
-  roof(bw, COLORS.copy, "", `copy roof ${fmt(bw)} GB/s (measured)`);
-  roof(r.attainable.triad_gbps, COLORS.triad, 'stroke-dasharray="2,3"', `triad roof ${fmt(r.attainable.triad_gbps)} GB/s (measured)`);
-  if (!r.theoretical.gbps) legend.push(["#999", "", `no theoretical roof: ${r.theoretical.detail}`.slice(0, 70)]);
-  o.push(`<rect x="${x0 + 8}" y="${y0 + 8}" width="330" height="${14 + 18 * legend.length}" fill="white" fill-opacity="0.9" stroke="#ccc"/>`);
-  legend.forEach(([color, dash, label], i) => {
-    const ly = y0 + 24 + 18 * i;
-    o.push(`<line x1="${x0 + 16}" y1="${ly - 4}" x2="${x0 + 44}" y2="${ly - 4}" stroke="${color}" stroke-width="2.2" ${dash}/>`);
-    o.push(`<text x="${x0 + 52}" y="${ly}" font-size="12">${esc(label)}</text>`);
-  });
-  // compute ceiling and ridge
-  const ridge = r.ridge_intensity;
-  o.push(`<line x1="${X.map(Math.max(xlo, ridge))}" y1="${Y.map(peak)}" x2="${x0 + pw}" y2="${Y.map(peak)}" stroke="${COLORS.compute}" stroke-width="2.2"/>`);
-  o.push(`<text x="${x0 + pw - 6}" y="${Y.map(peak) - 8}" text-anchor="end" fill="${COLORS.compute}">compute ceiling ${fmt(peak)} GFLOP/s (WASM SIMD mul+add)</text>`);
-  o.push(`<circle cx="${X.map(ridge)}" cy="${Y.map(peak)}" r="5" fill="white" stroke="${COLORS.compute}" stroke-width="2"/>`);
-  o.push(`<text x="${X.map(ridge) + 8}" y="${Y.map(peak) + 18}" fill="${COLORS.compute}">ridge ${fmt(ridge)} FLOP/B</text>`);
-  // kernels
-  r.kernels.forEach((k, i) => {
-    const color = k.name === "forward" ? COLORS.forward : COLORS.backward;
-    const px = X.map(k.intensity), py = Y.map(k.gflops);
-    o.push(`<circle cx="${px}" cy="${py}" r="6" fill="${color}" stroke="#222"/>`);
-    o.push(`<text x="${px - 10}" y="${py + (i === 0 ? -10 : 20)}" text-anchor="end" fill="${color}" font-weight="bold">${k.name}</text>`);
-    const roofName = k.name === "forward" ? "copy" : "add";
-    const label = `● ${k.name} ${k.layout}: ${fmt(k.gflops)} GFLOP/s at ${fmt(k.intensity)} FLOP/B, ${fmt(k.gbps)} GB/s = ${(k.fraction_of_attainable * 100).toFixed(0)}% of the ${roofName} roof`;
-    o.push(`<text x="${x0}" y="${y0 + ph + 66 + 18 * i}" fill="${color}">${esc(label)}</text>`);
-  });
-  return o;
-}
-
-function sweepPanel(r: RooflineReport, caches: CacheLevel[]): string[] {
-  const o: string[] = [];
-  const x0 = LEFT2, y0 = PANEL.top, pw = PANEL.w, ph = PANEL.h;
-  o.push(`<text x="${x0 + pw / 2}" y="${y0 - 14}" text-anchor="middle" font-size="15" font-weight="bold">Bandwidth against working set (copy)</text>`);
-  o.push(`<rect x="${x0}" y="${y0}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  const pts = r.sweep ?? [];
-  if (pts.length === 0) {
-    o.push(`<text x="${x0 + pw / 2}" y="${y0 + ph / 2}" text-anchor="middle">no sweep measured</text>`);
-    return o;
-  }
-  const xlo = pts[0].bytes, xhi = Math.max(pts[pts.length - 1].bytes, ...r.kernels.map((k) => k.bytes));
-  const ymax = Math.max(...pts.map((p) => p.gbps)) * 1.15;
-  const lx = (b: number) => x0 + ((Math.log2(b) - Math.log2(xlo)) / (Math.log2(xhi) - Math.log2(xlo))) * pw;
-  const ly = (g: number) => y0 + ph - (g / ymax) * ph;
-  for (let b = 2 ** Math.ceil(Math.log2(xlo)); b <= xhi; b *= 4) {
-    o.push(`<line x1="${lx(b)}" y1="${y0}" x2="${lx(b)}" y2="${y0 + ph}" stroke="#eee"/>`);
-    o.push(`<text x="${lx(b)}" y="${y0 + ph + 18}" text-anchor="middle" font-size="11">${bytesLabel(b)}</text>`);
-  }
-  const step = ymax > 200 ? 50 : ymax > 80 ? 20 : ymax > 30 ? 10 : 5;
-  for (let g = 0; g <= ymax; g += step) {
-    o.push(`<line x1="${x0}" y1="${ly(g)}" x2="${x0 + pw}" y2="${ly(g)}" stroke="#eee"/>`);
-    o.push(`<text x="${x0 - 8}" y="${ly(g) + 4}" text-anchor="end">${g}</text>`);
-  }
-  o.push(`<text x="${x0 + pw / 2}" y="${y0 + ph + 42}" text-anchor="middle">working set: bytes touched per pass (log₂)</text>`);
-  o.push(`<text transform="translate(${x0 - 50},${y0 + ph / 2}) rotate(-90)" text-anchor="middle">bandwidth (GB/s)</text>`);
-  for (const c of caches) {
-    if (c.bytes < xlo || c.bytes > xhi) continue;
-    const shared = r.host.threads > 1 && c.level < 3 ? ` ×${r.host.threads}` : "";
-    o.push(`<line x1="${lx(c.bytes)}" y1="${y0}" x2="${lx(c.bytes)}" y2="${y0 + ph}" stroke="${COLORS.cache}" stroke-dasharray="4,4"/>`);
-    o.push(`<text x="${lx(c.bytes) + 4}" y="${y0 + 16 + 16 * (c.level - 1)}" fill="${COLORS.cache}">L${c.level} ${bytesLabel(c.bytes)}${shared}</text>`);
-  }
-  const path = pts.map((p, i) => `${i ? "L" : "M"}${lx(p.bytes).toFixed(1)},${ly(p.gbps).toFixed(1)}`).join(" ");
-  o.push(`<path d="${path}" fill="none" stroke="${COLORS.sweep}" stroke-width="2.2"/>`);
-  for (const p of pts) o.push(`<circle cx="${lx(p.bytes)}" cy="${ly(p.gbps)}" r="3" fill="${COLORS.sweep}"/>`);
-  const k = r.kernels[0];
-  if (k) {
-    o.push(`<line x1="${lx(k.bytes)}" y1="${y0}" x2="${lx(k.bytes)}" y2="${y0 + ph}" stroke="${COLORS.tensor}" stroke-width="2"/>`);
-    o.push(`<text x="${lx(k.bytes) - 6}" y="${y0 + ph - 12}" text-anchor="end" fill="${COLORS.tensor}">GroupNorm forward ${bytesLabel(k.bytes)}</text>`);
-  }
-  const dram = pts[pts.length - 1];
-  o.push(`<text x="${x0 + pw - 6}" y="${ly(dram.gbps) - 22}" text-anchor="end" fill="${COLORS.sweep}">DRAM ${fmt(dram.gbps)} GB/s</text>`);
-  return o;
 }

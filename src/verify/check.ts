@@ -77,6 +77,9 @@ export class Checker {
   /** Flat indices of failed entries (a reservoir sample of them). */
   readonly failed: number[] = [];
   private seed = 0x2545f491;
+  /** The reservoir's next mismatch to keep, and its weight (see keep). */
+  private nextKept = 0;
+  private weight = 0;
   /** 2^(mantissa + 1) of the dtype: err/|r| times this bounds err/ulp(r) from above. */
   private readonly ulpBound: number;
 
@@ -142,18 +145,20 @@ export class Checker {
 
   /**
    * A chunk of entries at once (the fast path): entry k is flat index start + k, its value, reference
-   * its group gi[k] (whose entries' scale is groupScale[gi[k]]) and channel ch[k]. Finite pairs within their tolerance are taken here,
-   * every statistic updated as add() would; the rest (mismatches, NaN, infinities) go through add().
+   * its group gi[k] (whose entries' scale is groupScale[gi[k]]) and channel ch[k]. Finite pairs with a
+   * tolerance above 0 are taken here, within it or not, every statistic updated as add() would; the
+   * rest (NaN, infinities, a zero tolerance) go through add().
    */
   addChunk(start: number, len: number, value: Float64Array, reference: Float64Array, groupScale: Float64Array, gi: Int32Array, ch: Int32Array): void {
     const t = this.tol, fixed = t.atol, rtol = t.rtol, scaled = t.scaled, groupMax = this.groupMax, groupRatio = this.groupRatio, ulpBound = this.ulpBound;
+    const groupMismatches = this.groupMismatches;
     let sumAbs = 0, n = 0, maxAbs = this.maxAbs, maxAtol = this.maxAtol, maxRel = this.maxRel, worstRatio = this.worstRatio, worstK = -1;
     for (let k = 0; k < len; k++) {
       const a = value[k], b = reference[k], err = Math.abs(a - b), g = gi[k];
       const atol = fixed ?? scaled * groupScale[g];
       const tol = rtol * Math.abs(b) + atol;
-      // within the tolerance and finite (NaN comparisons are false; an infinite error never passes here)
-      if (!(err <= tol) || err === Infinity) {
+      // NaN, infinities and an error against a zero tolerance go through add() (NaN comparisons are false)
+      if (!(err < Infinity) || (!(err <= tol) && !(tol > 0))) {
         this.maxAbs = maxAbs; this.maxAtol = maxAtol; this.maxRel = maxRel;
         if (worstK >= 0) this.setWorst(start + worstK, worstRatio, value[worstK], reference[worstK], gi[worstK], ch[worstK]);
         worstK = -1;
@@ -178,6 +183,11 @@ export class Checker {
       }
       const ratio = err / tol;
       if (ratio > groupRatio[g]) groupRatio[g] = ratio;
+      if (ratio > 1) {
+        this.mismatches++;
+        groupMismatches[g]++;
+        this.keep(start + k);
+      }
       if (ratio > worstRatio) { worstRatio = ratio; worstK = k; }
     }
     this.maxAbs = maxAbs; this.maxAtol = maxAtol; this.maxRel = maxRel;
@@ -192,14 +202,31 @@ export class Checker {
     this.worst = { i, g, c, value, reference };
   }
 
+  /**
+   * Mismatch number this.mismatches, at flat index i: kept while fewer than KEPT are, then a uniform
+   * sample of all of them (reservoir sampling by skips, Li's algorithm L: a random number per entry
+   * kept, not per mismatch).
+   */
   private keep(i: number): void {
+    const m = this.mismatches;
+    if (m < this.nextKept) return;
     if (this.failed.length < KEPT) {
       this.failed.push(i);
-      return;
+      if (this.failed.length < KEPT) return;
+      this.weight = Math.exp(Math.log(this.random()) / KEPT);
+    } else {
+      this.failed[Math.floor((1 - this.random()) * KEPT)] = i;
+      this.weight *= Math.exp(Math.log(this.random()) / KEPT);
     }
-    this.seed = (this.seed * 1103515245 + 12345) >>> 0;
-    const j = this.seed % this.mismatches;
-    if (j < KEPT) this.failed[j] = i;
+    this.nextKept = m + Math.floor(Math.log(this.random()) / Math.log1p(-this.weight)) + 1;
+  }
+
+  /** Uniform in (0, 1] (mulberry32: the same sample on every run). */
+  private random(): number {
+    let t = (this.seed = (this.seed + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return 1 - ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
   /** A failure found before any value is read (a shape or a dtype). */

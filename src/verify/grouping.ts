@@ -14,8 +14,8 @@ export class GroupIndex {
   readonly D: number;
   /** Values per group. */
   readonly M: number;
-  /** The group of each channel. */
-  private readonly gmap: Int32Array;
+  /** The group (of G) of each channel. */
+  readonly groupOf: Int32Array;
 
   constructor(
     shape: readonly number[],
@@ -30,7 +30,7 @@ export class GroupIndex {
     this.G = G;
     this.D = this.C / G;
     this.M = this.D * this.HxW;
-    this.gmap = Int32Array.from({ length: this.C }, (_, c) => (grouping === "interleaved" ? c % G : Math.floor(c / this.D)));
+    this.groupOf = Int32Array.from({ length: this.C }, (_, c) => (grouping === "interleaved" ? c % G : Math.floor(c / this.D)));
   }
 
   /** Whether the shape can be read this way: two or more dimensions, and G dividing C. */
@@ -49,32 +49,45 @@ export class GroupIndex {
   }
 
   /**
-   * Runs of values [start, start + len) (C order) that belong to one group, in order: f(from, to, gi)
-   * with offsets into the chunk and gi = n·G + g. NCHW runs are whole groups (contiguous grouping) or
-   * channels (interleaved); NHWC runs are a group's D channels of a position (interleaved: single values).
+   * Runs of values [start, start + len) (C order) that belong to one group, in order: run r ends at
+   * offset ends[r] into the chunk (starting where run r − 1 ends) and is of group groups[r] = n·G + g;
+   * returns the number of runs. NCHW runs are whole groups (contiguous grouping) or channels
+   * (interleaved); NHWC runs are a group's D channels of a position (interleaved: single values).
    */
-  eachRun(start: number, len: number, f: (from: number, to: number, gi: number) => void): void {
+  runs(start: number, len: number, ends: Int32Array, groups: Int32Array): number {
     const { C, HxW, G } = this;
-    if (len === 0 || C === 0 || HxW === 0) return;
+    if (len === 0 || C === 0 || HxW === 0) return 0;
     const sample = C * HxW;
-    let at = 0;
+    let at = 0, count = 0;
     if (this.layout === "nchw") {
       const run = this.grouping === "contiguous" ? this.D * HxW : HxW; // a group, or a channel
       while (at < len) {
         const i = start + at, n = Math.floor(i / sample), r = i - n * sample, k = Math.floor(r / run);
         const to = Math.min(len, at + (k + 1) * run - r);
-        f(at, to, n * G + (this.grouping === "contiguous" ? k : k % G));
+        ends[count] = to;
+        groups[count++] = n * G + (this.grouping === "contiguous" ? k : k % G);
         at = to;
       }
-      return;
+      return count;
     }
-    const run = this.grouping === "contiguous" ? this.D : 1;
+    const contiguous = this.grouping === "contiguous", D = this.D, groupOf = this.groupOf;
+    const n = Math.floor(start / sample), r = start - n * sample;
+    let c = r % C, s = (r - c) / C, base = n * G;
     while (at < len) {
-      const i = start + at, n = Math.floor(i / sample), c = (i - n * sample) % C, k = Math.floor(c / run);
-      const to = Math.min(len, at + (k + 1) * run - c);
-      f(at, to, n * G + (this.grouping === "contiguous" ? k : k % G));
+      const g = groupOf[c], to = Math.min(len, contiguous ? at + (g + 1) * D - c : at + 1);
+      ends[count] = to;
+      groups[count++] = base + g;
+      c += to - at;
       at = to;
+      if (c === C) {
+        c = 0;
+        if (++s === HxW) {
+          s = 0;
+          base += G;
+        }
+      }
     }
+    return count;
   }
 
   /** For values [start, start + len) (C order): gi[k] = n·G + g and ch[k] = c. */
@@ -87,7 +100,7 @@ export class GroupIndex {
     if (this.layout === "nchw") {
       let c = Math.floor(r / HxW), s = r - c * HxW, base = n * G;
       for (let k = 0; k < len; k++) {
-        gi[k] = base + this.gmap[c];
+        gi[k] = base + this.groupOf[c];
         ch[k] = c;
         if (++s === HxW) {
           s = 0;
@@ -101,7 +114,7 @@ export class GroupIndex {
     } else {
       let c = r % C, s = (r - c) / C, base = n * G;
       for (let k = 0; k < len; k++) {
-        gi[k] = base + this.gmap[c];
+        gi[k] = base + this.groupOf[c];
         ch[k] = c;
         if (++c === C) {
           c = 0;
@@ -119,7 +132,8 @@ export class GroupIndex {
 /** Sums in float64 with Neumaier's compensation, one per slot. */
 export class Sums {
   readonly sum: Float64Array;
-  private readonly comp: Float64Array;
+  /** The compensation of each slot (for loops that add in place). */
+  readonly comp: Float64Array;
   constructor(n: number) {
     this.sum = new Float64Array(n);
     this.comp = new Float64Array(n);
@@ -134,5 +148,10 @@ export class Sums {
     const out = new Float64Array(this.sum.length);
     for (let i = 0; i < out.length; i++) out[i] = this.sum[i] + this.comp[i];
     return out;
+  }
+  /** The compensated totals, in place of the running sums (no copy: the Sums is done with). */
+  settle(): Float64Array {
+    for (let i = 0; i < this.sum.length; i++) this.sum[i] += this.comp[i];
+    return this.sum;
   }
 }

@@ -1,202 +1,19 @@
 /**
  * verify: a user's own GroupNorm outputs (candidates) against the float64 reference of the stored
- * inputs, streamed; and, for a candidate that fails, the convention under which it would pass.
+ * inputs, streamed; and, for a candidate that fails, the convention under which it would pass
+ * (diagnose.ts). The inputs and the conventions' statistics are prepare.ts's.
  */
-import { type Activation, ACTIVATIONS } from "../core/activation.js";
-import { formatShape, type Layout } from "../core/dims.js";
-import type { Dtype } from "../core/dtype.js";
+import type { Activation } from "../core/activation.js";
 import type { TensorSource } from "../io/tensor.js";
+import { activate, activationSlope } from "../oracle/activation.js";
 import { Checker, type OutputReport } from "./check.js";
-import { affects, alternatives, type Convention, givenConvention } from "./conventions.js";
-import { GroupIndex } from "./grouping.js";
-import { activate, activationSlope, SLOPE } from "../oracle/activation.js";
-import { affineOf, type BackwardSums, backwardSums, groupAffineMax, type Moments, moments, preActivationChunk, type Stats, statsOf, stream, type Through, VERIFY_CHUNK } from "./reference.js";
-import { allowed, defaultTolerance, lengthFactor, offsetFactor, type Tolerance } from "./tolerance.js";
+import { affects, type Convention } from "./conventions.js";
+import { diagnoseElementwise, diagnosis, ratio, worthDiagnosing } from "./diagnose.js";
+import { actOf, type BackwardCandidate, checkForm, type ForwardCandidate, type Prepared, prepare, slopeOf, through, toleranceFor, type VerifyInputs } from "./prepare.js";
+import { affineOf, type BackwardSums, backwardSums, groupAffineMax, preActivationChunk, type Stats, stream, VERIFY_CHUNK } from "./reference.js";
+import { allowed, lengthFactor, offsetFactor } from "./tolerance.js";
 
-export type ForwardCandidate = "Y" | "mean" | "rstd";
-export type BackwardCandidate = "dX" | "dgamma" | "dbeta";
-
-export interface VerifyInputs {
-  mode: "forward" | "backward";
-  x: TensorSource;
-  dy?: TensorSource;
-  groups: number;
-  layout: Layout;
-  eps: number;
-  gamma: Float64Array | null;
-  beta: Float64Array | null;
-  /** Backward: the forward's statistics, given (else recomputed). */
-  stats?: { mean: Float64Array; rstd: Float64Array } | null;
-  /** The candidates are of act(GroupNorm(X)) (forward) or its gradients (backward, with beta). */
-  activation?: Activation | null;
-  candidates: Partial<Record<ForwardCandidate | BackwardCandidate, TensorSource>>;
-  /** Fixed tolerances instead of the defaults by dtype. */
-  atol?: number;
-  rtol?: number;
-  /** Between chunks: lets the event loop run (signals, progress). */
-  breathe: () => Promise<void>;
-}
-
-/** Positions tried by a diagnosis besides the failed ones: about this many, spread evenly. */
-const SPREAD = 1 << 16;
-
-const squeeze = (s: readonly number[]) => s.filter((d) => d !== 1);
-const sameAfterSqueeze = (a: readonly number[], b: readonly number[]) => {
-  const x = squeeze(a), y = squeeze(b);
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-};
-
-const PRECISION: Record<Dtype, number> = { float16: 0, float32: 1, float64: 2 };
-
-/**
- * The tolerance of a candidate: by the coarser of its dtype and X's (a float32 mean stored as
- * float64 is still a float32 result); --rtol and --atol each replace their own part only.
- */
-function toleranceFor(dtype: Dtype, i: VerifyInputs): Tolerance {
-  const t = defaultTolerance(PRECISION[dtype] < PRECISION[i.x.dtype] ? dtype : i.x.dtype);
-  return { rtol: i.rtol ?? t.rtol, scaled: t.scaled, atol: i.atol ?? null };
-}
-
-/** The shape and dtype a candidate must have, or the report refusing it. */
-function checkForm(name: string, cand: TensorSource, i: VerifyInputs, shape: readonly number[], dtype: Dtype | null, what: string): OutputReport | null {
-  const tol = toleranceFor(cand.dtype, i);
-  const exact = name === "Y" || name === "dX";
-  if (exact ? !(cand.shape.length === shape.length && cand.shape.every((v, k) => v === shape[k])) : !sameAfterSqueeze(cand.shape, shape)) {
-    return Checker.refused(cand.name, cand.dtype, cand.shape, "shape", `has shape ${formatShape(cand.shape)}, but ${name} must have shape ${formatShape(shape)} (${what})`, tol);
-  }
-  if (dtype && cand.dtype !== dtype) return Checker.refused(cand.name, cand.dtype, cand.shape, "dtype", `is ${cand.dtype}, but ${name} must have X's dtype, ${dtype}`, tol);
-  return null;
-}
-
-/** The indexes the given convention and the alternatives read the file with (one per layout and grouping). */
-function indexesFor(shape: readonly number[], G: number, conventions: Convention[]): Map<string, GroupIndex> {
-  const out = new Map<string, GroupIndex>();
-  for (const c of conventions) {
-    const key = `${c.layout}/${c.grouping}`;
-    if (!out.has(key)) out.set(key, new GroupIndex(shape, G, c.layout, c.grouping));
-  }
-  return out;
-}
-const keyOf = (c: Convention) => `${c.layout}/${c.grouping}`;
-
-/** Sorted flat positions a diagnosis tries: the failed ones and an even spread. */
-function samplePositions(size: number, failed: number[]): number[] {
-  const step = Math.max(1, Math.floor(size / SPREAD));
-  const set = new Set(failed);
-  for (let i = 0; i < size; i += step) set.add(i);
-  return [...set].sort((a, b) => a - b);
-}
-
-/**
- * A candidate passing with at least this share of its tolerance used is also tried against the
- * alternatives (honest float32 and float64 results use 1–8%; float16 ones more, from storage).
- */
-const SUSPECT = 0.1;
-/** Alternatives that fit within this factor of the best are named with it: not told apart. */
-const TIED = 2;
-/** …and an alternative it fits this many times more closely is named. */
-const CLOSER = 4;
-
-/**
- * The diagnosis of an output from the largest |value − reference| / tolerance under each alternative
- * (on the values tried): for a failed output, the alternatives under which every value passes — "Y
- * matches GroupNorm with eps = 1e-6 (Flax, diffusers), not 1e-5"; for one that passed close to its
- * tolerance, an alternative it fits CLOSER times more closely (a convention difference too small for
- * this data to fail, but systematic).
- */
-function diagnosis(name: string, report: OutputReport, ratios: Map<Convention, number>): string | null {
-  const used = report.tolerance_used ?? 0;
-  // those that fit; the best and those tied with it (within TIED of it), in the list's order
-  const fits = [...ratios].filter(([, r]) => (report.passed ? r * CLOSER <= used : r <= 1));
-  if (fits.length === 0) return null;
-  const least = Math.min(...fits.map(([, r]) => r));
-  const tied = fits.filter(([, r]) => r <= Math.max(least * TIED, report.passed ? 0 : 1e-3));
-  const best = tied[0][1];
-  const [c, ...also] = tied.map(([conv]) => conv);
-  const alsoText = also.length ? ` (also with ${also.map((a) => a.label).join("; with ")}: not told apart by these values)` : "";
-  if (report.passed) {
-    const pct = (v: number) => `${(100 * v).toFixed(v < 0.1 ? 2 : 1)}%`;
-    return `${name} is within tolerance, but fits GroupNorm with ${c.label} more closely${c.instead ? ` than with ${c.instead}` : ""}: ${pct(best)} of the tolerance used, against ${pct(used)}${alsoText}`;
-  }
-  return `${name} matches GroupNorm with ${c.label}${c.instead ? `, not ${c.instead}` : ""}${alsoText}`;
-}
-
-/** Whether a diagnosis is worth computing for this report. */
-const worthDiagnosing = (r: OutputReport) => !r.passed ? r.reason === "values" || r.reason === "nan" : (r.tolerance_used ?? 0) >= SUSPECT;
-
-/** |value − reference| / tolerance: 0 for the same NaN or infinity (or any where the reference is NaN, undefined), Infinity for NaN or infinity on one side only. */
-function ratio(value: number, reference: number, tol: number): number {
-  if (Number.isNaN(value) || Number.isNaN(reference)) return Number.isNaN(reference) && !Number.isFinite(value) ? 0 : Infinity;
-  if (!Number.isFinite(value) || !Number.isFinite(reference)) return value === reference ? 0 : Infinity;
-  const err = Math.abs(value - reference);
-  return tol > 0 ? err / tol : err > 0 ? Infinity : 0;
-}
-
-/** The activation of a convention's reference: its own, when it tries another, else the given one. */
-const actOf = (c: Convention, i: VerifyInputs): Activation | null => (c.activation !== undefined ? c.activation : (i.activation ?? null));
-/** Room for an activation in a scale: its largest slope. */
-const slopeOf = (act: Activation | null) => (act ? SLOPE[act] : 1);
-
-/** What backwardSums needs to go through the activation, when there is one. */
-function through(i: VerifyInputs): Through | null {
-  return i.activation ? { activation: (c) => actOf(c, i), beta: i.beta } : null;
-}
-
-interface Prepared {
-  given: Convention;
-  alts: Convention[];
-  indexes: Map<string, GroupIndex>;
-  /** The given convention's statistics, and (computed when first asked: a diagnosis) the alternatives'. */
-  stats: Map<Convention, Stats>;
-  alternatives(): Promise<Map<Convention, Stats>>;
-}
-
-async function prepare(i: VerifyInputs): Promise<Prepared> {
-  const shape = i.x.shape;
-  const otherLayout = i.layout === "nchw" ? "nhwc" : "nchw";
-  const given = givenConvention({ eps: i.eps, layout: i.layout, hasGamma: !!i.gamma, hasBeta: !!i.beta, otherLayout: false, statsGiven: !!i.stats });
-  let alts = alternatives({
-    eps: i.eps,
-    layout: i.layout,
-    hasGamma: !!i.gamma,
-    hasBeta: !!i.beta,
-    otherLayout: shape.length > 2 && GroupIndex.fits(shape, i.groups, otherLayout) && (i.gamma === null || new GroupIndex(shape, i.groups, otherLayout, "contiguous").C === i.gamma.length),
-    statsGiven: !!i.stats,
-  });
-  // interleaved grouping is only another grouping when groups hold more than one channel and there are several
-  const index0 = new GroupIndex(shape, i.groups, i.layout, "contiguous");
-  if (index0.D <= 1 || i.groups <= 1) alts = alts.filter((c) => c.grouping === "contiguous");
-  if (i.gamma && i.gamma.length < i.groups) alts = alts.filter((c) => c.affine !== "group");
-  // through an activation: the others, and none (the given convention's activation is i.activation)
-  if (i.activation) {
-    const base = { ...given };
-    for (const a of [...ACTIVATIONS.filter((a) => a !== i.activation), null]) {
-      alts.push({ ...base, activation: a, label: a ? `${a} as the activation` : "no activation", instead: i.activation });
-    }
-  }
-  const indexes = indexesFor(shape, i.groups, [given, ...alts]);
-  const byKey = new Map<string, Moments>();
-  const [first] = await moments(i.x, [indexes.get(keyOf(given))!], i.breathe);
-  byKey.set(keyOf(given), first);
-  const stats = new Map<Convention, Stats>([[given, statsOf(first, given)]]);
-  let altStats: Map<Convention, Stats> | null = null;
-  const alternativesOf = async () => {
-    if (altStats) return altStats;
-    const missing = [...indexes.keys()].filter((k) => !byKey.has(k));
-    const ms = await moments(i.x, missing.map((k) => indexes.get(k)!), i.breathe);
-    missing.forEach((k, n) => byKey.set(k, ms[n]));
-    altStats = new Map(alts.map((c) => [c, statsOf(byKey.get(keyOf(c))!, c)]));
-    return altStats;
-  };
-  if (i.stats) {
-    // the forward's statistics, given: the reference uses them (the variance as 1/rstd² − eps)
-    const s = stats.get(given)!;
-    s.mean.set(i.stats.mean);
-    s.rstd.set(i.stats.rstd);
-    for (let g = 0; g < s.rstd.length; g++) s.variance[g] = 1 / (s.rstd[g] * s.rstd[g]) - i.eps;
-  }
-  return { given, alts, indexes, stats, alternatives: alternativesOf };
-}
+export type { BackwardCandidate, ForwardCandidate, VerifyInputs } from "./prepare.js";
 
 /** Reference values of a per-group output (mean or rstd) under a convention, and their scales. */
 function groupOutput(name: "mean" | "rstd", s: Stats, c: Convention, g: number): { value: number; scale: number } {
@@ -244,10 +61,7 @@ async function checkGroupOutput(name: "mean" | "rstd", cand: TensorSource, i: Ve
 /** Y under a convention as arrays: per-channel scale w and shift b, per-group scale of the tolerance. */
 function forwardPlan(s: Stats, conv: Convention, i: VerifyInputs): { w: Float64Array; b: Float64Array; scale: Float64Array } {
   const ix = s.index, w = new Float64Array(ix.C), b = new Float64Array(ix.C);
-  for (let c = 0; c < ix.C; c++) {
-    const g = ix.grouping === "interleaved" ? c % ix.G : Math.floor(c / ix.D);
-    [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, g);
-  }
+  for (let c = 0; c < ix.C; c++) [w[c], b[c]] = affineOf(conv, i.gamma, i.beta, c, ix.groupOf[c]);
   const amax = groupAffineMax(ix, conv, i.gamma, i.beta), f = lengthFactor(ix.M), k = slopeOf(actOf(conv, i));
   const scale = new Float64Array(ix.groups);
   for (let gi = 0; gi < ix.groups; gi++) scale[gi] = k * yScale(s, gi, amax.wmax[gi % ix.G], amax.bmax[gi % ix.G], f);
@@ -317,41 +131,6 @@ async function checkY(cand: TensorSource, i: VerifyInputs, p: Prepared): Promise
   return report;
 }
 
-/**
- * Each alternative that changes an elementwise output, tried on the failed positions and an even
- * spread of others: the largest |value − reference| / tolerance under it.
- */
-async function diagnoseElementwise(
-  name: string,
-  sources: TensorSource[],
-  failed: number[],
-  i: VerifyInputs,
-  p: Prepared,
-  reference: (c: Convention, values: number[], gi: number, ch: number) => { value: number; scale: number },
-): Promise<Map<Convention, number>> {
-  const cand = sources[sources.length - 1];
-  const positions = samplePositions(cand.size, failed);
-  const fits = p.alts.filter((c) => affects(c, p.given, name)).map((c) => ({ c, worst: 0, index: p.indexes.get(keyOf(c))! }));
-  const tol = toleranceFor(cand.dtype, i);
-  const gi = new Int32Array(1), ch = new Int32Array(1);
-  let at = 0;
-  await stream(sources, (start, views) => {
-    const end = start + views[0].length;
-    for (; at < positions.length && positions[at] < end; at++) {
-      const k = positions[at] - start;
-      const values = views.map((v) => v[k]);
-      const value = values[values.length - 1];
-      for (const f of fits) {
-        if (f.worst === Infinity) continue;
-        f.index.walk(positions[at], 1, gi, ch);
-        const r = reference(f.c, values, gi[0], ch[0]);
-        f.worst = Math.max(f.worst, ratio(value, r.value, allowed(tol, r.value, r.scale)));
-      }
-    }
-  }, i.breathe);
-  return new Map(fits.map((f) => [f.c, f.worst]));
-}
-
 export async function verifyForward(i: VerifyInputs): Promise<Partial<Record<ForwardCandidate, OutputReport>>> {
   const p = await prepare(i);
   const out: Partial<Record<ForwardCandidate, OutputReport>> = {};
@@ -387,15 +166,18 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
   const out: Partial<Record<BackwardCandidate, OutputReport>> = {};
   const s = p.stats.get(p.given)!, ix = s.index;
   const wanted = (["dX", "dgamma", "dbeta"] as const).filter((n) => i.candidates[n]);
-  // the alternatives' sums only when something fails (a second pass)
-  const [sums] = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe, through(i));
+  // the given convention's sums from its channel sums, which the alternatives of its index and mean
+  // (and, through an activation, of its pre-activation) share; the others' channel sums only when
+  // something fails (a second pass, for all of them; more through an activation)
+  const first = await backwardSums(dy, i.x, [{ c: p.given, stats: s }], i.gamma, i.breathe, [], through(i));
+  const sums = first.sums[0];
   let altSums: Map<Convention, BackwardSums> | null = null;
   const sumsOfAlternatives = async () => {
     if (altSums) return altSums;
     const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n)));
     const alt = await p.alternatives();
-    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe, through(i));
-    altSums = new Map(list.map((c, n) => [c, all[n]]));
+    const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe, first.bases, through(i));
+    altSums = new Map(list.map((c, n) => [c, all.sums[n]]));
     return altSums;
   };
   for (const name of ["dgamma", "dbeta"] as const) {

@@ -4,7 +4,7 @@
  *
  * An honest implementation stores its result in the candidate's dtype (rounding it once: at most
  * half a unit in the last place) and computes it with some accumulation precision (float32 for
- * float16 and float32 storage, float64 for float64), whose rounding grows with the size of what it
+ * bfloat16, float16 and float32 storage, float64 for float64), whose rounding grows with the size of what it
  * sums. So an entry passes when
  *
  *     |candidate − reference| ≤ rtol·|reference| + atol,   atol = ACCUMULATION·scale,
@@ -31,8 +31,8 @@ export interface Tolerance {
 }
 
 /** Units in the last place of each storage dtype, and of the precision its implementations accumulate in. */
-const STORAGE_ULP: Record<Dtype, number> = { float16: 2 ** -10, float32: 2 ** -23, float64: 2 ** -52 };
-const ACCUMULATION: Record<Dtype, number> = { float16: 64 * 2 ** -24, float32: 64 * 2 ** -24, float64: 64 * 2 ** -53 };
+const STORAGE_ULP: Record<Dtype, number> = { bfloat16: 2 ** -7, float16: 2 ** -10, float32: 2 ** -23, float64: 2 ** -52 };
+const ACCUMULATION: Record<Dtype, number> = { bfloat16: 64 * 2 ** -24, float16: 64 * 2 ** -24, float32: 64 * 2 ** -24, float64: 64 * 2 ** -53 };
 
 export function defaultTolerance(dtype: Dtype): Tolerance {
   return { rtol: 2 * STORAGE_ULP[dtype], scaled: ACCUMULATION[dtype], atol: null };
@@ -63,8 +63,8 @@ export function allowed(t: Tolerance, reference: number, scale: number): number 
   return t.rtol * Math.abs(reference) + (t.atol ?? t.scaled * scale);
 }
 
-const MANTISSA: Record<Dtype, number> = { float16: 10, float32: 23, float64: 52 };
-const MIN_EXPONENT: Record<Dtype, number> = { float16: -14, float32: -126, float64: -1022 };
+const MANTISSA: Record<Dtype, number> = { bfloat16: 7, float16: 10, float32: 23, float64: 52 };
+const MIN_EXPONENT: Record<Dtype, number> = { bfloat16: -126, float16: -14, float32: -126, float64: -1022 };
 
 /** One unit in the last place of `v` in `dtype` (its spacing there, subnormals included). */
 export function ulp(v: number, dtype: Dtype): number {

@@ -1,16 +1,16 @@
 /** `groupnorm backward DY X --groups G …`: parse, call backwardFiles, print. */
-import { type BackwardOutput, backwardFiles } from "../../api/backward.js";
+import type { BackwardOutput } from "../../api/backward.js";
 import { defineCommand } from "../command.js";
-import { describeOutputs, progressFor, runLine, timingLine } from "../report.js";
+import { describeOutputs, progressFor, runLine, timingLine, warnCompress } from "../report.js";
 
 export const backwardCommand = defineCommand({
   name: "backward",
   description: "gradients of GroupNorm: write dX, dgamma and dbeta",
   args: [
-    ["<DY.npy>", "upstream gradient, same shape as X"],
-    ["<X.npy>", "the forward input"],
+    ["<DY>", "upstream gradient, same shape as X (dy.npy, a.npz:key or m.safetensors:name)"],
+    ["<X>", "the forward input"],
   ],
-  flags: ["groups", "gamma", "beta", "activation", "mean", "rstd", "eps", "layout", "outputs", "outDir", "dx", "dgamma", "dbeta", "threads", "memory"],
+  flags: ["groups", "gamma", "beta", "activation", "mean", "rstd", "eps", "layout", "outputs", "outDir", "out", "compress", "dx", "dgamma", "dbeta", "threads", "memory"],
   required: ["groups"],
   help: {
     gamma: "per-channel scale used in the forward pass (enables dgamma, dbeta)",
@@ -20,24 +20,27 @@ export const backwardCommand = defineCommand({
     rstd: "forward rstd, shape (N, G)",
     outputs: "which of dx,dgamma,dbeta to write (default: those named by --dx/--dgamma/--dbeta, or dx, and dgamma,dbeta with --gamma)",
     outDir: "folder for the outputs not named (dX.npy, dgamma.npy, dbeta.npy), created with parents if missing",
+    out: "write the outputs not named into one container instead, FILE.npz or FILE.safetensors, keyed dX, dgamma, dbeta",
     dx: "write dX here",
     dgamma: "write dgamma here",
     dbeta: "write dbeta here",
   },
   examples: [
     "groupnorm backward dy.npy x.npy --groups 32 --gamma gamma.npy --out-dir grads/",
-    "groupnorm backward dy.npy x.npy --groups 32 --mean out/mean.npy --rstd out/rstd.npy --outputs dx",
+    "groupnorm backward run.npz:dy run.npz:x --groups 32 --mean fwd.npz:mean --rstd fwd.npz:rstd --out grads.npz --compress",
     "groupnorm backward dy.npy h.npy --groups 32 --gamma g.npy --beta b.npy --activation silu --out-dir grads/",
   ],
   async run(ctx, [dy, x], f, given) {
+    const { backwardFiles } = await import("../../api/backward.js");
     if (given.has("eps") && f.mean !== undefined && f.rstd !== undefined) ctx.console.warn("--eps has no effect when the statistics are given (--mean, --rstd): rstd already holds it");
     if (f.beta !== undefined && !f.activation) ctx.console.warn("--beta has no effect without --activation: GroupNorm's gradients do not depend on beta");
     const engine = ctx.engine(f.threads);
     const progress = progressFor(ctx.console, "backward");
     const r = await backwardFiles({
       dy, x, groups: f.groups!, gamma: f.gamma, beta: f.beta, activation: f.activation, mean: f.mean, rstd: f.rstd, eps: f.eps, layout: f.layout, outputs: f.outputs as BackwardOutput[] | undefined,
-      outDir: f.outDir, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
+      outDir: f.out !== undefined && !given.has("outDir") ? undefined : f.outDir, out: f.out, compress: f.compress, dxPath: f.dx, dgammaPath: f.dgamma, dbetaPath: f.dbeta, memory: f.memory, engine, onProgress: progress.update,
     }).finally(progress.stop);
+    warnCompress(ctx, f.compress, r.outputs);
     if (f.json) return ctx.console.document(r);
     const c = ctx.console.out;
     ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}${r.activation ? `, through ${r.activation}` : ""}`));

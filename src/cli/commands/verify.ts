@@ -1,6 +1,6 @@
 /** `groupnorm verify forward|backward …`: parse, call verifyFiles, print; exit 0 all pass, 1 any fails. */
 import { Command } from "commander";
-import { type OutputReport, type VerifyReport, verifyFiles } from "../../api/verify.js";
+import type { OutputReport, VerifyReport } from "../../api/verify.js";
 import { formatShape } from "../../core/dims.js";
 import { quoteName } from "../../errors.js";
 import { epsText } from "../../verify/conventions.js";
@@ -53,7 +53,7 @@ function finish(ctx: Context, r: VerifyReport, json: boolean): void {
 const forward = defineCommand({
   name: "forward",
   description: "check your Y, mean, rstd of X against the float64 reference (exit 0 pass, 1 fail)",
-  args: [["<X.npy>", "the input your outputs were computed from"]],
+  args: [["<X>", "the input your outputs were computed from (x.npy, f.npz:key or m.safetensors:name)"]],
   flags: [...shared, "beta", "y", "mean", "rstd"],
   notes: WHICH,
   required: ["groups"],
@@ -63,6 +63,7 @@ const forward = defineCommand({
     "groupnorm verify forward x.npy --groups 8 --layout nhwc --y y.npy --mean mean.npy --rstd rstd.npy --json",
   ],
   async run(ctx, [x], f) {
+    const { verifyFiles } = await import("../../api/verify.js");
     const r = await verifyFiles({ mode: "forward", x, groups: f.groups!, gamma: f.gamma, beta: f.beta, eps: f.eps, layout: f.layout, activation: f.activation, y: f.y, mean: f.mean, rstd: f.rstd, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
@@ -72,8 +73,8 @@ const backward = defineCommand({
   name: "backward",
   description: "check your dX, dgamma, dbeta for dY and X against the float64 reference (exit 0 pass, 1 fail)",
   args: [
-    ["<DY.npy>", "the upstream gradient"],
-    ["<X.npy>", "the forward's input"],
+    ["<DY>", "the upstream gradient (dy.npy, f.npz:key or m.safetensors:name)"],
+    ["<X>", "the forward's input"],
   ],
   flags: [...shared, "beta", "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
@@ -93,6 +94,7 @@ const backward = defineCommand({
     "groupnorm verify backward dy.npy x.npy --groups 32 --mean mean.npy --rstd rstd.npy --dx dx.npy --json",
   ],
   async run(ctx, [dy, x], f) {
+    const { verifyFiles } = await import("../../api/verify.js");
     const r = await verifyFiles({ mode: "backward", x, dy, groups: f.groups!, gamma: f.gamma, beta: f.beta, activation: f.activation, eps: f.eps, layout: f.layout, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },

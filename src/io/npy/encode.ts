@@ -21,6 +21,7 @@ export function checkShape(shape: readonly number[]): number {
  */
 export function encodeNpyHeader(dtype: Dtype, shape: readonly number[]): Uint8Array {
   checkShape(shape);
+  if (dtype === "bfloat16") throw new RangeError("encodeNpyHeader: NumPy's .npy has no bfloat16");
   let dict = `{'descr': '${DESCR_LE[dtype]}', 'fortran_order': False, 'shape': ${shapeRepr(shape)}, }`;
   if (shape.length > 0) dict += " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
   const hlen = dict.length + 1; // + '\n'

@@ -13,7 +13,10 @@ export const GROWTH_AXIS_MAX_DIGITS = 21;
 /** Conversion chunk size (bytes; a multiple of 8). */
 export const CHUNK_BYTES = 4 << 20;
 
-export const DESCR_LE: Record<Dtype, string> = { float16: "<f2", float32: "<f4", float64: "<f8" };
+/** The dtypes a .npy file holds (NumPy has no bfloat16). */
+export type NpyDtype = Exclude<Dtype, "bfloat16">;
+
+export const DESCR_LE: Record<NpyDtype, string> = { float16: "<f2", float32: "<f4", float64: "<f8" };
 
 /** NumPy-style repr of a shape tuple: `()`, `(3,)`, `(2, 3)`. */
 export function shapeRepr(shape: readonly (number | bigint)[]): string {

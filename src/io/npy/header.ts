@@ -3,16 +3,16 @@
  * Python dict literal (literal.ts), and by npyjs (npyjs.ts) — and the two must agree. Every size a
  * header claims is checked against the file size before anything is allocated.
  */
-import type { FileHandle } from "node:fs/promises";
 import { type Dtype, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
-import { openForRead, readFully } from "../files.js";
+import { type ByteSource, FileBytes } from "../bytes.js";
+import { openForRead } from "../files.js";
 import { MAGIC, MAX_HEADER_LEN, MAX_NDIM, shapeRepr } from "./format.js";
 import { HeaderSyntaxError, LiteralParser, type PyNode } from "./literal.js";
 import { crossCheckWithNpyjs } from "./npyjs.js";
 
 export interface NpyHeader {
-  /** The path as given by the caller. */
+  /** The path as given by the caller (`file.npz:key` for a member of an .npz). */
   path: string;
   /** Format version, [1, 0], [2, 0] or [3, 0]. */
   version: [number, number];
@@ -27,7 +27,7 @@ export interface NpyHeader {
   itemSize: 2 | 4 | 8;
   /** Byte offset of the first data byte. */
   dataOffset: number;
-  /** Size of the whole file in bytes. */
+  /** Size of the whole file (or .npz member) in bytes. */
   fileSize: number;
 }
 
@@ -214,21 +214,22 @@ export interface NpyDescription extends Omit<NpyHeader, "dtype" | "itemSize" | "
   itemSize: number | null;
 }
 
-/** Read and validate the header of an open file, for computing: float dtypes only. */
-export async function parseHeader(fh: FileHandle, fileSize: number, path: string): Promise<NpyHeader> {
-  const d = await describeHeader(fh, fileSize, path, true);
+/** Read and validate the header of a .npy file or member, for computing: float dtypes only. */
+export async function parseHeader(bytes: ByteSource): Promise<NpyHeader> {
+  const d = await describeHeader(bytes, true);
   const e = d.element;
   return { ...d, dtype: e.dtype!, littleEndian: e.littleEndian, itemSize: itemSizeOf(e.dtype!) };
 }
 
-/** Read and validate the header of an open file, of any dtype. Allocates nothing the header merely claims. */
-export async function describeHeader(fh: FileHandle, fileSize: number, path: string, requireFloat = false): Promise<NpyDescription> {
+/** Read and validate the header of a .npy file or member, of any dtype. Allocates nothing the header merely claims. */
+export async function describeHeader(bytes: ByteSource, requireFloat = false): Promise<NpyDescription> {
+  const { name: path, size: fileSize } = bytes;
   if (fileSize === 0) throw new InputError("empty file (0 bytes), not a .npy file", path);
   if (fileSize < MAGIC.length) {
     throw new InputError(`file is too short (${fileSize} bytes) to be a .npy file`, path);
   }
   const pre = new Uint8Array(Math.min(fileSize, 12));
-  await readFully(fh, pre, 0, pre.length, 0, path);
+  await bytes.read(pre, 0, pre.length, 0);
   for (let i = 0; i < MAGIC.length; i++) {
     if (pre[i] !== MAGIC[i]) throw new InputError("not a .npy file (bad magic)", path);
   }
@@ -256,7 +257,7 @@ export async function describeHeader(fh: FileHandle, fileSize: number, path: str
     throw new InputError(`header length ${hlen} is implausibly large (limit ${MAX_HEADER_LEN})`, path);
   }
   const hbytes = new Uint8Array(hlen);
-  await readFully(fh, hbytes, 0, hlen, headerStart, path);
+  await bytes.read(hbytes, 0, hlen, headerStart);
   let text: string;
   if (major === 3) {
     try {
@@ -299,9 +300,10 @@ export async function describeHeader(fh: FileHandle, fileSize: number, path: str
 /** Read and validate the header of `path` (the data length is checked against the shape). */
 export async function readNpyHeader(path: string): Promise<NpyHeader> {
   const { fh, fileSize } = await openForRead(path);
+  const bytes = new FileBytes(fh, fileSize, path);
   try {
-    return await parseHeader(fh, fileSize, path);
+    return await parseHeader(bytes);
   } finally {
-    await fh.close().catch(() => undefined);
+    await bytes.close().catch(() => undefined);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { parse as npyjsParse } from "npyjs";
 import { InputError } from "../../errors.js";
-import { ARRAY_ALIGN, DESCR_LE, MAGIC, shapeRepr } from "./format.js";
+import { ARRAY_ALIGN, DESCR_LE, MAGIC, type NpyDtype, shapeRepr } from "./format.js";
 import type { ParsedDict } from "./header.js";
 
 
@@ -18,7 +18,7 @@ import type { ParsedDict } from "./header.js";
 export function crossCheckWithNpyjs(major: number, body: string, d: ParsedDict, path: string): void {
   const [ds, de] = d.descrSpan;
   // the byte order and dtype are the strict parser's; npyjs checks the shape and order (any descr it knows will do)
-  const descr = DESCR_LE[d.element.dtype ?? "float64"];
+  const descr = DESCR_LE[(d.element.dtype ?? "float64") as NpyDtype];
   const dict = body.slice(0, ds) + `'${descr}'` + body.slice(de, d.dictEnd);
   const prefix = major === 1 ? 10 : 12;
   const total = Math.ceil((prefix + dict.length + 1) / ARRAY_ALIGN) * ARRAY_ALIGN;

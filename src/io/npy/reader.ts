@@ -1,34 +1,18 @@
 /**
  * Reading .npy data: a random-access reader in logical C order that converts from the file's dtype
  * and byte order to float32 or float64 (float16 exactly), straight into the caller's array when the
- * representation matches, else through a bounded scratch buffer.
+ * representation matches, else through a bounded scratch buffer. It reads through a byte source,
+ * so a .npy file and a .npy member of an .npz are read alike.
  */
 import type { FileHandle } from "node:fs/promises";
-import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
+import type { Dtype, FloatArray } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
-import { decodeF16 } from "../float16.js";
-import { alignedBuffer, openForRead, readFully, swapInPlace } from "../files.js";
-import { CHUNK_BYTES } from "./format.js";
+import { type ByteSource, FileBytes } from "../bytes.js";
+import { openForRead } from "../files.js";
+import { RawArray } from "../values.js";
 import { transposeFortran } from "./fortran.js";
 import type { TensorSource } from "../tensor.js";
 import { type NpyHeader, parseHeader } from "./header.js";
-
-/** Decode `n` raw elements at the start of `raw` (swapped in place if needed) into out[o ...]. */
-function decodeRaw(raw: Buffer, n: number, dtype: Dtype, swap: boolean, out: FloatArray, o: number): void {
-  const itemSize = itemSizeOf(dtype);
-  if (swap) swapInPlace(raw.subarray(0, n * itemSize), itemSize);
-  switch (dtype) {
-    case "float16":
-      decodeF16(new Uint16Array(raw.buffer, raw.byteOffset, n), out, o);
-      break;
-    case "float32":
-      out.set(new Float32Array(raw.buffer, raw.byteOffset, n), o);
-      break;
-    case "float64":
-      out.set(new Float64Array(raw.buffer, raw.byteOffset, n), o);
-      break;
-  }
-}
 
 /** True when Fortran order differs from C order for this shape (two or more axes longer than 1). */
 function needsTranspose(h: NpyHeader): boolean {
@@ -64,16 +48,17 @@ export class NpyReader implements TensorSource {
   get residentBytes(): number {
     return needsTranspose(this.header) ? this.header.size * (this.header.dtype === "float64" ? 8 : 4) : 0;
   }
-  #fh: FileHandle | undefined;
-  #scratch: Buffer | undefined;
+  #bytes: ByteSource | undefined;
+  #raw: RawArray;
   /** C-order copy of a Fortran-order array, built on the first partial read. */
   #cOrder: FloatArray | undefined;
   /** Serializes reads (they share the scratch buffer and the lazily built C-order copy). */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(fh: FileHandle, header: NpyHeader) {
-    this.#fh = fh;
+  private constructor(bytes: ByteSource, header: NpyHeader) {
+    this.#bytes = bytes;
     this.header = header;
+    this.#raw = new RawArray(bytes, header.dataOffset, header.dtype, header.littleEndian, header.size);
   }
 
   static async open(path: string): Promise<NpyReader> {
@@ -82,11 +67,16 @@ export class NpyReader implements TensorSource {
   }
 
   /** A reader over an open file (closed here if its header is refused). */
-  static async fromHandle(fh: FileHandle, fileSize: number, path: string): Promise<NpyReader> {
+  static fromHandle(fh: FileHandle, fileSize: number, path: string): Promise<NpyReader> {
+    return NpyReader.fromBytes(new FileBytes(fh, fileSize, path));
+  }
+
+  /** A reader over a .npy file or member (closed here if its header is refused). */
+  static async fromBytes(bytes: ByteSource): Promise<NpyReader> {
     try {
-      return new NpyReader(fh, await parseHeader(fh, fileSize, path));
+      return new NpyReader(bytes, await parseHeader(bytes));
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      await bytes.close().catch(() => undefined);
       throw e;
     }
   }
@@ -118,7 +108,7 @@ export class NpyReader implements TensorSource {
         return Promise.reject(e);
       }
       const run = this.#queue.then(async () => {
-        if (!this.#fh) throw new Error("NpyReader.readStored: reader is closed");
+        if (!this.#bytes) throw new Error("NpyReader.readStored: reader is closed");
         if (count > 0) await this.#readFileOrder(start, count, out, outOffset);
       });
       this.#queue = run.catch(() => undefined);
@@ -128,15 +118,15 @@ export class NpyReader implements TensorSource {
 
   async close(): Promise<void> {
     await this.#queue;
-    const fh = this.#fh;
-    this.#fh = undefined;
-    this.#scratch = undefined;
+    const bytes = this.#bytes;
+    this.#bytes = undefined;
+    this.#raw.release();
     this.#cOrder = undefined;
-    if (fh) await fh.close();
+    if (bytes) await bytes.close();
   }
 
   async #readNow(start: number, count: number, out: FloatArray, outOffset: number): Promise<void> {
-    if (!this.#fh) throw new Error("NpyReader.read: reader is closed");
+    if (!this.#bytes) throw new Error("NpyReader.read: reader is closed");
     if (count === 0) return;
     const h = this.header;
     if (!needsTranspose(h)) {
@@ -163,38 +153,9 @@ export class NpyReader implements TensorSource {
     out.set(this.#cOrder.subarray(start, start + count), outOffset);
   }
 
-  #getScratch(): Buffer {
-    if (!this.#scratch) {
-      const need = this.header.size * this.header.itemSize;
-      this.#scratch = alignedBuffer(Math.max(8, Math.min(CHUNK_BYTES, Math.ceil(need / 8) * 8)));
-    }
-    return this.#scratch;
-  }
-
   /** Elements [start, start+count) in the file's own order into out[outOffset ...]. */
-  async #readFileOrder(start: number, count: number, out: FloatArray, outOffset: number): Promise<void> {
-    const fh = this.#fh!;
-    const { dtype, itemSize, littleEndian, dataOffset, path } = this.header;
-    const swap = littleEndian !== HOST_LE;
-    let pos = dataOffset + start * itemSize;
-    if (
-      !swap &&
-      ((dtype === "float32" && out instanceof Float32Array) || (dtype === "float64" && out instanceof Float64Array))
-    ) {
-      // Same representation: read straight into the caller's array.
-      const bytes = new Uint8Array(out.buffer, out.byteOffset + outOffset * itemSize, count * itemSize);
-      await readFully(fh, bytes, 0, bytes.length, pos, path);
-      return;
-    }
-    const scratch = this.#getScratch();
-    const chunk = Math.floor(scratch.length / itemSize);
-    for (let done = 0; done < count; ) {
-      const n = Math.min(chunk, count - done);
-      await readFully(fh, scratch, 0, n * itemSize, pos, path);
-      decodeRaw(scratch, n, dtype, swap, out, outOffset + done);
-      pos += n * itemSize;
-      done += n;
-    }
+  #readFileOrder(start: number, count: number, out: FloatArray, outOffset: number): Promise<void> {
+    return this.#raw.read(start, count, out, outOffset);
   }
 }
 

@@ -22,7 +22,7 @@ export const CTL = {
 } as const;
 export const CTL_WORDS = 64;
 /** Most threads a pool runs (per-thread slots in the control area are sized by it). */
-export const MAX_THREADS = 256;
+export { MAX_THREADS } from "../../core/threads.js";
 
 export const enum Command {
   None = 0,

@@ -24,7 +24,12 @@ const fault = ith === 0 ? setup.fault : undefined;
 let seen = Atomics.load(ctl, CTL.GEN);
 post({ type: "ready", ith });
 for (;;) {
-  Atomics.wait(ctl, CTL.GEN, seen);
+  // Wait for a new generation, not for a wake-up. The main thread bumps GEN and then notifies: a
+  // thread that was not asleep yet sees the new GEN at once, runs the dispatch and can be asleep
+  // again, on that GEN, before the notify arrives. Taken as a dispatch, that late notify made it
+  // run the job a second time and count itself done twice, while the main thread was already
+  // reading the results and reusing the scratch (backward: dX over dY, so the rerun read dX).
+  while (Atomics.load(ctl, CTL.GEN) === seen) Atomics.wait(ctl, CTL.GEN, seen);
   seen = Atomics.load(ctl, CTL.GEN);
   const cmd = Atomics.load(ctl, CTL.CMD);
   if (cmd === Command.Exit) break;
