@@ -1,0 +1,101 @@
+// Issue #17's activations through what main added beside them: bfloat16 inputs and outputs,
+// tensors named in .npz and safetensors containers (beta from file:key) and --out containers, the
+// memory planner (the backward holds beta through an activation).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { groupNormDims } from "../src/core/dims.js";
+import { backwardFiles, createEngine, forwardFiles, gradcheck, verifyFiles } from "../src/index.js";
+import { bf16ToF32, encodeBF16 } from "../src/io/bfloat16.js";
+import { MemorySource } from "../src/io/memory.js";
+import { openTensor } from "../src/io/open.js";
+import { readAll } from "../src/io/tensor.js";
+import { planBackward } from "../src/pipeline/backward.js";
+import { groupnorm } from "./helpers/cli.js";
+
+const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), "groupnorm-act-main-"));
+const P = (name: string) => join(tmp, name);
+const engine = createEngine({ threads: 2 });
+afterAll(async () => {
+  await engine.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function values(name: string): Promise<Float64Array> {
+  const s = await openTensor(name);
+  try {
+    return await readAll(s);
+  } finally {
+    await s.close();
+  }
+}
+const bitsOf = (v: Float64Array) => Buffer.from(Float64Array.from(v).buffer);
+/** float32 values rounded once to bfloat16, as float64. */
+const toBF16 = (v: Float64Array) => {
+  const o = new Uint16Array(v.length);
+  encodeBF16(Float32Array.from(v), o);
+  return Float64Array.from(o, bf16ToF32);
+};
+
+describe("bfloat16 and containers through the activation", () => {
+  it("a bfloat16 run (PyTorch's tensors, beta from the safetensors file) is the float32 run of the same values rounded once, and verify passes it", async () => {
+    const st = `${F}torch_bf16.safetensors`;
+    const named = { x: `${st}:x`, gamma: `${st}:gamma`, beta: `${st}:beta` };
+    const as32 = { x: `${F}bf16_as_f32.npy`, gamma: `${F}bf16_gamma_as_f32.npy`, beta: `${F}bf16_beta_as_f32.npy` };
+    const f16 = await forwardFiles({ engine, ...named, groups: 3, activation: "silu", out: P("silu.safetensors") });
+    const f32 = await forwardFiles({ engine, ...as32, groups: 3, activation: "silu", outDir: P("silu32") });
+    expect([f16.activation, f16.dtypes.Y]).toEqual(["silu", "bfloat16"]);
+    const b16 = await backwardFiles({ engine, dy: `${st}:dy`, ...named, groups: 3, activation: "silu", out: P("silu-grads.safetensors") });
+    const b32 = await backwardFiles({ engine, dy: `${F}bf16_dy_as_f32.npy`, ...as32, groups: 3, activation: "silu", outDir: P("silu32-grads") });
+    expect(b16.input.beta).toBe(`${st}:beta`);
+    const pairs = [[f16.outputs.Y, f32.outputs.Y], [b16.outputs.dX, b32.outputs.dX], [b16.outputs.dgamma, b32.outputs.dgamma], [b16.outputs.dbeta, b32.outputs.dbeta]];
+    for (const [a, b] of pairs) expect(bitsOf(await values(a!)).equals(bitsOf(toBF16(await values(b!)))), a).toBe(true);
+    // beta moves the gradients through the activation: without it they differ
+    const nobeta = await backwardFiles({ engine, dy: `${st}:dy`, x: named.x, gamma: named.gamma, groups: 3, activation: "silu", out: P("silu-nobeta.safetensors") });
+    expect(bitsOf(await values(nobeta.outputs.dX!)).equals(bitsOf(await values(b16.outputs.dX!)))).toBe(false);
+    const vf = await verifyFiles({ mode: "forward", ...named, groups: 3, activation: "silu", y: f16.outputs.Y, mean: f16.outputs.mean, rstd: f16.outputs.rstd });
+    expect(vf.passed).toBe(true);
+    const vb = await verifyFiles({ mode: "backward", dy: `${st}:dy`, ...named, groups: 3, activation: "silu", dx: b16.outputs.dX, dgamma: b16.outputs.dgamma, dbeta: b16.outputs.dbeta });
+    expect(vb.passed, JSON.stringify(vb.outputs)).toBe(true);
+  });
+
+  it("inputs named in an .npz and a deflated .npz output give the .npy run's bits; the command line says so", async () => {
+    const z = `${F}savez.npz`;
+    const npz = await backwardFiles({ engine, dy: `${z}:dy`, x: `${z}:x`, gamma: `${z}:gamma`, beta: `${z}:beta`, groups: 3, activation: "gelu", out: P("gelu.npz"), compress: true });
+    const npy = await backwardFiles({ engine, dy: `${F}dy.npy`, x: `${F}x.npy`, gamma: `${F}gamma.npy`, beta: `${F}beta.npy`, groups: 3, activation: "gelu", outDir: P("gelu-npy") });
+    expect(npz.outputs).toEqual({ dX: `${P("gelu.npz")}:dX`, dgamma: `${P("gelu.npz")}:dgamma`, dbeta: `${P("gelu.npz")}:dbeta` });
+    for (const k of ["dX", "dgamma", "dbeta"] as const) expect(bitsOf(await values(npz.outputs[k]!)).equals(bitsOf(await values(npy.outputs[k]!))), k).toBe(true);
+    const r = groupnorm(["forward", `${z}:x`, "--groups", "3", "--gamma", `${z}:gamma`, "--beta", `${z}:beta`, "--activation", "gelu-tanh", "--out", P("cli.safetensors"), "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect([doc.activation, doc.outputs.Y]).toEqual(["gelu-tanh", `${P("cli.safetensors")}:Y`]);
+    const same = await forwardFiles({ engine, x: `${F}x.npy`, gamma: `${F}gamma.npy`, beta: `${F}beta.npy`, groups: 3, activation: "gelu-tanh", outDir: P("gelu-tanh-npy") });
+    expect(bitsOf(await values(doc.outputs.Y)).equals(bitsOf(await values(same.outputs.Y!)))).toBe(true);
+  });
+});
+
+describe("the memory planner counts beta through an activation", () => {
+  const C = 1 << 20;
+  const x = new MemorySource("x.npy", new Float32Array(C), "float32", [1, C, 1]);
+  const vector = (name: string) => new MemorySource(name, new Float32Array(C), "float32", [C]);
+  const dims = groupNormDims(x.shape, C, "nchw");
+  const plan = (act: number) => () => planBackward(1, { dy: x, x, dims, gamma: vector("g.npy"), beta: vector("b.npy"), stats: null, act, memoryBudget: 1 << 20 });
+  it("the backward's refusal names beta among the vectors it holds, and only through an activation", () => {
+    expect(plan(1)).toThrow(/too small for gamma, beta, the dgamma sums and the dbeta sums, C = 1048576 float64 values each \(32M\)/);
+    expect(plan(0)).toThrow(/too small for gamma, the dgamma sums and the dbeta sums, C = 1048576 float64 values each \(24M\)/);
+  });
+  it("gradcheck counts beta (and the activation's coefficients) in the production backward's share", async () => {
+    const share = async (activation: "silu" | null) => {
+      const e = await gradcheck({ shape: [2, 65536, 2, 2], groups: 1024, memory: 1 << 20, activation, engine }).then(() => null, (err: Error) => err.message);
+      const m = /\(([\d.]+)K held, ([\d.]+)K for the production backward\)/.exec(e ?? "");
+      expect(m, e ?? "ran").not.toBeNull();
+      return { held: Number(m![1]), backward: Number(m![2]) };
+    };
+    const plain = await share(null), silu = await share("silu");
+    expect(silu.held).toBe(plain.held);
+    expect(silu.backward - plain.backward).toBeGreaterThanOrEqual((8 * 65536) / 1024);
+  });
+});
