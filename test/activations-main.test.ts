@@ -1,19 +1,22 @@
 // Issue #17's activations through what main added beside them: bfloat16 inputs and outputs,
 // tensors named in .npz and safetensors containers (beta from file:key) and --out containers, the
-// memory planner (the backward holds beta through an activation).
+// memory planner (the backward holds beta through an activation), and verify's diagnosis from
+// per-(n, c) channel sums (one set per pre-activation, summed in passes).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims } from "../src/core/dims.js";
-import { backwardFiles, createEngine, forwardFiles, gradcheck, verifyFiles } from "../src/index.js";
+import { backwardFiles, createEngine, forwardFiles, gradcheck, groupNormBackward, verifyFiles } from "../src/index.js";
 import { bf16ToF32, encodeBF16 } from "../src/io/bfloat16.js";
 import { MemorySource } from "../src/io/memory.js";
+import { writeNpy } from "../src/io/npy/index.js";
 import { openTensor } from "../src/io/open.js";
 import { readAll } from "../src/io/tensor.js";
 import { planBackward } from "../src/pipeline/backward.js";
 import { groupnorm } from "./helpers/cli.js";
+import { randn } from "./helpers/random.js";
 
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-act-main-"));
@@ -97,5 +100,34 @@ describe("the memory planner counts beta through an activation", () => {
     const plain = await share(null), silu = await share("silu");
     expect(silu.held).toBe(plain.held);
     expect(silu.backward - plain.backward).toBeGreaterThanOrEqual((8 * 65536) / 1024);
+  });
+});
+
+describe("verify's diagnosis through an activation", () => {
+  // float64 inputs, so that a convention difference is far beyond the tolerance
+  const shape = [2, 8, 6, 5], groups = 4, d = groupNormDims(shape, groups, "nchw");
+  const x = Float64Array.from(randn(d.N * d.C * d.HxW, 11), (v) => 1.5 * v + 0.5), dy = Float64Array.from(randn(x.length, 12));
+  const gamma = Float64Array.from(randn(d.C, 13), (v) => 0.5 * v + 1), beta = Float64Array.from(randn(d.C, 14));
+  const files = { x: P("dx-x.npy"), dy: P("dx-dy.npy"), gamma: P("dx-g.npy"), beta: P("dx-b.npy") };
+  const ready = Promise.all([writeNpy(files.x, "float64", shape, x), writeNpy(files.dy, "float64", shape, dy), writeNpy(files.gamma, "float64", [d.C], gamma), writeNpy(files.beta, "float64", [d.C], beta)]);
+  /** The gradients computed with `how`, written as candidates; verify backward through gelu with eps 1e-5, the given convention. */
+  async function diagnose(tag: string, how: Parameters<typeof groupNormBackward>[3]) {
+    await ready;
+    const r = await groupNormBackward(dy, x, shape, { groups, engine, ...how });
+    const c = { dx: P(`${tag}-dx.npy`), dgamma: P(`${tag}-dg.npy`), dbeta: P(`${tag}-db.npy`) };
+    await Promise.all([writeNpy(c.dx, "float64", shape, r.dx!), writeNpy(c.dgamma, "float64", [d.C], r.dgamma!), writeNpy(c.dbeta, "float64", [d.C], r.dbeta!)]);
+    const v = await verifyFiles({ mode: "backward", ...files, groups, activation: "gelu", ...c });
+    expect(v.passed).toBe(false);
+    return { dX: v.outputs.dX!.diagnosis, dgamma: v.outputs.dgamma!.diagnosis, dbeta: v.outputs.dbeta!.diagnosis };
+  }
+  it("names another eps for every gradient (dbeta too: eps moves the pre-activation), found among a pass of sums per pre-activation", async () => {
+    const r = await diagnose("eps", { gamma, beta, activation: "gelu", eps: 1e-3 });
+    for (const k of ["dX", "dgamma", "dbeta"] as const) expect(r[k], k).toMatch(new RegExp(`^${k} matches GroupNorm with eps = 0\\.001 \\(Keras\\), not 1e-5`));
+  });
+  it("names gamma and beta swapped (beta is the scale of dY then), and the activation left out", async () => {
+    const swapped = await diagnose("swapped", { gamma: beta, beta: gamma, activation: "gelu" });
+    for (const k of ["dX", "dgamma", "dbeta"] as const) expect(swapped[k], k).toMatch(new RegExp(`^${k} matches GroupNorm with gamma and beta swapped, not in their places`));
+    const none = await diagnose("none", { gamma, beta });
+    for (const k of ["dX", "dgamma", "dbeta"] as const) expect(none[k], k).toMatch(new RegExp(`^${k} matches GroupNorm with no activation, not gelu`));
   });
 });

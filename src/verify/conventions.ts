@@ -79,11 +79,16 @@ export function alternatives(g: Given): Convention[] {
   return out;
 }
 
-/** Whether an alternative changes an output at all (only those are tried on it). */
-export function affects(c: Convention, given: Convention, output: string): boolean {
+/**
+ * Whether an alternative changes an output at all (only those are tried on it). `through`: the
+ * outputs are of act(GroupNorm(X)), whose pre-activation x̂·γ + β moves with the affine, eps and the
+ * variance, and with it dY·act'(pre), so every gradient.
+ */
+export function affects(c: Convention, given: Convention, output: string, through = false): boolean {
   if (c.activation !== given.activation) return output !== "mean" && output !== "rstd";
   if (c.rstdAs !== given.rstdAs) return output === "rstd";
-  if (c.affine !== given.affine) return output === "Y" || output === "dX";
+  const gradient = output === "dgamma" || output === "dbeta";
+  if (c.affine !== given.affine) return output === "Y" || output === "dX" || (through && gradient);
   if (c.layout !== given.layout || c.grouping !== given.grouping) return true;
-  return output !== "mean" && output !== "dbeta"; // eps and the variance change neither
+  return output !== "mean" && (output !== "dbeta" || through); // eps and the variance change neither (but pre)
 }

@@ -108,7 +108,7 @@ export async function diagnoseElementwise(
   const cand = sources[sources.length - 1];
   const positions = samplePositions(cand.size, failed);
   const ranges = rangesOf(positions);
-  const fits = p.alts.filter((c) => affects(c, p.given, name)).map((c) => ({ c, worst: 0, index: p.indexes.get(keyOf(c))! }));
+  const fits = p.alts.filter((c) => affects(c, p.given, name, !!i.activation)).map((c) => ({ c, worst: 0, index: p.indexes.get(keyOf(c))! }));
   const tol = toleranceFor(cand.dtype, i);
   const gi = new Int32Array(1), ch = new Int32Array(1);
   const longest = ranges.reduce((a, r) => Math.max(a, r.to - r.from), 0);

@@ -26,6 +26,7 @@ export interface VerifyInputs {
   layout: Layout;
   eps: number;
   gamma: Float64Array | null;
+  /** The forward's shift; the backward's references use it (in pre, and as the scale of "gamma and beta swapped") only through an activation, else it is null there. */
   beta: Float64Array | null;
   /** Backward: the forward's statistics, given (else recomputed). */
   stats?: { mean: Float64Array; rstd: Float64Array } | null;

@@ -153,7 +153,7 @@ function dxRef(dy: number, x: number, gi: number, c: number, s: Stats, sums: Bac
   const ix = s.index, g = gi % ix.G, M = ix.M;
   const k = conv.unbiased ? M - 1 : M;
   const r = s.rstd[gi], xhat = (x - s.mean[gi]) * r;
-  const w = affineOf(conv, i.gamma, null, c, g)[0];
+  const w = affineOf(conv, i.gamma, i.beta, c, g)[0];
   const value = r * (w * dy - sums.sgdy[gi] / M - (xhat * sums.sgdyx[gi]) / k);
   const q = offsetFactor(s.mean[gi], r);
   const scale = lengthFactor(M) * q * r * (wmax[g] * sums.dymax[gi] + Math.abs(sums.sgdy[gi]) / M + (s.maxdev[gi] * r * Math.abs(sums.sgdyx[gi])) / k);
@@ -174,7 +174,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
   let altSums: Map<Convention, BackwardSums> | null = null;
   const sumsOfAlternatives = async () => {
     if (altSums) return altSums;
-    const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n)));
+    const list = p.alts.filter((c) => wanted.some((n) => affects(c, p.given, n, !!i.activation)));
     const alt = await p.alternatives();
     const all = await backwardSums(dy, i.x, list.map((c) => ({ c, stats: alt.get(c)! })), i.gamma, i.breathe, first.bases, through(i));
     altSums = new Map(list.map((c, n) => [c, all.sums[n]]));
@@ -202,7 +202,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
       const tol = toleranceFor(cand.dtype, i);
       const values = new Float64Array(cand.size);
       await cand.read(0, cand.size, values);
-      const ratios = new Map([...alts].filter(([c]) => affects(c, p.given, name)).map(([c, bs]) => {
+      const ratios = new Map([...alts].filter(([c]) => affects(c, p.given, name, !!i.activation)).map(([c, bs]) => {
         let top = 0;
         values.forEach((v, ch) => {
           const r = refOf(bs, ch);
@@ -219,7 +219,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
     const refuse = checkForm("dX", cand, i, i.x.shape, i.x.dtype, "X's shape");
     if (refuse) out.dX = refuse;
     else {
-      const { wmax } = groupAffineMax(ix, p.given, i.gamma, null);
+      const { wmax } = groupAffineMax(ix, p.given, i.gamma, i.beta);
       const checker = new Checker("dX", cand.name, cand.dtype, cand.shape, toleranceFor(cand.dtype, i), ix.G, ix.groups);
       const gi = new Int32Array(VERIFY_CHUNK), ch = new Int32Array(VERIFY_CHUNK), ref = new Float64Array(VERIFY_CHUNK);
       // dx = rstd·(w·dy − A) − x̂·B per group, A = Σγ·dy/M, B = rstd·Σγ·dy·x̂/M: per-group constants first
@@ -239,7 +239,7 @@ export async function verifyBackward(i: VerifyInputs): Promise<Partial<Record<Ba
       if (worthDiagnosing(report)) {
         const alts = await sumsOfAlternatives();
         const alt = await p.alternatives();
-        const wmaxOf = new Map([...alt].map(([conv, sc]) => [conv, groupAffineMax(sc.index, conv, i.gamma, null).wmax]));
+        const wmaxOf = new Map([...alt].map(([conv, sc]) => [conv, groupAffineMax(sc.index, conv, i.gamma, i.beta).wmax]));
         const ratios = await diagnoseElementwise("dX", [dy, i.x, cand], checker.failed, i, p, (conv, values, gIdx, c) =>
           dxRef(preActivationOf(conv, values[0], values[1], gIdx, c, alt.get(conv)!, i), values[1], gIdx, c, alt.get(conv)!, alts.get(conv)!, conv, i, wmaxOf.get(conv)!));
         report.diagnosis = diagnosis("dX", report, ratios);
