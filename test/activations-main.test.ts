@@ -1,7 +1,7 @@
 // Issue #17's activations through what main added beside them: bfloat16 inputs and outputs,
 // tensors named in .npz and safetensors containers (beta from file:key) and --out containers, the
-// memory planner (the backward holds beta through an activation), and verify's diagnosis from
-// per-(n, c) channel sums (one set per pre-activation, summed in passes).
+// memory planner (the backward holds beta through an activation), verify's diagnosis from per-(n, c)
+// channel sums (one set per pre-activation, summed in passes), and gradcheck's pacing.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,11 +9,15 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims } from "../src/core/dims.js";
 import { backwardFiles, createEngine, forwardFiles, gradcheck, groupNormBackward, verifyFiles } from "../src/index.js";
+import { withEngine } from "../src/api/engine.js";
+import { gradcheck as check } from "../src/checks/gradcheck.js";
+import { ACTIVATION_PIECE, Pacer } from "../src/checks/pace.js";
 import { bf16ToF32, encodeBF16 } from "../src/io/bfloat16.js";
 import { MemorySource } from "../src/io/memory.js";
 import { writeNpy } from "../src/io/npy/index.js";
 import { openTensor } from "../src/io/open.js";
 import { readAll } from "../src/io/tensor.js";
+import { activate } from "../src/oracle/activation.js";
 import { planBackward } from "../src/pipeline/backward.js";
 import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
@@ -129,5 +133,33 @@ describe("verify's diagnosis through an activation", () => {
     for (const k of ["dX", "dgamma", "dbeta"] as const) expect(swapped[k], k).toMatch(new RegExp(`^${k} matches GroupNorm with gamma and beta swapped, not in their places`));
     const none = await diagnose("none", { gamma, beta });
     for (const k of ["dX", "dgamma", "dbeta"] as const) expect(none[k], k).toMatch(new RegExp(`^${k} matches GroupNorm with no activation, not gelu`));
+  });
+});
+
+describe("gradcheck's pacing through an activation", () => {
+  it("a loss through gelu lets the event loop in every ACTIVATION_PIECE values, a few milliseconds of its float64 reference", async () => {
+    const M = 1 << 16;
+    const src = (name: string, seed: number) => new MemorySource(name, Float64Array.from(randn(M, seed)), "float64", [1, 1, M]);
+    class Counting extends Pacer {
+      calls = 0;
+      override async pace(): Promise<void> {
+        this.calls++;
+        return super.pace();
+      }
+    }
+    const count = async (activation: "gelu" | null) => {
+      const pacer = new Counting();
+      const r = await withEngine({ engine }, (e) => check(e, { d: groupNormDims([1, 1, M], 1, "nchw"), shape: [1, 1, M], x: src("x", 1), dy: src("dy", 2), gamma: null, beta: null, eps: 1e-5, activation, precision: "f64", memoryBudget: 1 << 26 }, { samples: 1, seed: 0, atol: 1e-6, rtol: 1e-5, pacer }));
+      expect(r.passed).toBe(true);
+      return pacer.calls;
+    };
+    const plain = await count(null), gelu = await count("gelu");
+    // one dX entry: two losses, each of M values; through gelu in pieces of ACTIVATION_PIECE
+    expect(gelu - plain).toBeGreaterThanOrEqual(2 * (M / ACTIVATION_PIECE - 1));
+    let s = 0;
+    for (let i = 0; i < 2 * ACTIVATION_PIECE; i++) s += activate("gelu", (i / ACTIVATION_PIECE - 1) * 4); // warm
+    const t = performance.now();
+    for (let i = 0; i < ACTIVATION_PIECE; i++) s += activate("gelu", (i / ACTIVATION_PIECE - 0.5) * 8);
+    expect(performance.now() - t, String(s)).toBeLessThan(20);
   });
 });

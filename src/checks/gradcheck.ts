@@ -21,7 +21,7 @@ import type { Engine } from "../kernels/engine.js";
 import type { Precision } from "../kernels/plan.js";
 import { activate } from "../oracle/activation.js";
 import { streamBackward } from "../pipeline/backward.js";
-import { type Pacer, PIECE } from "./pace.js";
+import { ACTIVATION_PIECE, type Pacer, PIECE } from "./pace.js";
 import { sampleIndices } from "./random.js";
 
 export interface GradcheckInputs {
@@ -176,8 +176,9 @@ async function groupLoss(x: Float64Array, dy: Float64Array, HxW: number, gamma: 
   const { m, sq } = await moments(x, pacer);
   const r = 1 / Math.sqrt(sq / M + eps);
   let L = 0;
-  for (let i0 = 0; i0 < M; i0 += PIECE) {
-    const i1 = Math.min(M, i0 + PIECE);
+  const piece = act ? ACTIVATION_PIECE : PIECE;
+  for (let i0 = 0; i0 < M; i0 += piece) {
+    const i1 = Math.min(M, i0 + piece);
     for (let i = i0; i < i1; ) {
       const k = Math.floor(i / HxW), end = Math.min(i1, (k + 1) * HxW);
       const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
