@@ -15,12 +15,11 @@ import { ACTIVATION_PIECE, Pacer } from "../src/checks/pace.js";
 import { bf16ToF32, encodeBF16 } from "../src/io/bfloat16.js";
 import { MemorySource } from "../src/io/memory.js";
 import { writeNpy } from "../src/io/npy/index.js";
-import { openTensor } from "../src/io/open.js";
-import { readAll } from "../src/io/tensor.js";
 import { activate } from "../src/oracle/activation.js";
 import { planBackward } from "../src/pipeline/backward.js";
 import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
+import { bitsOf, values } from "./helpers/tensors.js";
 
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-act-main-"));
@@ -31,15 +30,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function values(name: string): Promise<Float64Array> {
-  const s = await openTensor(name);
-  try {
-    return await readAll(s);
-  } finally {
-    await s.close();
-  }
-}
-const bitsOf = (v: Float64Array) => Buffer.from(Float64Array.from(v).buffer);
 /** float32 values rounded once to bfloat16, as float64. */
 const toBF16 = (v: Float64Array) => {
   const o = new Uint16Array(v.length);
