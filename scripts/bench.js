@@ -3,6 +3,10 @@
 // Debian's python3-torch is installed, under tcmalloc when present) and a C STREAM build (when gcc
 // is present), printed side by side as ratios. Not a test: numbers vary with the machine and its load.
 //
+// A second table, "fused", times forward with --activation silu against plain forward, and the
+// backward through it against plain backward (scripts/bench-fused.js, the two alternated on the same
+// buffers), next to PyTorch's silu(group_norm(x)) and its autograd backward (scripts/bench_torch.py fused).
+//
 // The host's memory bandwidth moves between two levels (about 47 and 80 GB/s of STREAM copy here)
 // from one minute to the next, so a ratio is only meaningful between measurements taken close
 // together. The bench therefore runs in rounds: in each round and layout, C STREAM, then our kernels,
@@ -52,13 +56,19 @@ function ours(layout) {
   return JSON.parse(out);
 }
 
-function torch(layout) {
+/** PyTorch's timings (`fused`: of silu(group_norm(x)) and plain group_norm with autograd, scripts/bench_torch.py). */
+function torch(layout, fused = false) {
   if (!existsSync(PYTHON)) return { error: "no /usr/bin/python3" };
   const env = { ...process.env, OMP_NUM_THREADS: threads };
   if (existsSync(TCMALLOC)) env.LD_PRELOAD = TCMALLOC;
-  const r = spawnSync(PYTHON, [join(root, "scripts/bench_torch.py"), String(N), String(C), String(H), String(W), groups, layout, runs, threads], { env, encoding: "utf8" });
+  const r = spawnSync(PYTHON, [join(root, "scripts/bench_torch.py"), String(N), String(C), String(H), String(W), groups, layout, runs, threads, ...(fused ? ["fused"] : [])], { env, encoding: "utf8" });
   if (r.status !== 0) return { error: `PyTorch unavailable (${(r.stderr || "").trim().split("\n").pop()})` };
   return { ...JSON.parse(r.stdout), tcmalloc: !!env.LD_PRELOAD };
+}
+
+function fused(layout) {
+  const out = execFileSync(process.execPath, [join(root, "scripts/bench-fused.js"), "--shape", shape, "--groups", groups, "--layout", layout, "--threads", threads, "--runs", runs, "--activation", "silu"], { encoding: "utf8" });
+  return JSON.parse(out);
 }
 
 const median = (v) => {
@@ -72,8 +82,9 @@ const build = buildStream();
 console.log(`groupnorm bench: shape (${shape}), G=${groups}, float32, ${threads} threads, best of ${runs} runs, ${rounds} rounds`);
 if (build.error) console.log(`C STREAM: ${build.error}`);
 
-// samples[kernel] = per-round measurements
+// samples[kernel] = per-round measurements; fusedSamples[kernel]: the activation's
 const samples = new Map();
+const fusedSamples = new Map();
 let torchError = null;
 for (let round = 1; round <= rounds; round++) {
   for (const layout of ["nchw", "nhwc"]) {
@@ -95,6 +106,14 @@ for (let round = 1; round <= rounds; round++) {
       };
       if (!samples.has(key)) samples.set(key, []);
       samples.get(key).push(s);
+    }
+    const f = fused(layout);
+    const tf = torch(layout, true);
+    if (tf.error) torchError = tf.error;
+    for (const name of ["forward", "backward"]) {
+      const key = `${name} ${layout}`;
+      if (!fusedSamples.has(key)) fusedSamples.set(key, []);
+      fusedSamples.get(key).push({ round, plain: f[name].plain, fused: f[name].fused, ratio: f[name].ratio, torch: tf.error ? null : tf[name].best, torchPlain: tf.error ? null : tf[`plain_${name}`].best });
     }
   }
   process.stderr.write(`round ${round}/${rounds} done\n`);
@@ -122,5 +141,26 @@ console.log("");
 console.log("Each round (ms: ours / PyTorch; % of the C STREAM roof measured just before ours):");
 for (const [key, v] of samples) {
   const parts = v.map((s) => `${ms(s.seconds)}${s.torch ? ` / ${ms(s.torch)}` : ""}${s.cStream ? ` (${pct(s.gbps / s.cStream)} of ${s.cStream.toFixed(0)})` : ""}`);
+  console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
+}
+
+console.log("");
+console.log(`Fused activation (silu), median over rounds; each round's ratio is the median of ${runs} alternated runs (plain, fused, plain, …) on the same buffers:`);
+console.log("");
+console.log("| kernel | plain ms | with silu ms | ratio | target | PyTorch silu(group_norm) ms | PyTorch's own ratio | speed-up |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const [key, v] of fusedSamples) {
+  const withT = v.filter((s) => s.torch);
+  console.log(
+    `| ${key} | ${ms(median(v.map((s) => s.plain)))} | ${ms(median(v.map((s) => s.fused)))} | ${median(v.map((s) => s.ratio)).toFixed(2)}× | ${key.startsWith("forward") ? "≤ 1.15×" : "≤ 1.2×"} | ` +
+      `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
+      `${withT.length ? `${median(withT.map((s) => s.torch / s.torchPlain)).toFixed(2)}×` : "n/a"} | ` +
+      `${withT.length ? `${median(withT.map((s) => s.torch / s.fused)).toFixed(2)}×` : "n/a"} |`,
+  );
+}
+console.log("");
+console.log("Each round (ms: plain / with silu, ratio; PyTorch with silu):");
+for (const [key, v] of fusedSamples) {
+  const parts = v.map((s) => `${ms(s.plain)} / ${ms(s.fused)} (${s.ratio.toFixed(2)}×)${s.torch ? `; ${ms(s.torch)}` : ""}`);
   console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
 }

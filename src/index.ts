@@ -28,6 +28,7 @@ export { compareFiles, describeFile } from "./api/inspect.js";
 export type { CompareOptions, CompareReport, ContainerInfoReport, InfoReport } from "./api/inspect.js";
 export { roofline } from "./api/roofline.js";
 export type { RooflineOptions, RooflineResult } from "./api/roofline.js";
+export type { Activation } from "./core/activation.js";
 export { COMPAT } from "./core/conventions.js";
 export type { AffineKind, Compat, CompatDefaults, ConventionOptions, Grouping } from "./core/conventions.js";
 export type { Layout } from "./core/dims.js";

@@ -18,6 +18,7 @@ import { backwardFiles, compareFiles, createEngine, describeFile, forwardFiles, 
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { groupnorm } from "./helpers/cli.js";
 import { relError } from "./helpers/random.js";
+import { bitsOf, values } from "./helpers/tensors.js";
 
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-containers-"));
@@ -54,15 +55,6 @@ def st_load(path):
     return header, out
 `;
 
-async function values(name: string): Promise<Float64Array> {
-  const s = await openTensor(name);
-  try {
-    return await readAll(s);
-  } finally {
-    await s.close();
-  }
-}
-
 async function refusal(name: string): Promise<InputError> {
   try {
     await (await openTensor(name)).close();
@@ -74,7 +66,6 @@ async function refusal(name: string): Promise<InputError> {
   throw new Error(`${name} was not refused`);
 }
 
-const bitsOf = (v: Float64Array) => Buffer.from(Float64Array.from(v).buffer);
 const tmpFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".tmp"));
 
 describe("bfloat16", () => {

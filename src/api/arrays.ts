@@ -2,6 +2,7 @@
  * groupNorm and groupNormBackward on typed arrays: the same pipeline as the file commands, with
  * in-memory sources and sinks, so results are bitwise what the CLI writes for the same input.
  */
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { affineVector, type ConventionOptions, conventionDims, resolveConvention } from "../core/conventions.js";
 import type { Dims } from "../core/dims.js";
 import { type Dtype, isHalf } from "../core/dtype.js";
@@ -35,6 +36,8 @@ export interface GroupNormOptions extends ConventionOptions {
   engine?: GroupNormEngine;
   /** Bytes of slices in flight (default 384 MiB). */
   memory?: number;
+  /** Y = act(GroupNorm(X)), computed in the same pass: "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
 }
 
 export interface GroupNormResult {
@@ -47,7 +50,8 @@ export interface GroupNormResult {
   variance: Float32Array | Float64Array;
 }
 
-export interface GroupNormBackwardOptions extends Omit<GroupNormOptions, "beta"> {
+/** `beta` is the forward's shift, used only with `activation` (the pre-activation needs it; default 0). */
+export interface GroupNormBackwardOptions extends GroupNormOptions {
   /** The forward's statistics, N·G values each, given together (default: recomputed from x with eps). */
   mean?: ArrayLike<number> | null;
   rstd?: ArrayLike<number> | null;
@@ -115,11 +119,12 @@ export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormO
     const beta = affine(o.beta, d, conv.affine, "beta");
     const eps = conv.eps;
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const act = activationCode(checkActivation(o.activation));
     const statsDtype = statsDtypeOf(xs.dtype);
     return withEngine(o, async (engine) => {
       const stats = () => new MemorySink(statsDtype, [d.N, d.G]);
       const sinks = { y: new MemorySink(xs.dtype, xs.shape), mean: stats(), rstd: stats(), var: stats() };
-      await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, memoryBudget, sinks });
+      await streamForward(engine, { x: xs, dims: d, gamma, beta, eps, act, memoryBudget, sinks });
       const out = (s: MemorySink) => s.data as Float32Array | Float64Array;
       return { y: sinks.y.data, mean: out(sinks.mean), rstd: out(sinks.rstd), variance: out(sinks.var) };
     });
@@ -128,7 +133,7 @@ export function groupNorm(x: TensorData, shape: readonly number[], o: GroupNormO
   }
 }
 
-/** dX, dgamma and dbeta of GroupNorm for upstream gradient dY (those asked for). */
+/** dX, dgamma and dbeta of GroupNorm (or of act(GroupNorm), with `activation` and the forward's `beta`) for upstream gradient dY (those asked for). */
 export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly number[], o: GroupNormBackwardOptions): Promise<GroupNormBackwardResult> {
   try {
     const xs = source("x", x, shape, o.dtype);
@@ -141,6 +146,8 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
     const rstd = vector(o.rstd, d.N * d.G, "rstd", `N·G = ${d.N * d.G}`);
     const eps = conv.eps;
     const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+    const act = activationCode(checkActivation(o.activation));
+    const beta = act ? affine(o.beta, d, conv.affine, "beta") : null;
     const wanted = o.outputs ?? defaultBackwardOutputs(gamma !== null);
     for (const w of wanted) if (w !== "dx" && w !== "dgamma" && w !== "dbeta") throw new InputError(`outputs: unknown output '${w}' (expected dx, dgamma or dbeta)`);
     return withEngine(o, async (engine) => {
@@ -153,7 +160,7 @@ export function groupNormBackward(dy: TensorData, x: TensorData, shape: readonly
       const sum = (s: MemorySink | undefined) => (s && conv.affine === "per-group" ? new GroupSumSink(s, d) : s);
       const held = groupSumsHeld(d, conv, wanted.filter((w) => w !== "dx"), xs.name);
       const stats = mean && rstd ? { mean, rstd } : null;
-      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats, eps, memoryBudget, held, sinks: { dx: sinks.dx, dgamma: sum(sinks.dgamma), dbeta: sum(sinks.dbeta) } });
+      await streamBackward(engine, { dy: dys, x: xs, dims: d, gamma, stats, eps, act, beta, memoryBudget, held, sinks: { dx: sinks.dx, dgamma: sum(sinks.dgamma), dbeta: sum(sinks.dbeta) } });
       const out: GroupNormBackwardResult = {};
       if (sinks.dx) out.dx = sinks.dx.data;
       if (sinks.dgamma) out.dgamma = sinks.dgamma.data;

@@ -1,5 +1,6 @@
 /** backwardFiles: GroupNorm backward from tensor files to output files (the `backward` command). */
 import { performance } from "node:perf_hooks";
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
@@ -29,6 +30,9 @@ export interface BackwardFilesOptions extends ConventionOptions {
   x: string;
   /** The forward's scale, shape (C,), or (G,) with affine "per-group" (default 1). */
   gamma?: string;
+  /** Through an activation, dY is the gradient of act(GroupNorm(X)) (default none); with it, the forward's shift (default 0). */
+  activation?: Activation | "swish" | "none" | null;
+  beta?: string;
   /** The forward's statistics, (N, G) each, given together (default: recomputed from X with eps). */
   mean?: string;
   rstd?: string;
@@ -51,13 +55,15 @@ export interface BackwardFilesOptions extends ConventionOptions {
 
 export interface BackwardReport {
   command: "backward";
-  input: { dy: string; x: string; gamma: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
+  input: { dy: string; x: string; gamma: string | null; beta: string | null; mean: string | null; rstd: string | null; dtype: Dtype; shape: number[] };
   layout: Layout;
   groups: number;
   eps: number;
   grouping: Grouping;
   affine: AffineKind;
   compat: Compat | null;
+  /** The activation the gradients went through, or null. */
+  activation: Activation | null;
   dims: DimsReport;
   statistics: "given" | "recomputed";
   /** Paths of the outputs written, by file name (`out.npz:dX` for a container's member). */
@@ -78,26 +84,30 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   const conv = resolveConvention(o);
   const { eps, layout } = conv;
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
+  // beta moves the gradients only through an activation: without one it is not read
+  const betaPath = activation ? o.beta : undefined;
   if ((o.mean === undefined) !== (o.rstd === undefined)) {
     return Promise.reject(new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)"));
   }
   const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
-    return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
+    return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, beta: betaPath, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = conventionDims(x.shape, conv, x.name);
       requireSameShape(dy, x, "dY");
       // every header checked and the run planned (or refused) before any data is read
       const gamma = src.gamma ? affineSide(src.gamma, d, conv.affine, "gamma") : null;
+      const beta = src.beta ? affineSide(src.beta, d, conv.affine, "beta") : null;
       if (src.mean) checkGroupStats(src.mean, d.N, d.G, "mean");
       if (src.rstd) checkGroupStats(src.rstd, d.N, d.G, "rstd");
       const stats = src.mean && src.rstd ? { mean: src.mean, rstd: src.rstd } : null;
       const held = groupSumsHeld(d, conv, chosen.filter((c) => c.key !== "dx").map((c) => c.key), x.name);
-      const input = { dy, x, dims: d, gamma, stats, memoryBudget, held };
+      const input = { dy, x, dims: d, gamma, stats, act: activationCode(activation), beta, memoryBudget, held };
       const plan = planBackward(engine.threads, input);
       const shapes: Record<BackwardOutput, readonly number[]> = { dx: x.shape, dgamma: affineShape(d, conv), dbeta: affineShape(d, conv) };
-      await outputs.protect([o.dy, o.x, o.gamma, o.mean, o.rstd]);
+      await outputs.protect([o.dy, o.x, o.gamma, betaPath, o.mean, o.rstd]);
       if (chosen.some((c) => !c.explicit)) await outputs.ensureDir(o.outDir ?? ".");
       const sinks: Partial<Record<BackwardOutput, TensorSink>> = {};
       const report: Pick<BackwardReport, "outputs" | "dtypes"> = { outputs: {}, dtypes: {} };
@@ -117,13 +127,14 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
       run.phases.total = performance.now() - t0;
       return {
         command: "backward",
-        input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
+        input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, beta: betaPath ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },
         layout,
         groups: d.G,
         eps,
         grouping: conv.grouping,
         affine: conv.affine,
         compat: conv.compat,
+        activation,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         statistics: stats ? "given" : "recomputed",
         ...report,

@@ -1,5 +1,6 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
 import { performance } from "node:perf_hooks";
+import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
@@ -27,6 +28,8 @@ export interface ForwardFilesOptions extends ConventionOptions {
   /** Scale and shift files, shape (C,), or (G,) with affine "per-group" (default 1 and 0). */
   gamma?: string;
   beta?: string;
+  /** Y = act(GroupNorm(X)) in the same pass: "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
   /** Folder for the outputs not named (default "."; created with parents). */
   outDir?: string;
   /** A container (`.npz`, `.safetensors`) for the outputs not named instead, keyed Y, mean, rstd (and var). */
@@ -66,6 +69,8 @@ export interface ForwardReport {
   grouping: Grouping;
   affine: AffineKind;
   compat: Compat | null;
+  /** The activation Y went through, or null. */
+  activation: Activation | null;
   dims: DimsReport;
   /** Paths of the outputs written, by file name (`out.npz:Y` for a container's member). */
   outputs: { Y?: string; mean?: string; rstd?: string; var?: string };
@@ -80,6 +85,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const conv = resolveConvention(o);
   const { eps, layout } = conv;
   const memoryBudget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
   const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
@@ -105,7 +111,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         report.dtypes[c.file as keyof ForwardReport["dtypes"]] = dtypes[c.key];
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
-      const run = await streamForward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
+      const run = await streamForward(engine, { ...input, eps, act: activationCode(activation), sinks, onProgress: o.onProgress }, plan);
       const t = performance.now();
       await outputs.commit();
       run.phases.write += performance.now() - t;
@@ -119,6 +125,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         grouping: conv.grouping,
         affine: conv.affine,
         compat: conv.compat,
+        activation,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         ...report,
         threads: engine.threads,

@@ -8,6 +8,7 @@
  */
 import { constants } from "node:buffer";
 import { totalmem } from "node:os";
+import { type Activation, checkActivation } from "../core/activation.js";
 import { sizeText } from "../core/units.js";
 import { type Dims, formatShape, groupNormDims, type Layout, memoryOrder, sameShape } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
@@ -43,6 +44,8 @@ export interface GradcheckOptions {
   beta?: string;
   /** false: no gamma/beta, dX only (default true; with `x`, affine only when gamma and beta are given; false with them is refused). */
   affine?: boolean;
+  /** Check the gradients of act(GroupNorm(X)): "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
   /** Entries checked per output at most (default 256, at most MAX_SAMPLES). */
   samples?: number;
   /** Tolerances (default by dtype: float64 1e-6 and 1e-5; float32 1e-3 and 1e-3; float16 and bfloat16 5e-2 and 5e-2). */
@@ -63,6 +66,8 @@ export interface GradcheckReport {
   layout: Layout;
   groups: number;
   eps: number;
+  /** The activation the gradients went through, or null. */
+  activation: Activation | null;
   affine: boolean;
   atol: number;
   rtol: number;
@@ -188,23 +193,26 @@ interface Setup {
 
 /**
  * The least memory the production backward needs for this check beside what the check holds, found
- * from its plan before anything is read (as streamBackward plans it: its dgamma/dbeta sums, gamma, the
- * inputs' own copies). A tensor no budget can stream (a unit of work beyond one WebAssembly memory)
- * is refused here, by the plan's own words.
+ * from its plan before anything is read (as streamBackward plans it: its dgamma/dbeta sums, gamma,
+ * and beta through an activation, the inputs' own copies, the activation's coefficients). A tensor no
+ * budget can stream (a unit of work beyond one WebAssembly memory) is refused here, by the plan's own words.
  */
-function backwardLeast(s: Setup, threads: number): number {
+function backwardLeast(s: Setup, threads: number, act: boolean): number {
   const precision = precisionOf(s.dtype, s.dy?.dtype ?? s.dtype);
-  const hostBytes = 8 * (2 * s.d.C + (s.affine ? s.d.C : 0)) + (s.x?.residentBytes ?? 0) + (s.dy?.residentBytes ?? 0);
+  const vectors = 2 + (s.affine ? 1 : 0) + (s.affine && act ? 1 : 0);
+  const hostBytes = 8 * s.d.C * vectors + (s.x?.residentBytes ?? 0) + (s.dy?.residentBytes ?? 0);
+  const plan = (budget: number) =>
+    planRun({ dims: s.d, precision, kind: "backward", budget, threads, host: [{ what: "the backward's vectors and reader copies", file: s.x?.name ?? "", bytes: hostBytes }], file: s.x?.name ?? "", act });
   const fits = (room: number) => {
     try {
-      planRun({ dims: s.d, precision, kind: "backward", budget: room, threads, host: [{ what: "the backward's vectors and reader copies", file: s.x?.name ?? "", bytes: hostBytes }], file: s.x?.name ?? "" });
+      plan(room);
       return true;
     } catch (e) {
       if (e instanceof InputError) return false;
       throw e;
     }
   };
-  if (!fits(Number.MAX_SAFE_INTEGER)) planRun({ dims: s.d, precision, kind: "backward", budget: Number.MAX_SAFE_INTEGER, threads, host: [{ what: "the backward's vectors and reader copies", file: s.x?.name ?? "", bytes: hostBytes }], file: s.x?.name ?? "" }); // throws its refusal
+  if (!fits(Number.MAX_SAFE_INTEGER)) plan(Number.MAX_SAFE_INTEGER); // throws its refusal
   let lo = 0, hi = Number.MAX_SAFE_INTEGER; // fits(hi), not fits(lo)
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -220,6 +228,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
   const seed = checkCount(o.seed, 0, "seed", 0);
   const samples = checkCount(o.samples, 256, "samples", 1, MAX_SAMPLES);
   const budget = checkMemory(o.memory, DEFAULT_MEMORY);
+  const activation = checkActivation(o.activation);
   checkCombination(o);
   const open: Partial<Record<string, TensorSource>> = {};
   try {
@@ -252,7 +261,8 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
       // gamma and beta are checked by their headers and counted before any of their data is read
       if (open.gamma) checkChannelVector(open.gamma, d.C, "gamma");
       if (open.beta) checkChannelVector(open.beta, d.C, "beta");
-      const early = (open.dy ? 0 : xs.size * itemSizeOf(xs.dtype)) + 8 * d.C * ((open.gamma ? 2 : 0) + (open.beta ? 1 : 0)) + groupBytes(d);
+      // gamma held by the check and by the backward, beta by the check (and by the backward, through an activation)
+      const early = (open.dy ? 0 : xs.size * itemSizeOf(xs.dtype)) + 8 * d.C * ((open.gamma ? 2 : 0) + (open.beta ? (activation ? 2 : 1) : 0)) + groupBytes(d);
       if (early > budget) {
         const what = [open.dy ? "" : "a random dY", open.gamma ? "gamma" : "", open.beta ? "beta" : "", "the groups it perturbs"].filter((v) => v);
         throw new InputError(`gradcheck needs ${sizeText(early)} for ${what.slice(0, -1).join(", ")}${what.length > 1 ? " and " : ""}${what[what.length - 1]}, over --memory ${sizeText(budget)}; raise --memory${open.dy ? "" : " or give --dy"}`);
@@ -268,12 +278,12 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
       };
     }
     const { d } = s;
-    // beside the production backward: the groups it perturbs, gamma and beta (gamma counted by the backward too), the dgamma/dbeta results, the sampling's bookkeeping
+    // beside the production backward: the groups it perturbs, gamma and beta (gamma, and beta through an activation, counted by the backward too), the dgamma/dbeta results, the sampling's bookkeeping
     const size = d.N * d.C * d.HxW;
     const extra = groupBytes(d) + 8 * d.C * (2 + (s.affine ? 2 : 0)) + SAMPLE_BYTES * (Math.min(samples, size) + 2 * Math.min(samples, d.C));
     const threads = o.engine?.threads ?? checkThreads(o.threads);
     let least: number | undefined;
-    const backward = () => (least ??= backwardLeast(s, threads));
+    const backward = () => (least ??= backwardLeast(s, threads, activation !== null));
     if (o.shape !== undefined) checkRandomShape(o.shape, itemSizeOf(s.dtype), extra, budget, backward);
     const groupLimit = typedArrayLimit(8);
     const moreGroups = d.D > 1 ? "use more groups" : "check a smaller tensor (each group is one channel already)";
@@ -304,7 +314,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
       }
       for (const r of s.random) s[r.name] = await randomSource(r.name, s.dtype, s.fileShape, pacer, r.seed, r.scale, r.offset);
       const precision = s.dtype === "float64" ? "f64" : "f32";
-      const r = await check(engine, { d, shape: s.fileShape, x: s.x!, dy: s.dy!, gamma: s.gamma, beta: s.beta, eps, precision, memoryBudget: budget - s.held }, { samples, seed, atol, rtol, pacer });
+      const r = await check(engine, { d, shape: s.fileShape, x: s.x!, dy: s.dy!, gamma: s.gamma, beta: s.beta, eps, activation, precision, memoryBudget: budget - s.held }, { samples, seed, atol, rtol, pacer });
       return {
         command: "gradcheck",
         passed: r.passed,
@@ -314,6 +324,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
         layout,
         groups: o.groups,
         eps,
+        activation,
         affine: s.gamma !== null,
         atol,
         rtol,

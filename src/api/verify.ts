@@ -2,6 +2,7 @@
  * verifyFiles: check a user's own GroupNorm outputs (forward: Y, mean, rstd; backward: dX, dgamma,
  * dbeta) against the float64 reference of the stored inputs (the `verify` command).
  */
+import { type Activation, checkActivation } from "../core/activation.js";
 import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
@@ -27,7 +28,10 @@ export interface VerifyOptions extends ConventionOptions {
   dy?: string;
   /** The scale and shift the candidates used: (C,), or (G,) with affine "per-group". */
   gamma?: string;
+  /** Forward: the shift. Backward: only with `activation` (the pre-activation needs it). */
   beta?: string;
+  /** The candidates are of act(GroupNorm(X)) (forward) or its gradients (backward): "silu" (or "swish"), "gelu", "gelu-tanh" (default none). */
+  activation?: Activation | "swish" | "none" | null;
   /** Forward: candidate mean and rstd. Backward: the forward's statistics, given (else recomputed). */
   mean?: string;
   rstd?: string;
@@ -55,6 +59,8 @@ export interface VerifyReport {
   grouping: Grouping;
   affine: AffineKind;
   compat: Compat | null;
+  /** The activation the candidates went through, or null. */
+  activation: Activation | null;
   outputs: Partial<Record<"Y" | "mean" | "rstd" | "var" | "dX" | "dgamma" | "dbeta", OutputReport>>;
 }
 
@@ -69,8 +75,11 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
     if (v !== undefined && !(typeof v === "number" && Number.isFinite(v) && v >= 0)) throw new InputError(`${flag} must be a finite number >= 0, got ${v}`);
   }
   const forward = o.mode === "forward";
+  const activation = checkActivation(o.activation);
+  // beta: the forward's, and the backward's through an activation
+  const withBeta = forward || activation !== null;
   // a candidate of the other mode would be silently left out: say so
-  const other = forward ? { dx: o.dx, dgamma: o.dgamma, dbeta: o.dbeta, dy: o.dy } : { y: o.y, beta: o.beta, var: o.var };
+  const other = forward ? { dx: o.dx, dgamma: o.dgamma, dbeta: o.dbeta, dy: o.dy } : { y: o.y, var: o.var, ...(withBeta ? {} : { beta: o.beta }) };
   const stray = Object.entries(other).find(([, v]) => v !== undefined);
   if (stray) throw new InputError(`${stray[0]} is not an input of verify ${o.mode}`);
   const names = forward ? { Y: o.y, mean: o.mean, rstd: o.rstd, var: o.var } : { dX: o.dx, dgamma: o.dgamma, dbeta: o.dbeta };
@@ -80,7 +89,7 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
   if (!forward && (o.mean === undefined) !== (o.rstd === undefined)) throw new InputError("--mean and --rstd must be given together (or neither, to recompute them from X)");
   if (!forward && o.dy === undefined) throw new InputError("verify backward needs dY");
   const src = await openTensors({
-    x: o.x, dy: forward ? undefined : o.dy, gamma: o.gamma, beta: forward ? o.beta : undefined,
+    x: o.x, dy: forward ? undefined : o.dy, gamma: o.gamma, beta: withBeta ? o.beta : undefined,
     smean: forward ? undefined : o.mean, srstd: forward ? undefined : o.rstd,
     Y: forward ? o.y : undefined, mean: forward ? o.mean : undefined, rstd: forward ? o.rstd : undefined, var: forward ? o.var : undefined,
     dX: forward ? undefined : o.dx, dgamma: forward ? undefined : o.dgamma, dbeta: forward ? undefined : o.dbeta,
@@ -109,7 +118,7 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
     const gamma = src.gamma ? await readAffine(src.gamma, d, conv.affine, "gamma") : null;
     const beta = src.beta ? await readAffine(src.beta, d, conv.affine, "beta") : null;
     const stats = src.smean && src.srstd ? { mean: await readGroupStats(src.smean, d.N, d.G, "mean"), rstd: await readGroupStats(src.srstd, d.N, d.G, "rstd") } : null;
-    const inputs = { mode: o.mode, x, dy: src.dy, groups: d.G, layout, eps, grouping: conv.grouping, affinePerGroup: conv.affine === "per-group", gamma, beta, stats, atol: o.atol, rtol: o.rtol, breathe };
+    const inputs = { mode: o.mode, x, dy: src.dy, groups: d.G, layout, eps, grouping: conv.grouping, affinePerGroup: conv.affine === "per-group", gamma, beta, stats, activation, atol: o.atol, rtol: o.rtol, breathe };
     const outputs = forward
       ? await verifyForward({ ...inputs, candidates: { Y: src.Y, mean: src.mean, rstd: src.rstd, var: src.var } })
       : await verifyBackward({ ...inputs, candidates: { dX: src.dX, dgamma: src.dgamma, dbeta: src.dbeta } });
@@ -117,13 +126,14 @@ export async function verifyFiles(o: VerifyOptions): Promise<VerifyReport> {
       command: "verify",
       mode: o.mode,
       passed: Object.values(outputs).every((r) => r!.passed),
-      input: { x: o.x, dy: o.dy ?? null, gamma: o.gamma ?? null, beta: forward ? (o.beta ?? null) : null, mean: forward ? null : (o.mean ?? null), rstd: forward ? null : (o.rstd ?? null), dtype: x.dtype, shape: [...x.shape] },
+      input: { x: o.x, dy: o.dy ?? null, gamma: o.gamma ?? null, beta: withBeta ? (o.beta ?? null) : null, mean: forward ? null : (o.mean ?? null), rstd: forward ? null : (o.rstd ?? null), dtype: x.dtype, shape: [...x.shape] },
       layout,
       groups: d.G,
       eps,
       grouping: conv.grouping,
       affine: conv.affine,
       compat: conv.compat,
+      activation,
       outputs,
     };
   } finally {

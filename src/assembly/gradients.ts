@@ -1,7 +1,10 @@
 // Internal gradients: ds = Σ dy·(x − mean), db = Σ dy of NCHW runs and NHWC rows, in float64
-// (*_f64, *_f32_wide) or in float32 blocks merged into float64 (the float32 fast paths).
+// (*_f64, *_f32_wide) or in float32 blocks merged into float64 (the float32 fast paths). Through an
+// activation, Y = act(GroupNorm(X)), the *_act kernels (at the end) sum dy·act'(pre) instead.
 
+import { Gelu, GeluTanh, isAct, NoAct, Silu, ToDy } from "./activation";
 import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
+import { normRows, normRun } from "./normalisation";
 
 // ---------------------------------------------------------------- NCHW backward
 
@@ -9,27 +12,33 @@ import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
  * out[0] = Σ dy·(x − mean), out[1] = Σ dy over n values of T, every term in float64 (T = f32:
  * promoted with lo2/hi2), four values per step over two f64x2 accumulators per sum.
  */
-@inline function gradRun<T>(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
+@inline function gradRun<T, A>(dy: usize, x: usize, n: i32, mean: f64, out: usize, am: T, aa: T, ab: T): void {
   const sh = alignof<T>();
   const m = f64x2.splat(mean);
   let a1 = f64x2.splat(0), b1 = f64x2.splat(0), a2 = f64x2.splat(0), b2 = f64x2.splat(0);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << sh;
-    let gl: v128, gh: v128, vl: v128, vh: v128;
-    if (sizeof<T>() == 4) {
-      const g = v128.load(dy + o);
-      const v = v128.load(x + o);
-      gl = lo2(g); gh = hi2(g);
-      vl = lo2(v); vh = hi2(v);
-    } else {
-      gl = v128.load(dy + o); gh = v128.load(dy + o, 16);
-      vl = v128.load(x + o); vh = v128.load(x + o, 16);
+  // through an activation, each chunk of dy is replaced by dy·act'(pre) just before it is summed
+  const chunk = isAct<A>() ? ACT_CHUNK : n;
+  for (let c = 0; c < n; c += chunk) {
+    const end = n - c < chunk ? n : c + chunk;
+    if (isAct<A>()) dpreRun<T, A>(dy + (<usize>c << sh), x + (<usize>c << sh), end - c, am, aa, ab);
+    for (; i + 4 <= end; i += 4) {
+      const o = <usize>i << sh;
+      let gl: v128, gh: v128, vl: v128, vh: v128;
+      if (sizeof<T>() == 4) {
+        const g = v128.load(dy + o);
+        const v = v128.load(x + o);
+        gl = lo2(g); gh = hi2(g);
+        vl = lo2(v); vh = hi2(v);
+      } else {
+        gl = v128.load(dy + o); gh = v128.load(dy + o, 16);
+        vl = v128.load(x + o); vh = v128.load(x + o, 16);
+      }
+      a1 = f64x2.add(a1, f64x2.mul(gl, f64x2.sub(vl, m)));
+      b1 = f64x2.add(b1, f64x2.mul(gh, f64x2.sub(vh, m)));
+      a2 = f64x2.add(a2, gl);
+      b2 = f64x2.add(b2, gh);
     }
-    a1 = f64x2.add(a1, f64x2.mul(gl, f64x2.sub(vl, m)));
-    b1 = f64x2.add(b1, f64x2.mul(gh, f64x2.sub(vh, m)));
-    a2 = f64x2.add(a2, gl);
-    b2 = f64x2.add(b2, gh);
   }
   let ds = hsum(f64x2.add(a1, b1));
   let db = hsum(f64x2.add(a2, b2));
@@ -45,12 +54,12 @@ import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
 
 /** gradRun over n float32 values. */
 export function grad_run_f32_wide(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
-  gradRun<f32>(dy, x, n, mean, out);
+  gradRun<f32, NoAct>(dy, x, n, mean, out, 0, 0, 0);
 }
 
 /** gradRun over n float64 values. */
 export function grad_run_f64(dy: usize, x: usize, n: i32, mean: f64, out: usize): void {
-  gradRun<f64>(dy, x, n, mean, out);
+  gradRun<f64, NoAct>(dy, x, n, mean, out, 0, 0, 0);
 }
 
 // ---------------------------------------------------------------- NHWC backward
@@ -130,13 +139,14 @@ export function grad_rows_f32_wide(dy: usize, x: usize, rows: i32, C: i32, meanc
   return v1;
 }
 
-export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+@inline function gradRowsF64<A>(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize, coef: usize): void {
   // one row at a time, in memory order (see stats_rows_f64 in statistics.ts)
   const rowBytes = <usize>C << 3;
   const db = acc + (<usize>C << 3);
   const v4 = <usize>(C & ~7) << 3, v1 = <usize>(C & ~1) << 3;
   let pg = dy, pv = x;
   for (let r = 0; r < rows; r++) {
+    if (isAct<A>()) dpreRows<f64, A>(pg, pv, 1, C, coef);
     let o = gradRow<f64>(pg, pv, meanc, acc, db, v4, v1);
     for (; o < rowBytes; o += 8) {
       const g = load<f64>(pg + o);
@@ -145,6 +155,10 @@ export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usi
     }
     pg += rowBytes; pv += rowBytes;
   }
+}
+
+export function grad_rows_f64(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize): void {
+  gradRowsF64<NoAct>(dy, x, rows, C, meanc, acc, 0);
 }
 
 // ---------------------------------------------------------------- float32 fast paths
@@ -183,15 +197,17 @@ let GT: f64 = 0, GB: f64 = 0;
 }
 
 /** out[0] = T = Σ dy·(x − mhi), out[1] = Σ dy over n float32 values (blocks of 256). */
-export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
+@inline function gradRunF32<A>(dy: usize, x: usize, n: i32, mhi: f32, out: usize, am: f32, aa: f32, ab: f32): void {
   const m = f32x4.splat(mhi);
   GT = 0; GB = 0;
   let i = 0;
   for (let L = n >= 256 ? 256 : n & ~15; L > 0; L = n - i >= 256 ? 256 : (n - i) & ~15) {
     const o = <usize>i << 2;
+    if (isAct<A>()) dpreRun<f32, A>(dy + o, x + o, L, am, aa, ab);
     gradBlock(dy + o, x + o, L, m);
     i += L;
   }
+  if (isAct<A>()) dpreRun<f32, A>(dy + (<usize>i << 2), x + (<usize>i << 2), n - i, am, aa, ab);
   const mh = <f64>mhi;
   for (; i < n; i++) {
     const o = <usize>i << 2;
@@ -201,6 +217,10 @@ export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize):
   }
   store<f64>(out, GT);
   store<f64>(out, GB, 8);
+}
+
+export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize): void {
+  gradRunF32<NoAct>(dy, x, n, mhi, out, 0, 0, 0);
 }
 
 @inline function mergeGrad4(t: v128, b: v128, a: usize, q: usize): void {
@@ -215,7 +235,7 @@ export function grad_run_f32(dy: usize, x: usize, n: i32, mhi: f32, out: usize):
  * acc + 8·C (float64, accumulated into); mh: float32 per-channel high part of the group mean;
  * tmp: 2·C float32 of the calling thread's scratch. Rows in order, one at a time, strips of STRIP.
  */
-export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize): void {
+@inline function gradRowsF32<A>(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize, coef: usize): void {
   const rowBytes = <usize>C << 2;
   const dbp = acc + (<usize>C << 3);
   const t2 = tmp + rowBytes;
@@ -227,7 +247,9 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
     zero(tmp, rowBytes << 1);
     // one row at a time, in memory order: a single sequential stream per input
     for (let r = 0; r < L; r++) {
-      gradRow<f32>(dy + off + <usize>r * rowBytes, x + off + <usize>r * rowBytes, mh, tmp, t2, end16, end4);
+      const ro = off + <usize>r * rowBytes;
+      if (isAct<A>()) dpreRows<f32, A>(dy + ro, x + ro, 1, C, coef);
+      gradRow<f32>(dy + ro, x + ro, mh, tmp, t2, end16, end4);
     }
     for (let c = 0; c < C4; c += 4) {
       const co = <usize>c << 2, ao = <usize>c << 3;
@@ -246,6 +268,10 @@ export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize,
       store<f64>(acc + ao, t); store<f64>(dbp + ao, b);
     }
   }
+}
+
+export function grad_rows_f32(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize): void {
+  gradRowsF32<NoAct>(dy, x, rows, C, mh, acc, tmp, 0);
 }
 
 // ---------------------------------------------------------------- NCHW multi-channel units
@@ -297,4 +323,64 @@ export function grad_chans_f64(dy: usize, x: usize, len: i32, nch: i32, mc: usiz
     const o = <usize>k * <usize>len << 3;
     grad_run_f64(dy + o, x + o, len, load<f64>(mc + (<usize>k << 3)), out + (<usize>k << 4));
   }
+}
+
+// ---------------------------------------------------------------- through an activation
+// The *_act kernels sum dy·act'(pre) instead of dy: each block of dy is replaced by it (the
+// normalisation loops with the ToDy sink, normalisation.ts) just before the block is summed, so dy
+// and x make one trip through memory. The forward's per-channel coefficients m, a, b (prep_norm_*)
+// are at coef, laid out as for norm_*. The values are those of dpre_* followed by the plain kernel.
+
+/** Values of an NCHW float64 run transformed ahead of its sums (gradRun): a few KiB, in L1. */
+const ACT_CHUNK = 1024;
+
+/** dy ← dy·act'((x − m)·a + b) over n values. */
+@inline function dpreRun<T, A>(dy: usize, x: usize, n: i32, m: T, a: T, b: T): void {
+  normRun<T, A, ToDy>(x, dy, n, m, a, b);
+}
+
+/** dy ← dy·act'(pre) over NHWC rows, coef the forward's m[C], a[C], b[C]. */
+@inline function dpreRows<T, A>(dy: usize, x: usize, rows: i32, C: i32, coef: usize): void {
+  normRows<T, A, ToDy>(x, dy, rows, C, coef);
+}
+
+/** grad_chan_f32 on dy·act'(pre): coef holds the forward's float32 m[], a[], b[] `stride` apart. */
+@inline function gradChanF32Act<A>(dy: usize, x: usize, len: i32, nch: i32, m: f32, out: usize, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 2;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 2, co = <usize>k << 2;
+    gradRunF32<A>(dy + o, x + o, len, m, out + (<usize>k << 4), load<f32>(coef + co), load<f32>(coef + sb + co), load<f32>(coef + 2 * sb + co));
+  }
+}
+
+/** grad_chan_f64 on dy·act'(pre): coef holds the forward's float64 m[], a[], b[] `stride` apart. */
+@inline function gradChanF64Act<A>(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize, coef: usize, stride: i32): void {
+  const sb = <usize>stride << 3;
+  for (let k = 0; k < nch; k++) {
+    const o = <usize>k * <usize>len << 3, co = <usize>k << 3;
+    gradRun<f64, A>(dy + o, x + o, len, m, out + (<usize>k << 4), load<f64>(coef + co), load<f64>(coef + sb + co), load<f64>(coef + 2 * sb + co));
+  }
+}
+
+export function grad_chan_f32_act(dy: usize, x: usize, len: i32, nch: i32, m: f32, out: usize, coef: usize, stride: i32, act: i32): void {
+  if (act == 1) gradChanF32Act<Silu>(dy, x, len, nch, m, out, coef, stride);
+  else if (act == 2) gradChanF32Act<Gelu>(dy, x, len, nch, m, out, coef, stride);
+  else gradChanF32Act<GeluTanh>(dy, x, len, nch, m, out, coef, stride);
+}
+export function grad_chan_f64_act(dy: usize, x: usize, len: i32, nch: i32, m: f64, out: usize, coef: usize, stride: i32, act: i32): void {
+  if (act == 1) gradChanF64Act<Silu>(dy, x, len, nch, m, out, coef, stride);
+  else if (act == 2) gradChanF64Act<Gelu>(dy, x, len, nch, m, out, coef, stride);
+  else gradChanF64Act<GeluTanh>(dy, x, len, nch, m, out, coef, stride);
+}
+/** grad_rows_f32 on dy·act'(pre), each row transformed just before it is summed; coef: m[C], a[C], b[C] (float32). */
+export function grad_rows_f32_act(dy: usize, x: usize, rows: i32, C: i32, mh: usize, acc: usize, tmp: usize, coef: usize, act: i32): void {
+  if (act == 1) gradRowsF32<Silu>(dy, x, rows, C, mh, acc, tmp, coef);
+  else if (act == 2) gradRowsF32<Gelu>(dy, x, rows, C, mh, acc, tmp, coef);
+  else gradRowsF32<GeluTanh>(dy, x, rows, C, mh, acc, tmp, coef);
+}
+/** grad_rows_f64 on dy·act'(pre); coef: m[C], a[C], b[C] (float64). */
+export function grad_rows_f64_act(dy: usize, x: usize, rows: i32, C: i32, meanc: usize, acc: usize, coef: usize, act: i32): void {
+  if (act == 1) gradRowsF64<Silu>(dy, x, rows, C, meanc, acc, coef);
+  else if (act == 2) gradRowsF64<Gelu>(dy, x, rows, C, meanc, acc, coef);
+  else gradRowsF64<GeluTanh>(dy, x, rows, C, meanc, acc, coef);
 }

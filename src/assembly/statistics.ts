@@ -3,6 +3,7 @@
 // NHWC per-group strip loop, alone (stats_rows_g_f32) or fused with normalisation (fused_rows_g_f32).
 
 import { hi2, lo2, hsum, hsum32, zero, STRIP } from "./common";
+import { Gelu, GeluTanh, NoAct, Silu } from "./activation";
 import { normRowG } from "./normalisation";
 
 // ---------------------------------------------------------------- NCHW forward
@@ -342,15 +343,16 @@ export function stats_chans_f64(p: usize, len: i32, nch: i32, kc: usize, out: us
  * group; float32 lane sums over a strip, merged into float64 at the strip's end.
  */
 export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize): void {
-  groupStrips<i32>(p, rows, C, D, kg, acc, tmp, 0, 0, 0);
+  groupStrips<i32, NoAct>(p, rows, C, D, kg, acc, tmp, 0, 0, 0);
 }
 
 /**
  * The strips of stats_rows_g_f32 over the rows at xn. Instantiated with FUSE = v128, row r of x is
  * also normalised into y (normRowG with coef) right after row r of xn is summed: the fused step, with
- * the same sums in the same order. (FUSE is a compile-time switch; FUSE = i32 has no normalisation.)
+ * the same sums in the same order. (FUSE is a compile-time switch; FUSE = i32 has no normalisation.
+ * A: the activation of the normalised rows, activation.ts.)
  */
-@inline function groupStrips<FUSE>(xn: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize, x: usize, y: usize, coef: usize): void {
+@inline function groupStrips<FUSE, A>(xn: usize, rows: i32, C: i32, D: i32, kg: usize, acc: usize, tmp: usize, x: usize, y: usize, coef: usize): void {
   const rowBytes = <usize>C << 2;
   const G = C / D;
   const gb = <usize>D << 2;
@@ -364,7 +366,7 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
       groupRowStats(base + <usize>r * rowBytes, base, G, gb, tmp, t2);
       if (sizeof<FUSE>() == 16) {
         const xo = <usize>(r0 + r) * rowBytes;
-        normRowG(x + xo, y + xo, C, D, coef);
+        normRowG<A>(x + xo, y + xo, C, D, coef);
       }
     }
     mergeGroupStrip(base, G, gb, <f64>L * <f64>D, tmp, t2, kg, acc, s2);
@@ -377,5 +379,12 @@ export function stats_rows_g_f32(p: usize, rows: i32, C: i32, D: i32, kg: usize,
  * same order, so results match the unfused steps bit for bit).
  */
 export function fused_rows_g_f32(x: usize, y: usize, xn: usize, rows: i32, C: i32, D: i32, coef: usize, kg: usize, acc: usize, tmp: usize): void {
-  groupStrips<v128>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
+  groupStrips<v128, NoAct>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
+}
+
+/** fused_rows_g_f32 with the activation `act` applied to the normalised rows. */
+export function fused_rows_g_f32_act(x: usize, y: usize, xn: usize, rows: i32, C: i32, D: i32, coef: usize, kg: usize, acc: usize, tmp: usize, act: i32): void {
+  if (act == 1) groupStrips<v128, Silu>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
+  else if (act == 2) groupStrips<v128, Gelu>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
+  else groupStrips<v128, GeluTanh>(xn, rows, C, D, kg, acc, tmp, x, y, coef);
 }

@@ -13,13 +13,15 @@
  * is no derivative to compare with: those entries are counted, not compared.
  */
 import { unravel } from "../analysis/chunks.js";
+import { type Activation, activationCode } from "../core/activation.js";
 import { type Dims, flatIndex } from "../core/dims.js";
 import type { FloatArray } from "../core/dtype.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
 import type { Precision } from "../kernels/plan.js";
+import { activate } from "../oracle/activation.js";
 import { streamBackward } from "../pipeline/backward.js";
-import { type Pacer, PIECE } from "./pace.js";
+import { ACTIVATION_PIECE, type Pacer, PIECE } from "./pace.js";
 import { sampleIndices } from "./random.js";
 
 export interface GradcheckInputs {
@@ -32,6 +34,8 @@ export interface GradcheckInputs {
   gamma: Float64Array | null;
   beta: Float64Array | null;
   eps: number;
+  /** The loss is Σ dY·act(GroupNorm(X)) (default: no activation). */
+  activation?: Activation | null;
   precision: Precision;
   /** Bytes the production backward may stream through. */
   memoryBudget: number;
@@ -164,20 +168,22 @@ async function moments(x: Float64Array, pacer: Pacer): Promise<{ m: number; sq: 
 
 /**
  * Σ dy·y over one group, by the float64 reference: two-pass mean and biased variance, then
- * y = (x − mean)·rstd·γ + β, the same operations in the same order as oracle/reference.ts (in
- * pieces, which changes no sum: each is still taken in index order).
+ * y = (x − mean)·rstd·γ + β (through the activation, act of that), the same operations in the same
+ * order as oracle/reference.ts (in pieces, which changes no sum: each is still taken in index order).
  */
-async function groupLoss(x: Float64Array, dy: Float64Array, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, pacer: Pacer): Promise<number> {
+async function groupLoss(x: Float64Array, dy: Float64Array, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, act: Activation | null, pacer: Pacer): Promise<number> {
   const M = x.length;
   const { m, sq } = await moments(x, pacer);
   const r = 1 / Math.sqrt(sq / M + eps);
   let L = 0;
-  for (let i0 = 0; i0 < M; i0 += PIECE) {
-    const i1 = Math.min(M, i0 + PIECE);
+  const piece = act ? ACTIVATION_PIECE : PIECE;
+  for (let i0 = 0; i0 < M; i0 += piece) {
+    const i1 = Math.min(M, i0 + piece);
     for (let i = i0; i < i1; ) {
       const k = Math.floor(i / HxW), end = Math.min(i1, (k + 1) * HxW);
       const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
-      for (; i < end; i++) L += dy[i] * ((x[i] - m) * r * w + b);
+      if (!act) for (; i < end; i++) L += dy[i] * ((x[i] - m) * r * w + b);
+      else for (; i < end; i++) L += dy[i] * activate(act, (x[i] - m) * r * w + b);
     }
     await pacer.pace();
   }
@@ -280,7 +286,8 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
   const compute = inp.precision === "f32" ? "float32" : "float64";
   const dxSink = new SampledSink(compute, inp.shape, xSamples);
   const dgSink = new VectorSink([d.C]), dbSink = new VectorSink([d.C]);
-  await streamBackward(engine, { dy: inp.dy, x: inp.x, dims: d, gamma: inp.gamma, stats: null, eps: inp.eps, memoryBudget: inp.memoryBudget, sinks: { dx: dxSink, dgamma: dgSink, dbeta: dbSink } });
+  const act = inp.activation ?? null;
+  await streamBackward(engine, { dy: inp.dy, x: inp.x, dims: d, gamma: inp.gamma, stats: null, eps: inp.eps, act: activationCode(act), beta: inp.beta, memoryBudget: inp.memoryBudget, sinks: { dx: dxSink, dgamma: dgSink, dbeta: dbSink } });
 
   // dX: perturb x_i; only its group's outputs move. Step on the group's spread.
   const numericX = new Map<number, number>();
@@ -310,9 +317,9 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
     const v = data.x[k];
     const h = step(data.spread.sd, v);
     data.x[k] = v + h;
-    const up = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, pacer);
+    const up = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
     data.x[k] = v - h;
-    const down = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, pacer);
+    const down = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
     data.x[k] = v;
     numericX.set(i, (up - down) / (2 * h));
     await pacer.pace();
@@ -333,7 +340,7 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
       const mine = channels.filter((c) => Math.floor(c / d.D) === g);
       for (let n = 0; n < d.N; n++) {
         const data = await group(n, g);
-        const L = () => groupLoss(data.x, data.dy, d.HxW, gamma, beta, g * d.D, inp.eps, pacer);
+        const L = () => groupLoss(data.x, data.dy, d.HxW, gamma, beta, g * d.D, inp.eps, act, pacer);
         for (const c of mine) {
           for (const [which, param] of [["dgamma", gamma], ["dbeta", beta]] as const) {
             const v = param[c], h = steps.get(c)![which];

@@ -6,6 +6,12 @@
 
 /** Values a loop handles between two calls of `pace()`: a few milliseconds of work. */
 export const PIECE = 1 << 16;
+/**
+ * …and through an activation, whose float64 reference costs up to ~100 times an affine step (gelu's
+ * Φ from erfc's series or continued fraction: about 1 µs a value here), so that a piece stays a few
+ * milliseconds too.
+ */
+export const ACTIVATION_PIECE = PIECE >> 5;
 
 /** One turn of the event loop. */
 export const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));

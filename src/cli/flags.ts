@@ -4,6 +4,7 @@
  * (cli/command.ts); the values they receive are typed by this table (after npm-check-updates'
  * cliOptions and vitest's cli-config).
  */
+import { type Activation, checkActivation } from "../core/activation.js";
 import { type AffineKind, checkAffine, checkCompat, checkGrouping, type Compat, type Grouping } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import type { Dtype } from "../core/dtype.js";
@@ -98,6 +99,7 @@ export const FLAGS = {
   layout: value<Layout>("--layout <layout>", "nchw: (N, C, *spatial); nhwc: (N, *spatial, C)", (s) => checkLayout(s), "nchw", "nchw"),
   gamma: path("--gamma <file>", "per-channel scale, shape (C,) (default 1)"),
   beta: path("--beta <file>", "per-channel shift, shape (C,) (default 0)"),
+  activation: value<Activation | null>("--activation <name>", "Y = act(GroupNorm(X)) in the same pass: silu (alias swish), gelu (erf form), gelu-tanh, or none", (s) => checkActivation(s, "--activation"), null, "none"),
   outDir: value("--out-dir <dir>", "folder for the outputs, created with parents if missing", (s) => s, ".", "the current folder"),
   out: path("--out <file>", "write the outputs not named into one container, FILE.npz or FILE.safetensors, keyed by their names"),
   compress: toggle("--compress", "deflate .npz outputs (as np.savez_compressed); default stored (np.savez)"),

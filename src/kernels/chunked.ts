@@ -20,10 +20,12 @@ export class ChunkedItem {
     stats: ForwardResult | null,
     shifts: ArrayLike<number>,
     variance = false,
+    /** The activation's code (forward: y = act(pre); backward: through it, with beta). */
+    act = 0,
   ) {
     if (geo.N !== 1) throw new Error("ChunkedItem: one item (N = 1) at a time");
     this.mark = engine.arena.used;
-    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true, variance });
+    this.job = buildJob(engine, geo, { eps, gamma, beta, stats, shifts, gradients: true, wantDx: true, variance, act });
   }
 
   get units(): number {
@@ -50,6 +52,10 @@ export class ChunkedItem {
   }
   prepareDx(): void {
     this.engine.executor().prepareDx(this.job, 0);
+  }
+  /** Backward through the activation: the forward's coefficients, after the statistics. */
+  prepareAct(): void {
+    this.engine.executor().prepareAct(this.job, 0);
   }
 
   results(): BackwardResult {

@@ -111,9 +111,9 @@ export abstract class Combiner extends JobView {
    * NHWC: the groups of sample n the mixed kernels run in float64 (the sample's `wide` flags): its
    * extreme groups and those `coefficients(g)` says float32 cannot hold. Returns whether there is one.
    */
-  private wideGroups(j: Job, n: number, coefficients: (g: number) => boolean): boolean {
+  private wideGroups(j: Job, n: number, coefficients: (g: number) => boolean, flags = this.groupFlags(j, n, "wide")): boolean {
     this.views();
-    const at = this.groupFlags(j, n, "wide") >>> 3;
+    const at = flags >>> 3;
     let any = false;
     for (let g = 0; g < j.G; g++) {
       const wide = this.groupExtreme(j, n, g) || coefficients(g);
@@ -133,9 +133,9 @@ export abstract class Combiner extends JobView {
    * f32ptr (the same layout) for the groups of sample n not flagged wide, so that the mixed kernels
    * give them the fast loops' values.
    */
-  private keepFloat32(j: Job, n: number, ptr: number, f32ptr: number, arrays: number): void {
+  private keepFloat32(j: Job, n: number, ptr: number, f32ptr: number, arrays: number, flags = this.groupFlags(j, n, "wide")): void {
     this.views();
-    const wide = this.groupFlags(j, n, "wide") >>> 3;
+    const wide = flags >>> 3;
     const d = ptr >>> 3, s = f32ptr >>> 2;
     for (let g = 0; g < j.G; g++) {
       if (this.f64[wide + g] === 1) continue;
@@ -171,25 +171,51 @@ export abstract class Combiner extends JobView {
    * the float64 arrays, for norm_rows_f32_mixed.
    */
   prepareNorm(j: Job, item: number): void {
-    const { ptr, count } = this.coefFrame(j, item);
+    const wide = this.forwardCoefficients(j, item, this.coefFrame(j, item).ptr, this.groupFlags(j, item, "wide"));
+    if (j.precision === "f32") this.setFlag(j, item, ItemFlag.NormWide, wide);
+  }
+
+  /**
+   * Backward through an activation: the forward's coefficients of an item, as prepareNorm makes them,
+   * in its own frame (JobView.actFrame), where they stay for every pass that needs dy·act'(pre).
+   * Interleaved groups keep float64 coefficients for every channel (one float64 "group" of all C for
+   * the NHWC mixed kernel): dy·act'(pre) then runs in its own pass before the plain sums.
+   */
+  prepareAct(j: Job, item: number): void {
+    const f = this.actFrame(j, item);
+    let wide: boolean;
+    if (j.interleaved) {
+      const { count } = this.coefFrame(j, item);
+      this.k.prep_norm_f64_i(f.ptr, count, j.G, j.D, j.mean + item * j.G * 8, j.rstd + item * j.G * 8, j.gamma, j.beta);
+      this.views();
+      this.f64[f.groups >>> 3] = 1;
+      wide = true;
+    } else wide = this.forwardCoefficients(j, item, f.ptr, f.groups);
+    this.views();
+    this.f64[f.flag >>> 3] = wide ? 1 : 0;
+  }
+
+  /** prepareNorm's coefficients at ptr (NHWC: per-group wide flags at `flags`); whether they are float64. */
+  private forwardCoefficients(j: Job, item: number, ptr: number, flags: number): boolean {
+    const { count } = this.coefFrame(j, item);
     // NCHW: the item's one group; a sample item: all G groups of sample `item`
     const one = !j.work.samples;
     const g0 = one ? item : item * j.G, G = one ? 1 : j.G, c0 = one ? (item % j.G) * j.D : 0;
     const args = [count, G, j.D, j.mean + g0 * 8, j.rstd + g0 * 8, j.gamma + c0 * 8, j.beta + c0 * 8] as const;
     const [f64, f32] = j.interleaved ? [this.k.prep_norm_f64_i, this.k.prep_norm_f32_i] : [this.k.prep_norm_f64, this.k.prep_norm_f32];
     f64(ptr, ...args);
-    if (j.precision !== "f32") return;
+    if (j.precision !== "f32") return false;
     this.views();
     // a = rstd·γ is the one coefficient float32 may not hold (m and b are the values' own scale)
     const a = ptr + count * 8;
-    const wide = one ? this.extremeItem(j, item) || this.extremeCoefficients(a, count, 1) : this.wideGroups(j, item, (g) => this.extremeGroupCoefficients(j, a, g, 1));
-    this.setFlag(j, item, ItemFlag.NormWide, wide);
+    const wide = one ? this.extremeItem(j, item) || this.extremeCoefficients(a, count, 1) : this.wideGroups(j, item, (g) => this.extremeGroupCoefficients(j, a, g, 1), flags);
     if (!wide) f32(ptr, ...args);
     else if (j.layout === "nchw" && !one) f32(this.channelPart(j, item, "coef32"), ...args); // the fast groups' own, beside the float64 ones
     else if (!one) {
       f32(this.tmp(j), ...args);
-      this.keepFloat32(j, item, ptr, this.tmp(j), 3);
+      this.keepFloat32(j, item, ptr, this.tmp(j), 3, flags);
     }
+    return wide;
   }
 
   /**

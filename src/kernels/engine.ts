@@ -95,7 +95,7 @@ export class Engine implements JobMemory {
     return ptr;
   }
 
-  /** Y = GroupNorm(X) for tensors already in the arena at x and y; with `variance`, each group's variance too. */
+  /** Y = GroupNorm(X), or act(GroupNorm(X)) with an activation code `act`, for tensors already in the arena at x and y; with `variance`, each group's variance too. */
   async forward(
     geo: Geometry,
     eps: number,
@@ -104,11 +104,12 @@ export class Engine implements JobMemory {
     gamma: ArrayLike<number> | null,
     beta: ArrayLike<number> | null,
     variance = false,
+    act = 0,
   ): Promise<ForwardResult> {
     const mark = this.arena.used;
     try {
       const NG = geo.N * geo.G;
-      const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false, variance });
+      const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false, variance, act });
       await this.runner.run("forward", job);
       const res: ForwardResult = { mean: this.arena.f64(job.mean, NG).slice(), rstd: this.arena.f64(job.rstd, NG).slice() };
       if (variance) res.variance = this.arena.f64(job.variance, NG).slice();
@@ -120,7 +121,9 @@ export class Engine implements JobMemory {
 
   /**
    * dX (when dx != 0) and the internal gradients for tensors in the arena. `stats` are the forward
-   * mean/rstd when supplied; otherwise they are recomputed from X with eps.
+   * mean/rstd when supplied; otherwise they are recomputed from X with eps. Through an activation
+   * (`through.act`, with the forward's beta), dY is the gradient of act(GroupNorm(X)); dy is left
+   * holding dY·act'(pre) where dx is not written over it.
    */
   async backward(
     geo: Geometry,
@@ -128,11 +131,14 @@ export class Engine implements JobMemory {
     ptrs: { dy: number; x: number; dx: number },
     gamma: ArrayLike<number> | null,
     stats: ForwardResult | null,
+    through: { act: number; beta: ArrayLike<number> | null } | null = null,
   ): Promise<BackwardResult> {
     const mark = this.arena.used;
     try {
       const NG = geo.N * geo.G, NC = geo.N * geo.C;
-      const job = buildJob(this, geo, { eps, tensors: ptrs, gamma, stats, gradients: true, wantDx: ptrs.dx !== 0 });
+      const act = through?.act ?? 0;
+      const beta = act ? { beta: through?.beta ?? null } : {};
+      const job = buildJob(this, geo, { eps, tensors: ptrs, gamma, stats, gradients: true, wantDx: ptrs.dx !== 0, act, ...beta });
       await this.runner.run("backward", job);
       return {
         mean: this.arena.f64(job.mean, NG).slice(),

@@ -47,28 +47,32 @@ export class Executor extends Combiner {
 
   // ------------------------------------------------------------------ forward
 
+  /** Normalisation of unit u: y = (x − m)·a + b, or act of it (j.act) through the same kernels' *_act forms. */
   normUnit(j: Job, item: number, u: number): void {
-    const w = j.work;
+    const w = j.work, act = j.act, k = this.k;
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
     const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.NormWide);
+    const chan = (kern: "norm_chan_f32" | "norm_chan_f32_wide" | "norm_chan_f64", o: number, len: number, nch: number, at: number) =>
+      act ? k[`${kern}_act`](j.x + o, j.y + o, len, nch, at, count, act) : k[kern](j.x + o, j.y + o, len, nch, at, count);
     if (j.layout === "nchw" && wide && w.samples) this.eachChannel(j, item, u, (o, c, len, fast) => {
-      if (fast) this.k.norm_chan_f32(j.x + o, j.y + o, len, 1, this.channelPart(j, item, "coef32") + c * 4, count);
-      else this.k.norm_chan_f32_wide(j.x + o, j.y + o, len, 1, ptr + c * 8, count);
+      if (fast) chan("norm_chan_f32", o, len, 1, this.channelPart(j, item, "coef32") + c * 4);
+      else chan("norm_chan_f32_wide", o, len, 1, ptr + c * 8);
     });
     else if (j.layout === "nchw") {
       const { c0, nch, off, len } = this.run(j, item, u);
-      const cb = wide ? 8 : this.elemBytes(j); // the coefficients' element size
-      if (wide) this.k.norm_chan_f32_wide(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
-      else if (j.precision === "f32") this.k.norm_chan_f32(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
-      else this.k.norm_chan_f64(j.x + off, j.y + off, len, nch, ptr + (c0 - first) * cb, count);
+      const at = ptr + (c0 - first) * (wide ? 8 : this.elemBytes(j)); // the coefficients' element size
+      chan(wide ? "norm_chan_f32_wide" : j.precision === "f32" ? "norm_chan_f32" : "norm_chan_f64", off, len, nch, at);
     } else {
       const { off, rows } = this.rows(j, item, u);
-      if (wide && j.interleaved) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.C, 1, ptr, this.channelPart(j, item, "wideC"));
-      else if (wide) this.k.norm_rows_f32_mixed(j.x + off, j.y + off, rows, j.C, j.G, j.D, ptr, this.groupFlags(j, item, "wide"));
-      else if (j.precision === "f32" && w.groupStats) this.k.norm_rows_g_f32(j.x + off, j.y + off, rows, j.C, j.D, ptr);
-      else if (j.precision === "f32") this.k.norm_rows_f32(j.x + off, j.y + off, rows, j.C, ptr);
-      else this.k.norm_rows_f64(j.x + off, j.y + off, rows, j.C, ptr);
+      const x = j.x + off, y = j.y + off;
+      const mixed = (G: number, D: number, flags: number) =>
+        act ? k.norm_rows_f32_mixed_act(x, y, rows, j.C, G, D, ptr, flags, act) : k.norm_rows_f32_mixed(x, y, rows, j.C, G, D, ptr, flags);
+      if (wide && j.interleaved) mixed(j.C, 1, this.channelPart(j, item, "wideC"));
+      else if (wide) mixed(j.G, j.D, this.groupFlags(j, item, "wide"));
+      else if (j.precision === "f32" && w.groupStats) act ? k.norm_rows_g_f32_act(x, y, rows, j.C, j.D, ptr, act) : k.norm_rows_g_f32(x, y, rows, j.C, j.D, ptr);
+      else if (j.precision === "f32") act ? k.norm_rows_f32_act(x, y, rows, j.C, ptr, act) : k.norm_rows_f32(x, y, rows, j.C, ptr);
+      else act ? k.norm_rows_f64_act(x, y, rows, j.C, ptr, act) : k.norm_rows_f64(x, y, rows, j.C, ptr);
     }
   }
 
@@ -87,7 +91,8 @@ export class Executor extends Combiner {
     this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
     const kg = this.nhwcShifts(j, item + 1, true);
     const { ptr } = this.coefFrame(j, item);
-    this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
+    if (j.act) this.k.fused_rows_g_f32_act(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j), j.act);
+    else this.k.fused_rows_g_f32(j.x + off, j.y + off, j.x + next.off, rows, j.C, j.D, ptr, kg, out, this.tmp(j));
   }
 
   /** Items [i0, i1) from start to end: each item's data makes one trip through memory. */
@@ -117,12 +122,17 @@ export class Executor extends Combiner {
    * extreme groups are redone by finalizeGrad, so that its other groups keep the fast sums.
    */
   gradUnit(j: Job, item: number, u: number, wide = false): void {
+    // through an activation, dy becomes dy·act'(pre) in this pass: a redo (wide) finds it so, unless
+    // the item is streamed in chunks, whose every pass reads dy afresh
+    const act = j.act && !(wide && !j.shiftSource) ? j.act : 0;
     if (!j.work.samples) wide ||= this.extremeItem(j, item);
     this.views();
     const out = this.partialPtr(j, item, u);
     const f32 = j.precision === "f32";
     if (j.layout === "nchw" && j.work.samples) {
-      // interleaved groups: each run with its own group's mean (float32 high parts for the fast loop)
+      // interleaved groups: each run with its own group's mean (float32 high parts for the fast loop);
+      // through an activation, dy·act'(pre) first (float64 coefficients, see prepareAct)
+      if (act) this.preActivation(j, item, u);
       const { c0, off, len, nch } = this.run(j, item, u);
       const fast = f32 && !wide;
       const mc = this.nhwcMeans(j, item, fast) + c0 * (fast ? 4 : 8);
@@ -132,16 +142,56 @@ export class Executor extends Combiner {
     } else if (j.layout === "nchw") {
       const { off, len, nch } = this.run(j, item, u);
       const mean = this.meanOf(j, Math.floor(item / j.G), item % j.G);
-      if (!f32) this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
+      // the fused kernels where the coefficients are the fast loops' own, else dy·act'(pre) first
+      const fused = act !== 0 && !(f32 && (wide || this.actWide(j, item)));
+      if (act && !fused) this.preActivation(j, item, u);
+      const at = fused ? this.actCoefAt(j, item, u) : 0, stride = j.D;
+      if (!f32) fused ? this.k.grad_chan_f64_act(j.dy + off, j.x + off, len, nch, mean, out, at, stride, act) : this.k.grad_chan_f64(j.dy + off, j.x + off, len, nch, mean, out);
       else if (wide) this.k.grad_chan_f32_wide(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
+      else if (fused) this.k.grad_chan_f32_act(j.dy + off, j.x + off, len, nch, Math.fround(mean), out, at, stride, act);
       else this.k.grad_chan_f32(j.dy + off, j.x + off, len, nch, Math.fround(mean), out);
     } else {
       const { off, rows } = this.rows(j, item, u);
       const means = this.nhwcMeans(j, item, f32 && !wide);
       this.f64.fill(0, out >>> 3, (out >>> 3) + 2 * j.C);
-      if (!f32) this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
+      const fused = act !== 0 && !(f32 && (wide || this.actWide(j, item)));
+      if (act && !fused) this.preActivation(j, item, u);
+      const at = this.actFrame(j, item).ptr;
+      if (!f32) fused ? this.k.grad_rows_f64_act(j.dy + off, j.x + off, rows, j.C, means, out, at, act) : this.k.grad_rows_f64(j.dy + off, j.x + off, rows, j.C, means, out);
       else if (wide) this.k.grad_rows_f32_wide(j.dy + off, j.x + off, rows, j.C, means, out);
+      else if (fused) this.k.grad_rows_f32_act(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j), at, act);
       else this.k.grad_rows_f32(j.dy + off, j.x + off, rows, j.C, means, out, this.tmp(j));
+    }
+  }
+
+  /** NCHW: where unit u's first channel's forward coefficients lie in the item's activation frame. */
+  private actCoefAt(j: Job, item: number, u: number): number {
+    const { ptr } = this.actFrame(j, item);
+    const c0 = this.run(j, item, u).c0 - (j.work.samples ? 0 : (item % j.G) * j.D);
+    return ptr + c0 * (j.precision === "f32" && !this.actWide(j, item) ? 4 : 8);
+  }
+
+  /**
+   * dy ← dy·act'(pre) over unit u alone (backward through the activation j.act): for units whose
+   * coefficients are float64 (an extreme item or group), and for the passes of an item streamed in
+   * chunks after its first. The fused kernels give the same values.
+   */
+  preActivation(j: Job, item: number, u: number): void {
+    const f = this.actFrame(j, item), act = j.act;
+    const wide = j.precision === "f32" && this.actWide(j, item);
+    if (j.layout === "nchw") {
+      const { nch, off, len } = this.run(j, item, u);
+      const at = this.actCoefAt(j, item, u);
+      if (wide) this.k.dpre_chan_f32_wide(j.dy + off, j.x + off, len, nch, at, f.count, act);
+      else if (j.precision === "f32") this.k.dpre_chan_f32(j.dy + off, j.x + off, len, nch, at, f.count, act);
+      else this.k.dpre_chan_f64(j.dy + off, j.x + off, len, nch, at, f.count, act);
+    } else {
+      const { off, rows } = this.rows(j, item, u);
+      // interleaved groups: one float64 "group" of all C channels (prepareAct)
+      if (wide && j.interleaved) this.k.dpre_rows_f32_mixed(j.dy + off, j.x + off, rows, j.C, 1, j.C, f.ptr, f.groups, act);
+      else if (wide) this.k.dpre_rows_f32_mixed(j.dy + off, j.x + off, rows, j.C, j.G, j.D, f.ptr, f.groups, act);
+      else if (j.precision === "f32") this.k.dpre_rows_f32(j.dy + off, j.x + off, rows, j.C, f.ptr, act);
+      else this.k.dpre_rows_f64(j.dy + off, j.x + off, rows, j.C, f.ptr, act);
     }
   }
 
@@ -152,6 +202,8 @@ export class Executor extends Combiner {
    */
   dxUnit(j: Job, item: number, u: number, reversed = false): void {
     const w = j.work;
+    // an item streamed in chunks reads dy afresh: dy·act'(pre) again (in memory, the grad pass left it there)
+    if (j.act && j.shiftSource) this.preActivation(j, item, u);
     this.views();
     const { ptr, first, count } = this.coefFrame(j, item);
     const wide = j.precision === "f32" && this.flag(j, item, ItemFlag.DxWide);
@@ -197,6 +249,7 @@ export class Executor extends Combiner {
         for (let u = 0; u < w.unitsPerItem; u++) this.statsUnit(j, item, u);
         this.finalizeStats(j, item);
       }
+      if (j.act) this.prepareAct(j, item);
       for (let u = 0; u < w.unitsPerItem; u++) this.gradUnit(j, item, u);
       this.finalizeGrad(j, item);
       if (!j.wantDx) continue;

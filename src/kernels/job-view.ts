@@ -3,7 +3,7 @@
  * partials, coefficients and flags lie, and the per-item shift and mean arrays the NHWC loops read.
  * The base of the per-thread executor (combine.ts, executor.ts); it computes nothing itself.
  */
-import { BLOCK, FLAG_BYTES, type ItemFlag, type Job, scratchParts } from "./plan.js";
+import { actItemBytes, BLOCK, FLAG_BYTES, type ItemFlag, type Job, scratchParts } from "./plan.js";
 import type { KernelExports } from "./wasm.js";
 
 export abstract class JobView {
@@ -107,6 +107,26 @@ export abstract class JobView {
     return !w.samples
       ? { ptr: base, first: (item % j.G) * j.D, count: j.D }
       : { ptr: base + scratchParts(j.C, j.G).coef, first: 0, count: j.C };
+  }
+
+  /**
+   * Backward through an activation: where an item's forward coefficients lie (prepareAct; arrays
+   * `count` entries apart), their per-group float64 0/1 flags (NHWC: the groups whose coefficients
+   * are float64) and the item's flag (float64 1 when its coefficients are float64), as byte offsets.
+   */
+  protected actFrame(j: Job, item: number): { ptr: number; count: number; groups: number; flag: number } {
+    const ptr = j.actCoef + item * actItemBytes(j);
+    // an NCHW group item: its D channels; a sample item (NHWC, interleaved groups): all C, then G flags
+    const one = !j.work.samples;
+    const count = one ? j.D : j.C;
+    const groups = ptr + 24 * count;
+    return { ptr, count, groups, flag: groups + (one ? 0 : 8 * j.G) };
+  }
+
+  /** Backward through an activation: whether the item's forward coefficients are float64. */
+  protected actWide(j: Job, item: number): boolean {
+    this.views();
+    return this.f64[this.actFrame(j, item).flag >>> 3] === 1;
   }
 
   /** NHWC: byte offset of sample n's per-group flag array (`extreme` or `wide`, G float64 0/1). */

@@ -59,6 +59,8 @@ export interface JobPointers {
   readonly shiftSource: number;
   /** Float64 [N·G]: the biased variance of each group as finalizeStats computes it (or 0: not kept). */
   readonly variance: number;
+  /** Backward through an activation: items · actItemBytes, each item's forward coefficients (see actItemBytes); else 0. */
+  readonly actCoef: number;
 }
 
 export interface Job extends Geometry, JobPointers {
@@ -69,6 +71,13 @@ export interface Job extends Geometry, JobPointers {
   readonly wantDx: boolean;
   /** Groups interleaved (G > 1 and D > 1 only: otherwise the two groupings are the same). */
   readonly interleaved: boolean;
+  /**
+   * The activation after the GroupNorm, Y = act(GroupNorm(X)) (src/assembly/activation.ts): 0 none,
+   * 1 silu, 2 gelu, 3 gelu-tanh. Forward: Y = act(pre) in the normalisation loops. Backward: dy is
+   * replaced by dy·act'(pre) in the internal-gradient pass (which then holds the GroupNorm's own
+   * upstream gradient), or, for an item streamed in chunks, in each pass that reads dy.
+   */
+  readonly act: number;
   /** The work layout of the geometry, computed once when the job is built or decoded. */
   readonly work: WorkLayout;
 }
@@ -139,6 +148,16 @@ function sampleScratchBytes(C: number, G: number, interleaved: boolean): number 
   return 48 * C + 16 * G + (interleaved ? 24 * C : 0) + FLAG_BYTES;
 }
 
+/**
+ * Bytes per item of a backward's activation coefficients (Job.actCoef): the forward's m, a, b per
+ * channel of the item (3 arrays of D (NCHW) or C (NHWC, or a sample of interleaved groups), float32
+ * or float64 as prepareNorm makes them), then (NHWC, samples) a float64 0/1 per group (its
+ * coefficients are float64), then the item's flag.
+ */
+export function actItemBytes(g: Geometry): number {
+  return g.layout === "nchw" && !interleavedGroups(g) ? 24 * g.D + 8 : 24 * g.C + 8 * g.G + 8;
+}
+
 /** Scratch sizes a job needs, in bytes. */
 function scratchBytes(g: Geometry, w: WorkLayout = workLayout(g)): { partials: number; perItem: number; perThread: number } {
   // per thread (NHWC only): two float32 accumulator rows of C for the strips, or 2·C float64 unit sums
@@ -191,6 +210,8 @@ export interface JobSpec {
   wantDx: boolean;
   /** Keep each group's variance (forward's var output). */
   variance?: boolean;
+  /** The activation's code (Job.act; default 0). */
+  act?: number;
 }
 
 /** The one place a Job is built: scratch and vectors allocated in `m`, the work layout computed once. */
@@ -218,10 +239,12 @@ export function buildJob(m: JobMemory, geo: Geometry, spec: JobSpec): Job {
     shiftSource: spec.shifts ? m.vector(spec.shifts, geo.G, 0) : 0,
     ds: spec.gradients ? m.alloc(NC * 8) : 0,
     db: spec.gradients ? m.alloc(NC * 8) : 0,
+    actCoef: spec.gradients && spec.act ? m.alloc(work.items * actItemBytes(geo)) : 0,
     statsGiven: stats !== null,
     wantDx: spec.wantDx,
     interleaved: interleavedGroups(geo),
     variance: spec.variance ? m.alloc(NG * 8) : 0,
+    act: spec.act ?? 0,
     work,
   };
 }
@@ -236,6 +259,8 @@ export interface JobShape {
   shifts: boolean;
   gradients: boolean;
   variance?: boolean;
+  /** Backward through an activation (its coefficients, Job.actCoef). */
+  act?: boolean;
 }
 
 /** The arena bytes buildJob allocates for a geometry (an upper bound: each allocation is 64-byte aligned). */
@@ -251,6 +276,7 @@ export function jobArenaBytes(geo: Geometry, shape: JobShape, threads: number): 
     align64(s.perThread * threads) +
     (shape.shifts ? align64(geo.G * 8) : 0) +
     (shape.gradients ? 2 * align64(NC * 8) : 0) + // ds, db
-    (shape.variance ? align64(NG * 8) : 0)
+    (shape.variance ? align64(NG * 8) : 0) +
+    (shape.gradients && shape.act ? align64(workLayout(geo).items * actItemBytes(geo)) : 0)
   );
 }

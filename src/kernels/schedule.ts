@@ -61,7 +61,11 @@ export function execute(exec: Executor, kind: Kind, job: Job, team: Team, cacheB
       eachItem((item) => {
         exec.finalizeStats(job, item);
         if (kind === "forward") exec.prepareNorm(job, item);
+        else if (job.act) exec.prepareAct(job, item);
       });
+      team.barrier();
+    } else if (job.act) {
+      eachItem((item) => exec.prepareAct(job, item));
       team.barrier();
     }
     if (kind === "forward") {

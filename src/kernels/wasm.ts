@@ -51,6 +51,26 @@ export interface KernelExports {
   prep_norm_f64_i(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, gamma: number, beta: number): void;
   prep_dx_i(coef: number, stride: number, G: number, D: number, mean: number, rstd: number, M: number, gamma: number, ds: number, db: number, f32out: number): void;
   fused_rows_g_f32(x: number, y: number, xn: number, rows: number, C: number, D: number, coef: number, kg: number, acc: number, tmp: number): void;
+  // through an activation (act: 1 silu, 2 gelu, 3 gelu-tanh): forward y = act(pre); backward dy ← dy·act'(pre)
+  norm_chan_f32_act(x: number, y: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  norm_chan_f64_act(x: number, y: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  norm_rows_f32_act(x: number, y: number, rows: number, C: number, coef: number, act: number): void;
+  norm_rows_f64_act(x: number, y: number, rows: number, C: number, coef: number, act: number): void;
+  norm_rows_g_f32_act(x: number, y: number, rows: number, C: number, D: number, coef: number, act: number): void;
+  norm_chan_f32_wide_act(x: number, y: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  norm_rows_f32_mixed_act(x: number, y: number, rows: number, C: number, G: number, D: number, coef: number, wide: number, act: number): void;
+  fused_rows_g_f32_act(x: number, y: number, xn: number, rows: number, C: number, D: number, coef: number, kg: number, acc: number, tmp: number, act: number): void;
+  grad_chan_f32_act(dy: number, x: number, len: number, nch: number, m: number, out: number, coef: number, stride: number, act: number): void;
+  grad_chan_f64_act(dy: number, x: number, len: number, nch: number, m: number, out: number, coef: number, stride: number, act: number): void;
+  grad_rows_f32_act(dy: number, x: number, rows: number, C: number, mh: number, acc: number, tmp: number, coef: number, act: number): void;
+  grad_rows_f64_act(dy: number, x: number, rows: number, C: number, meanc: number, acc: number, coef: number, act: number): void;
+  dpre_chan_f32(dy: number, x: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  dpre_chan_f64(dy: number, x: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  dpre_chan_f32_wide(dy: number, x: number, len: number, nch: number, coef: number, stride: number, act: number): void;
+  dpre_rows_f32(dy: number, x: number, rows: number, C: number, coef: number, act: number): void;
+  dpre_rows_f64(dy: number, x: number, rows: number, C: number, coef: number, act: number): void;
+  dpre_rows_f32_mixed(dy: number, x: number, rows: number, C: number, G: number, D: number, coef: number, wide: number, act: number): void;
+  act_array(p: number, n: number, act: number, f64: number, slope: number): void;
   stream_copy(a: number, c: number, n: number): void;
   stream_add(a: number, b: number, c: number, n: number): void;
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;

@@ -5,7 +5,9 @@
  * Tensors are flat Float64Arrays in the file's C order; `flatIndex` maps (n, c, s) for the layout.
  * Channel c is in group groupOf(d, c): ⌊c / D⌋, or c mod G when `d.interleaved`.
  */
+import type { Activation } from "../core/activation.js";
 import { channelsOfGroup, type Dims, flatIndex, groupOf } from "../core/dims.js";
+import { activate, activationSlope } from "./activation.js";
 
 export interface ReferenceForward {
   y: Float64Array;
@@ -51,12 +53,14 @@ export function referenceStats(x: ArrayLike<number>, d: Dims, eps: number): { me
   return { mean, rstd, variance: vars };
 }
 
+/** Y = GroupNorm(X), or act(GroupNorm(X)) with an activation. */
 export function referenceForward(
   x: ArrayLike<number>,
   d: Dims,
   gamma: ArrayLike<number> | null,
   beta: ArrayLike<number> | null,
   eps: number,
+  activation: Activation | null = null,
 ): ReferenceForward {
   const { mean, rstd, variance } = referenceStats(x, d, eps);
   const y = new Float64Array(x.length);
@@ -69,7 +73,8 @@ export function referenceForward(
       const b = beta ? beta[c] : 0;
       for (let s = 0; s < d.HxW; s++) {
         const i = flatIndex(d, n, c, s);
-        y[i] = (x[i] - m) * r * w + b;
+        const pre = (x[i] - m) * r * w + b;
+        y[i] = activation ? activate(activation, pre) : pre;
       }
     }
   }
@@ -80,7 +85,8 @@ export function referenceForward(
  * Backward from the textbook formula: with x̂ = (x − mean)·rstd and M = D·HxW,
  *   dx = rstd/M · (M·γ·dy − Σ γ·dy − x̂ · Σ γ·dy·x̂)   (sums over the group)
  *   dγ[c] = Σ_{n,s} dy·x̂,  dβ[c] = Σ_{n,s} dy.
- * mean/rstd are those of the forward pass (recomputed from x when not given).
+ * mean/rstd are those of the forward pass (recomputed from x when not given). Through an
+ * activation, Y = act(x̂·γ + β), dy is first replaced by dy·act'(x̂·γ + β).
  */
 export function referenceBackward(
   dy: ArrayLike<number>,
@@ -88,7 +94,9 @@ export function referenceBackward(
   d: Dims,
   gamma: ArrayLike<number> | null,
   stats: { mean: ArrayLike<number>; rstd: ArrayLike<number> },
+  through?: { activation: Activation; beta: ArrayLike<number> | null },
 ): ReferenceBackward {
+  if (through) dy = preActivationGradient(dy, x, d, gamma, through.beta, stats, through.activation);
   const dx = new Float64Array(x.length);
   const dgamma = new Float64Array(d.C);
   const dbeta = new Float64Array(d.C);
@@ -121,4 +129,28 @@ export function referenceBackward(
     }
   }
   return { dx, dgamma, dbeta };
+}
+
+/** dy·act'(pre) with pre = (x − mean)·rstd·γ + β: the upstream gradient of the GroupNorm inside act. */
+export function preActivationGradient(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  d: Dims,
+  gamma: ArrayLike<number> | null,
+  beta: ArrayLike<number> | null,
+  stats: { mean: ArrayLike<number>; rstd: ArrayLike<number> },
+  activation: Activation,
+): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let n = 0; n < d.N; n++) {
+    for (let c = 0; c < d.C; c++) {
+      const g = n * d.G + groupOf(d, c);
+      const w = gamma ? gamma[c] : 1, b = beta ? beta[c] : 0;
+      for (let s = 0; s < d.HxW; s++) {
+        const i = flatIndex(d, n, c, s);
+        out[i] = dy[i] * activationSlope(activation, (x[i] - stats.mean[g]) * stats.rstd[g] * w + b);
+      }
+    }
+  }
+  return out;
 }

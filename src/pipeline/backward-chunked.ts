@@ -13,7 +13,8 @@ import { type Phases, phaseTimer } from "./stream.js";
 type Step = "stats" | "statsWide" | "grad" | "gradWide" | "dx";
 
 export async function backwardChunked(engine: Engine, r: BackwardRun, plan: ChunkPlan, state: BackwardState): Promise<Phases> {
-  const { precision, gamma, stats: given } = state;
+  const { precision, gamma, beta, stats: given } = state;
+  const act = r.act ?? 0;
   const eb = elementBytes(precision);
   const dxSink = r.sinks.dx;
   const { timed, finish } = phaseTimer();
@@ -23,7 +24,7 @@ export async function backwardChunked(engine: Engine, r: BackwardRun, plan: Chun
     const NG = item.geo.G, cs = item.c0, ce = item.c0 + item.geo.C;
     const stats = given ? { mean: given.mean.subarray(item.stats0, item.stats0 + NG), rstd: given.rstd.subarray(item.stats0, item.stats0 + NG) } : null;
     const shifts = stats ? new Float64Array(NG) : await readShifts(r.x, item);
-    const ci = new ChunkedItem(engine, item.geo, r.eps, gamma?.subarray(cs, ce) ?? null, null, stats, shifts);
+    const ci = new ChunkedItem(engine, item.geo, r.eps, gamma?.subarray(cs, ce) ?? null, act ? (beta?.subarray(cs, ce) ?? null) : null, stats, shifts, false, act);
     try {
       const pass = async (step: Step) => {
         for (let j = 0; j < plan.chunksPerItem; j++) {
@@ -44,6 +45,7 @@ export async function backwardChunked(engine: Engine, r: BackwardRun, plan: Chun
           ci.finalizeStats(true);
         }
       }
+      if (act) ci.prepareAct();
       await pass("grad");
       if (!ci.finalizeGrad()) {
         await pass("gradWide");

@@ -25,6 +25,12 @@ export interface BackwardRun {
   /** The forward's statistics, (N, G) each (shapes checked), read once the plan fits; null: recomputed from X with eps. */
   stats: { mean: Side; rstd: Side } | null;
   eps: number;
+  /**
+   * Through an activation, Y = act(GroupNorm(X)): its kernels' code (default 0, none), and the
+   * forward's shift, C values (shape checked), read once the plan fits; beta is used only with act.
+   */
+  act?: number;
+  beta?: Side;
   memoryBudget: number;
   /** Where each result goes; an absent sink is not computed (dX) or not written. */
   sinks: { dx?: TensorSink; dgamma?: TensorSink; dbeta?: TensorSink };
@@ -37,6 +43,8 @@ export interface BackwardRun {
 export interface BackwardState {
   precision: ReturnType<typeof precisionOf>;
   gamma: Float64Array | null;
+  /** The forward's shift, through an activation only. */
+  beta: Float64Array | null;
   stats: { mean: Float64Array; rstd: Float64Array } | null;
   dgamma: Float64Array;
   dbeta: Float64Array;
@@ -47,18 +55,19 @@ export interface BackwardState {
  * memory. Nothing is read. An empty tensor reads only the given rstd (dgamma is NaN where it is not
  * finite), and holds no per-channel vector.
  */
-export function planBackward(threads: number, r: Pick<BackwardRun, "dy" | "x" | "dims" | "gamma" | "stats" | "memoryBudget" | "held">): Plan {
+export function planBackward(threads: number, r: Pick<BackwardRun, "dy" | "x" | "dims" | "gamma" | "stats" | "act" | "beta" | "memoryBudget" | "held">): Plan {
   const d = r.dims;
   const host: HostPart[] = [];
   if (numel(d) > 0) {
-    // the dgamma/dbeta sums, gamma, the given statistics and the inputs' own copies stay for the run
-    host.push(channelVectors(d.C, [...(r.gamma ? ["gamma"] : []), "the dgamma sums", "the dbeta sums"], [r.gamma], r.x.name));
+    // the dgamma/dbeta sums, gamma (and beta, through an activation), the given statistics and the inputs' own copies stay for the run
+    const beta = r.act ? (r.beta ?? null) : null;
+    host.push(channelVectors(d.C, [...(r.gamma ? ["gamma"] : []), ...(beta ? ["beta"] : []), "the dgamma sums", "the dbeta sums"], [r.gamma, beta], r.x.name));
     if (r.stats) host.push(groupStatistics(d.N, d.G, ["mean", "rstd"], r.stats.mean, r.x.name));
     const copies = residentCopies([{ source: r.dy, as: "dY" }, { source: r.x, as: "X" }]);
     if (copies) host.push(copies);
   } else if (r.stats) host.push(groupStatistics(d.N, d.G, ["rstd"], r.stats.rstd, r.x.name));
   host.push(...(r.held ?? []));
-  return planRun({ dims: d, precision: precisionOf(r.x.dtype, r.dy.dtype), kind: "backward", budget: r.memoryBudget, threads, host, file: r.x.name });
+  return planRun({ dims: d, precision: precisionOf(r.x.dtype, r.dy.dtype), kind: "backward", budget: r.memoryBudget, threads, host, file: r.x.name, act: !!r.act });
 }
 
 export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan = planBackward(engine.threads, r)): Promise<StreamedRun> {
@@ -70,9 +79,9 @@ export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan 
     await timed("write", () => emptyBackward(d, rstd, r.sinks));
     return { phases: finish(), slices: 0 };
   }
-  const gamma = await loadSide(r.gamma);
+  const gamma = await loadSide(r.gamma), beta = r.act ? await loadSide(r.beta ?? null) : null;
   const mean = r.stats ? await loadSide(r.stats.mean) : null, rstd = r.stats ? await loadSide(r.stats.rstd) : null;
-  const state: BackwardState = { precision, gamma, stats: mean && rstd ? { mean, rstd } : null, dgamma: new Float64Array(d.C), dbeta: new Float64Array(d.C) };
+  const state: BackwardState = { precision, gamma, beta, stats: mean && rstd ? { mean, rstd } : null, dgamma: new Float64Array(d.C), dbeta: new Float64Array(d.C) };
   // dX is written over dY in the arena (each dy is read before its dx is written).
   const mark = engine.arena.used;
   let phases: Phases;
@@ -97,7 +106,7 @@ export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan 
 }
 
 async function backwardSlices(engine: Engine, r: BackwardRun, slices: SlicePlan, state: BackwardState): Promise<Phases> {
-  const { precision, gamma, stats: given } = state;
+  const { precision, gamma, beta, stats: given } = state;
   const eb = elementBytes(precision);
   const dx = r.sinks.dx;
   const cap = slices.cap;
@@ -117,7 +126,8 @@ async function backwardSlices(engine: Engine, r: BackwardRun, slices: SlicePlan,
         const NG = s.geo.N * s.geo.G;
         const stats = given ? { mean: given.mean.subarray(s.stats0, s.stats0 + NG), rstd: given.rstd.subarray(s.stats0, s.stats0 + NG) } : null;
         const cs = s.c0, ce = s.c0 + s.geo.C;
-        const res = await engine.backward(s.geo, r.eps, { dy: b.dy, x: b.x, dx: dx ? b.dy : 0 }, gamma?.subarray(cs, ce) ?? null, stats);
+        const through = r.act ? { act: r.act, beta: beta?.subarray(cs, ce) ?? null } : null;
+        const res = await engine.backward(s.geo, r.eps, { dy: b.dy, x: b.x, dx: dx ? b.dy : 0 }, gamma?.subarray(cs, ce) ?? null, stats, through);
         // gamma/beta backward: running sums over n, in slice (so n) order
         gammaBetaBackward(s.geo, res.ds, res.db, res.rstd, state.dgamma.subarray(cs, ce), state.dbeta.subarray(cs, ce));
       },

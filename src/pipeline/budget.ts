@@ -50,6 +50,8 @@ export interface PlanInput {
   file: string;
   /** Forward: each group's variance is kept too (the var output). */
   variance?: boolean;
+  /** Backward through an activation (its coefficients in the arena). */
+  act?: boolean;
 }
 
 export function hostBytes(parts: readonly HostPart[]): number {
@@ -61,7 +63,7 @@ function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput):
   const tensors = p.kind === "forward" ? 1 : 2;
   const eb = elementBytes(p.precision);
   const NG = geo.N * geo.G, NC = geo.N * geo.C;
-  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward", shifts: false, gradients: p.kind === "backward", variance: p.variance }, p.threads);
+  const arena = buffers * tensors * align64(count * eb) + jobArenaBytes(geo, { beta: p.kind === "forward" || !!p.act, shifts: false, gradients: p.kind === "backward", variance: p.variance, act: p.act }, p.threads);
   // forward keeps each buffer's mean/rstd (and var) until written; backward copies ds/db/mean/rstd of one slice
   const host = p.kind === "forward" ? buffers * (p.variance ? 3 : 2) * NG * 8 : 2 * NC * 8 + 2 * NG * 8;
   return { arena, total: arena + host };
@@ -69,7 +71,7 @@ function sliceCost(geo: Geometry, count: number, buffers: number, p: PlanInput):
 
 function chunkCost(geo: Geometry, cap: number, p: PlanInput): { arena: number; total: number } {
   const tensors = p.kind === "forward" ? 1 : 2;
-  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true, variance: p.variance }, p.threads);
+  const arena = tensors * align64(cap * elementBytes(p.precision)) + jobArenaBytes(geo, { beta: true, shifts: true, gradients: true, variance: p.variance, act: p.act }, p.threads);
   const host = (p.variance ? 4 : 3) * geo.G * 8 + 2 * geo.C * 8; // shifts, mean/rstd (var) results, ds/db results
   return { arena, total: arena + host };
 }

@@ -14,7 +14,7 @@ export async function forwardChunked(
   engine: Engine,
   x: TensorSource,
   plan: ChunkPlan,
-  p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision },
+  p: { gamma: Float64Array | null; beta: Float64Array | null; eps: number; precision: Precision; act?: number },
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink; var?: TensorSink },
   onProgress?: (done: number, total: number) => void,
 ): Promise<Phases> {
@@ -23,7 +23,7 @@ export async function forwardChunked(
   for (let i = 0; i < plan.items; i++) {
     const item = plan.item(i);
     const C = item.geo.C;
-    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item), !!sinks.var);
+    const ci = new ChunkedItem(engine, item.geo, p.eps, p.gamma?.subarray(item.c0, item.c0 + C) ?? null, p.beta?.subarray(item.c0, item.c0 + C) ?? null, null, await readShifts(x, item), !!sinks.var, p.act ?? 0);
     try {
       const pass = async (step: "stats" | "statsWide" | "norm") => {
         for (let j = 0; j < plan.chunksPerItem; j++) {

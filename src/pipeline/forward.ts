@@ -21,6 +21,8 @@ export interface ForwardRun {
   gamma: Side;
   beta: Side;
   eps: number;
+  /** The activation after the GroupNorm, as the kernels' code (core/activation.ts: activationCode; default 0, none). */
+  act?: number;
   memoryBudget: number;
   /** Where each result goes; an absent sink is not written (`var`: each group's biased variance). */
   sinks: { y?: TensorSink; mean?: TensorSink; rstd?: TensorSink; var?: TensorSink };
@@ -68,7 +70,7 @@ export async function streamForward(engine: Engine, r: ForwardRun, plan: Plan = 
     if (plan.kind === "chunks") {
       // one sample (NHWC) or one group (NCHW) is over the budget: stream each in chunks, twice
       const c = plan.chunks;
-      const phases = await forwardChunked(engine, r.x, c, { gamma, beta, eps: r.eps, precision }, r.sinks, r.onProgress);
+      const phases = await forwardChunked(engine, r.x, c, { gamma, beta, eps: r.eps, precision, act: r.act ?? 0 }, r.sinks, r.onProgress);
       return { phases, slices: c.items * c.chunksPerItem };
     }
     const slices = plan.slices;
@@ -86,7 +88,7 @@ export async function streamForward(engine: Engine, r: ForwardRun, plan: Plan = 
         read: (s, b) => r.x.read(s.start, s.count, viewOf(engine, precision, b.x, s.count)),
         compute: async (s, b) => {
           const C = s.geo.C;
-          const res = await engine.forward(s.geo, r.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + C) ?? null, beta?.subarray(s.c0, s.c0 + C) ?? null, !!variance);
+          const res = await engine.forward(s.geo, r.eps, b.x, b.x, gamma?.subarray(s.c0, s.c0 + C) ?? null, beta?.subarray(s.c0, s.c0 + C) ?? null, !!variance, r.act ?? 0);
           b.mean = res.mean;
           b.rstd = res.rstd;
           if (res.variance) b.var = res.variance;

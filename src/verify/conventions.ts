@@ -5,6 +5,7 @@
  * else. The given convention is the first; it may itself be another system's (verify --compat,
  * --grouping, --affine), and the alternatives are then named relative to it.
  */
+import type { Activation } from "../core/activation.js";
 import type { Layout } from "../core/dims.js";
 
 export type Grouping = "contiguous" | "interleaved";
@@ -23,6 +24,8 @@ export interface Convention {
   affine: Affine;
   /** How the rstd candidate was written. */
   rstdAs: RstdAs;
+  /** Another activation than the given one (null: none), when verify checks through one; absent: the given one. */
+  activation?: Activation | null;
 }
 
 export interface Given {
@@ -82,11 +85,17 @@ export function alternatives(g: Given): Convention[] {
   return out;
 }
 
-/** Whether an alternative changes an output at all (only those are tried on it). */
-export function affects(c: Convention, given: Convention, output: string): boolean {
+/**
+ * Whether an alternative changes an output at all (only those are tried on it). `through`: the
+ * outputs are of act(GroupNorm(X)), whose pre-activation x̂·γ + β moves with the affine, eps and the
+ * variance, and with it dY·act'(pre), so every gradient.
+ */
+export function affects(c: Convention, given: Convention, output: string, through = false): boolean {
+  if (c.activation !== given.activation) return output !== "mean" && output !== "rstd";
   if (c.rstdAs !== given.rstdAs) return output === "rstd";
-  if (c.affine !== given.affine) return output === "Y" || output === "dX";
+  const gradient = output === "dgamma" || output === "dbeta";
+  if (c.affine !== given.affine) return output === "Y" || output === "dX" || (through && gradient);
   if (c.layout !== given.layout || c.grouping !== given.grouping) return true;
-  if (output === "var") return c.unbiased !== given.unbiased; // eps does not change it
-  return output !== "mean" && output !== "dbeta"; // eps and the variance change neither
+  if (output === "var") return c.unbiased !== given.unbiased; // eps does not change it (nor the activation's pre)
+  return output !== "mean" && (output !== "dbeta" || through); // eps and the variance change neither (but pre)
 }

@@ -3,9 +3,11 @@
  * mean and biased variance; dx = rstd·(γ·dy − Σγ·dy/M − x̂·Σγ·dy·x̂/M)), computed over chunks of
  * the files with compensated sums, for the given convention and its alternatives at once. Memory is
  * a few float64 vectors per (n, g) group and per channel (and, for the backward, per (n, c)),
- * whatever the file sizes.
+ * whatever the file sizes. Through an activation, the backward's are of dy·act'(pre).
  */
+import type { Activation } from "../core/activation.js";
 import type { TensorSource } from "../io/tensor.js";
+import { activationSlope, SLOPE } from "../oracle/activation.js";
 import type { Convention } from "./conventions.js";
 import { GroupIndex, Sums } from "./grouping.js";
 import { offsetFactor } from "./tolerance.js";
@@ -132,14 +134,33 @@ export interface BackwardSums {
 }
 
 /**
+ * Through an activation, the GroupNorm's own upstream gradient is dy·act'(pre), pre = (x − mean)·
+ * rstd·w + b per group and channel: what it depends on besides the index and the mean.
+ */
+export interface PreActivation {
+  act: Activation;
+  rstd: Float64Array;
+  w: Float64Array;
+  b: Float64Array;
+}
+
+/** What a set of channel sums is taken about: an index, one mean per group, and (through an activation) the pre-activation. */
+export interface SumsBase {
+  index: GroupIndex;
+  mean: Float64Array;
+  pre: PreActivation | null;
+}
+
+/**
  * What every convention's backward sums are linear in, per (n, c) of an index (slot n·C + c), about
  * one mean per group: Σdy, Σdy·(x − mean), Σ|dy|, Σ|dy|·|x − mean| (compensated) and max|dy|.
  * Conventions that share the index and the mean (another eps, the unbiased variance, another affine:
  * they differ only in rstd and the channels' weights) share these, and their sums follow in O(N·C).
+ * Through an activation, the signed sums are of dy·act'(pre) (the absolute ones stay of dy: they
+ * bound an honest result's rounding with act's largest slope), so only conventions that also share
+ * pre share them.
  */
-export interface ChannelSums {
-  index: GroupIndex;
-  mean: Float64Array;
+export interface ChannelSums extends SumsBase {
   dy: Float64Array;
   dyDev: Float64Array;
   absDy: Float64Array;
@@ -159,23 +180,49 @@ interface ChannelAcc {
   dymax: Float64Array;
 }
 
-/** One pass over dY and X for every (index, mean) at once. */
-export async function channelSums(dy: TensorSource, x: TensorSource, bases: Array<{ index: GroupIndex; mean: Float64Array }>, breathe: () => Promise<void>): Promise<ChannelSums[]> {
+/** One pass over dY and X for every base at once. */
+export async function channelSums(dy: TensorSource, x: TensorSource, bases: SumsBase[], breathe: () => Promise<void>): Promise<ChannelSums[]> {
   const acc: ChannelAcc[] = bases.map(({ index }) => {
     const n = index.N * index.C;
     return { s1: new Sums(n), s2: new Sums(n), s3: new Sums(n), s4: new Sums(n), dymax: new Float64Array(n) };
   });
+  const through = bases.some((b) => b.pre);
+  const gi = through ? new Int32Array(VERIFY_CHUNK) : null, ch = through ? new Int32Array(VERIFY_CHUNK) : null;
+  const dpre = through ? new Float64Array(VERIFY_CHUNK) : null;
   await stream([dy, x], (start, [vdy, vx]) => {
-    for (const [k, { index, mean }] of bases.entries()) (index.layout === "nchw" ? nchwChunk : nhwcChunk)(start, vx.length, vdy, vx, index, mean, acc[k]);
+    for (const [k, { index, mean, pre }] of bases.entries()) {
+      let vd = vdy;
+      if (pre) {
+        index.walk(start, vx.length, gi!, ch!);
+        preActivationChunk(vx.length, vdy, vx, gi!, ch!, mean, pre.rstd, pre.w, pre.b, pre.act, dpre!);
+        vd = dpre!;
+      }
+      (index.layout === "nchw" ? nchwChunk : nhwcChunk)(start, vx.length, vd, vdy, vx, index, mean, acc[k]);
+    }
   }, breathe);
-  return bases.map(({ index, mean }, k) => {
+  return bases.map(({ index, mean, pre }, k) => {
     const a = acc[k];
-    return { index, mean, dy: a.s1.settle(), dyDev: a.s2.settle(), absDy: a.s3.settle(), absDyDev: a.s4.settle(), dymax: a.dymax };
+    return { index, mean, pre, dy: a.s1.settle(), dyDev: a.s2.settle(), absDy: a.s3.settle(), absDyDev: a.s4.settle(), dymax: a.dymax };
   });
 }
 
-/** One chunk of channelSums in NCHW: each channel's run of HxW values summed, with compensation, in locals (a plain function: the hot loop). */
-function nchwChunk(start: number, len: number, vdy: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
+/** dy·act'(pre) over a chunk, pre = (x − mean)·rstd·w + b per group gi and channel ch: the GroupNorm's upstream gradient inside act. */
+export function preActivationChunk(
+  len: number, vdy: Float64Array, vx: Float64Array, gi: Int32Array, ch: Int32Array, mean: Float64Array, rstd: Float64Array, w: Float64Array, b: Float64Array,
+  act: Activation, out: Float64Array,
+): void {
+  for (let i = 0; i < len; i++) {
+    const g = gi[i], c = ch[i];
+    out[i] = vdy[i] * activationSlope(act, (vx[i] - mean[g]) * rstd[g] * w[c] + b[c]);
+  }
+}
+
+/**
+ * One chunk of channelSums in NCHW: each channel's run of HxW values summed, with compensation, in
+ * locals (a plain function: the hot loop). The signed sums are of vdy, the absolute ones of vabs
+ * (the same array without an activation).
+ */
+function nchwChunk(start: number, len: number, vdy: Float64Array, vabs: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
   const { C, HxW, G } = ix, sample = C * HxW, groupOf = ix.groupOf;
   let at = 0;
   while (at < len) {
@@ -184,7 +231,7 @@ function nchwChunk(start: number, len: number, vdy: Float64Array, vx: Float64Arr
     const mu = mean[n * G + groupOf[c]];
     let s1 = 0, c1 = 0, s2 = 0, c2 = 0, s3 = 0, c3 = 0, s4 = 0, c4 = 0, top = 0;
     for (let k = at; k < to; k++) {
-      const d = vdy[k], dev = vx[k] - mu, ad = Math.abs(d), p = d * dev, ap = ad * Math.abs(dev);
+      const d = vdy[k], dev = vx[k] - mu, ad = Math.abs(vabs[k]), p = d * dev, ap = ad * Math.abs(dev);
       let u = s1 + d;
       c1 += Math.abs(s1) >= Math.abs(d) ? s1 - u + d : d - u + s1;
       s1 = u;
@@ -210,15 +257,15 @@ function nchwChunk(start: number, len: number, vdy: Float64Array, vx: Float64Arr
   }
 }
 
-/** One chunk of channelSums in NHWC: consecutive values are consecutive channels, each its own slot (compensated in place). */
-function nhwcChunk(start: number, len: number, vdy: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
+/** One chunk of channelSums in NHWC: consecutive values are consecutive channels, each its own slot (compensated in place); vdy and vabs as in nchwChunk. */
+function nhwcChunk(start: number, len: number, vdy: Float64Array, vabs: Float64Array, vx: Float64Array, ix: GroupIndex, mean: Float64Array, a: ChannelAcc): void {
   const { C, HxW, G } = ix, groupOf = ix.groupOf, dymax = a.dymax;
   if (len === 0 || C === 0 || HxW === 0) return;
   const t1 = a.s1.sum, k1 = a.s1.comp, t2 = a.s2.sum, k2 = a.s2.comp, t3 = a.s3.sum, k3 = a.s3.comp, t4 = a.s4.sum, k4 = a.s4.comp;
   const sample = C * HxW, n = Math.floor(start / sample), r = start - n * sample;
   let c = r % C, s = (r - c) / C, nc = n * C, gb = n * G;
   for (let k = 0; k < len; k++) {
-    const d = vdy[k], dev = vx[k] - mean[gb + groupOf[c]], ad = Math.abs(d), p = d * dev, ap = ad * Math.abs(dev), at = nc + c;
+    const d = vdy[k], dev = vx[k] - mean[gb + groupOf[c]], ad = Math.abs(vabs[k]), p = d * dev, ap = ad * Math.abs(dev), at = nc + c;
     let v = t1[at], u = v + d;
     k1[at] += Math.abs(v) >= Math.abs(d) ? v - u + d : d - u + v;
     t1[at] = u;
@@ -246,22 +293,25 @@ function nhwcChunk(start: number, len: number, vdy: Float64Array, vx: Float64Arr
   }
 }
 
-/** Each channel's scale γ under a convention (the weight of its dy in the backward). */
-function channelWeights(conv: Convention, ix: GroupIndex, gamma: Float64Array | null): Float64Array {
-  const w = new Float64Array(ix.C);
-  for (let c = 0; c < ix.C; c++) w[c] = affineOf(conv, gamma, null, c, ix.groupOf[c])[0];
-  return w;
+/** Each channel's scale γ and shift β under a convention (γ: the weight of its dy in the backward; β: in pre, through an activation). */
+function channelAffine(conv: Convention, ix: GroupIndex, gamma: Float64Array | null, beta: Float64Array | null): { w: Float64Array; b: Float64Array } {
+  const w = new Float64Array(ix.C), b = new Float64Array(ix.C);
+  for (let c = 0; c < ix.C; c++) [w[c], b[c]] = affineOf(conv, gamma, beta, c, ix.groupOf[c]);
+  return { w, b };
 }
 
 /**
  * A convention's backward sums from the channel sums of its index and mean, in O(N·C): with w the
  * channel's weight, r and q = offsetFactor(mean, r) its group's, over the group's channels Σγ·dy =
  * Σ w·Σdy and Σγ·dy·x̂ = r·Σ w·Σdy·(x − mean); over n, dγ = Σ r·Σdy·(x − mean), dβ = Σ Σdy,
- * Σ|dy|·(|x̂|·q + q − 1) = Σ (r·q·Σ|dy|·|x − mean| + (q − 1)·Σ|dy|) and Σ|dy|.
+ * Σ|dy|·(|x̂|·q + q − 1) = Σ (r·q·Σ|dy|·|x − mean| + (q − 1)·Σ|dy|) and Σ|dy|. Through an activation,
+ * the absolute sums and max|dy| are times its largest slope (an honest dy·act'(pre) carries pre's
+ * rounding through act', up to that slope).
  */
-export function deriveSums(b: ChannelSums, conv: Convention, stats: Stats, gamma: Float64Array | null): BackwardSums {
+export function deriveSums(b: ChannelSums, conv: Convention, stats: Stats, gamma: Float64Array | null, beta: Float64Array | null = null): BackwardSums {
   const ix = b.index, { N, C, G } = ix, groupOf = ix.groupOf, groups = ix.groups;
-  const w = channelWeights(conv, ix, gamma), { rstd, mean } = stats;
+  const { w } = channelAffine(conv, ix, gamma, beta), { rstd, mean } = stats;
+  const k = b.pre ? SLOPE[b.pre.act] : 1;
   const sgdy = new Sums(groups), sgdyx = new Sums(groups), dymax = new Float64Array(groups);
   const dgamma = new Sums(C), dbeta = new Sums(C), absDgamma = new Sums(C), absDbeta = new Sums(C);
   // no values (HxW = 0): every sum is 0, whatever the (undefined) rstd
@@ -269,13 +319,13 @@ export function deriveSums(b: ChannelSums, conv: Convention, stats: Stats, gamma
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
         const nc = n * C + c, gi = n * G + groupOf[c], r = rstd[gi], q = offsetFactor(mean[gi], r);
-        const s1 = b.dy[nc], s2 = b.dyDev[nc], s3 = b.absDy[nc], top = b.dymax[nc];
+        const s1 = b.dy[nc], s2 = b.dyDev[nc], s3 = k * b.absDy[nc], top = k * b.dymax[nc];
         sgdy.add(gi, w[c] * s1);
         sgdyx.add(gi, w[c] * s2);
         if (top > dymax[gi] || top !== top) dymax[gi] = top;
         dgamma.add(c, r * s2);
         dbeta.add(c, s1);
-        absDgamma.add(c, r * q * b.absDyDev[nc] + (q - 1) * s3);
+        absDgamma.add(c, r * q * k * b.absDyDev[nc] + (q - 1) * s3);
         absDbeta.add(c, s3);
       }
     }
@@ -287,19 +337,53 @@ export function deriveSums(b: ChannelSums, conv: Convention, stats: Stats, gamma
 
 const sameIndex = (a: GroupIndex, b: GroupIndex) => a.layout === b.layout && a.grouping === b.grouping && a.N === b.N && a.C === b.C && a.HxW === b.HxW && a.G === b.G;
 const sameValues = (a: Float64Array, b: Float64Array) => a.length === b.length && a.every((v, k) => v === b[k] || (v !== v && b[k] !== b[k]));
+const samePre = (a: PreActivation | null, b: PreActivation | null) =>
+  a === b || (a !== null && b !== null && a.act === b.act && sameValues(a.rstd, b.rstd) && sameValues(a.w, b.w) && sameValues(a.b, b.b));
+const sameBase = (a: SumsBase, b: SumsBase) => sameIndex(a.index, b.index) && sameValues(a.mean, b.mean) && samePre(a.pre, b.pre);
+
+/** Through an activation: the activation each convention's reference uses, and the forward's beta. */
+export interface Through {
+  activation: (c: Convention) => Activation | null;
+  beta: Float64Array | null;
+}
+
+/** Channel sums summed in one pass over dY and X at most (main's alternatives need at most this many: verify's --memory counts them). */
+export const BASES_PER_PASS = 3;
 
 /**
- * The backward sums of each convention, derived from the channel sums of its index and mean: those
- * of `known`, and the rest summed in one pass over dY and X (all returned, to be known next time).
+ * The backward sums of each convention, derived from the channel sums of its base (index, mean and,
+ * through an activation, pre): those of `known`, and the rest summed in passes over dY and X of at
+ * most BASES_PER_PASS bases each. The bases are returned, to be known next time, when one pass was
+ * enough; after more (each convention through an activation has its own pre), each pass's bases are
+ * dropped once its conventions' sums are derived, so memory holds no more than one pass's.
  */
 export async function backwardSums(
-  dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>, known: ChannelSums[] = [],
+  dy: TensorSource, x: TensorSource, conventions: Array<{ c: Convention; stats: Stats }>, gamma: Float64Array | null, breathe: () => Promise<void>,
+  known: ChannelSums[] = [], through: Through | null = null,
 ): Promise<{ sums: BackwardSums[]; bases: ChannelSums[] }> {
-  const find = <T extends { index: GroupIndex; mean: Float64Array }>(list: T[], s: Stats) => list.find((b) => sameIndex(b.index, s.index) && sameValues(b.mean, s.mean));
-  const missing: Array<{ index: GroupIndex; mean: Float64Array }> = [];
-  for (const { stats } of conventions) if (!find(known, stats) && !find(missing, stats)) missing.push({ index: stats.index, mean: stats.mean });
-  const bases = missing.length ? [...known, ...(await channelSums(dy, x, missing, breathe))] : known;
-  return { sums: conventions.map(({ c, stats }) => deriveSums(find(bases, stats)!, c, stats, gamma)), bases };
+  const beta = through?.beta ?? null;
+  const baseOf = ({ c, stats }: { c: Convention; stats: Stats }): SumsBase => {
+    const act = through?.activation(c) ?? null;
+    if (!act) return { index: stats.index, mean: stats.mean, pre: null };
+    return { index: stats.index, mean: stats.mean, pre: { act, rstd: stats.rstd, ...channelAffine(c, stats.index, gamma, beta) } };
+  };
+  const wanted = conventions.map(baseOf);
+  const missing: SumsBase[] = [];
+  for (const b of wanted) if (!known.some((k) => sameBase(k, b)) && !missing.some((m) => sameBase(m, b))) missing.push(b);
+  const sums = new Array<BackwardSums>(conventions.length);
+  const derive = (bases: ChannelSums[]) =>
+    conventions.forEach(({ c, stats }, n) => {
+      const b = bases.find((v) => sameBase(v, wanted[n]));
+      if (b && !sums[n]) sums[n] = deriveSums(b, c, stats, gamma, beta);
+    });
+  derive(known);
+  if (missing.length <= BASES_PER_PASS) {
+    const bases = missing.length ? [...known, ...(await channelSums(dy, x, missing, breathe))] : known;
+    derive(bases);
+    return { sums, bases };
+  }
+  for (let at = 0; at < missing.length; at += BASES_PER_PASS) derive(await channelSums(dy, x, missing.slice(at, at + BASES_PER_PASS), breathe));
+  return { sums, bases: known };
 }
 
 /** The largest |γ| and |β| of each group's channels (for the scale of Y and dX). */

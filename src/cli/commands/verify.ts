@@ -16,7 +16,7 @@ const coords = (v: number[]) => `(${v.join(", ")})`;
 
 function printReport(console: Console, r: VerifyReport): void {
   const c = console.out;
-  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}${conventionText(r)}: candidates against the float64 reference`);
+  console.result(`verify ${r.mode} ${r.input.dy === null ? "" : `${quoteName(r.input.dy)} `}${quoteName(r.input.x)}: shape ${formatShape(r.input.shape)} ${r.input.dtype}, ${r.layout}, G=${r.groups}, eps=${epsText(r.eps)}${conventionText(r)}${r.activation ? `, through ${r.activation}` : ""}: candidates against the float64 reference`);
   for (const [name, o] of Object.entries(r.outputs) as Array<[string, OutputReport]>) {
     const verdict = o.passed ? c.green("pass") : c.red("FAIL");
     if (o.reason === "shape" || o.reason === "dtype") {
@@ -38,7 +38,7 @@ function printReport(console: Console, r: VerifyReport): void {
 
 const WHICH = "verify checks files your implementation wrote against the float64 reference of its inputs and names the convention it follows when it fails. gradcheck checks groupnorm's own backward kernels against finite differences; it cannot see your code.";
 
-const shared = ["groups", ...CONVENTION_FLAGS, "gamma", "eps", "layout", "atol", "rtol", "memory"] as const;
+const shared = ["groups", ...CONVENTION_FLAGS, "gamma", "eps", "layout", "activation", "atol", "rtol", "memory"] as const;
 const tolerances = {
   ...conventionHelp,
   compat: "check against that system's convention: torch, onnx18, onnx21, keras, flax or mlx (its eps, layout, grouping and affine; explicit flags win)",
@@ -60,7 +60,7 @@ const forward = defineCommand({
   flags: [...shared, "beta", "y", "mean", "rstd", "var"],
   notes: WHICH,
   shownDefaults: conventionDefaults,
-  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", var: "your variance (biased), (N, G)", ...tolerances },
+  help: { y: "your Y, X's shape and dtype", mean: "your mean, (N, G)", rstd: "your rstd, (N, G)", var: "your variance (biased), (N, G)", activation: "your Y is act(GroupNorm(X)): silu (alias swish), gelu, gelu-tanh, or none", ...tolerances },
   examples: [
     "groupnorm verify forward x.npy --groups 32 --gamma g.npy --beta b.npy --y my_y.npy",
     "groupnorm verify forward x.npy --groups 8 --layout nhwc --y y.npy --mean mean.npy --rstd rstd.npy --json",
@@ -68,7 +68,7 @@ const forward = defineCommand({
   ],
   async run(ctx, [x], f, given) {
     const { verifyFiles } = await import("../../api/verify.js");
-    const r = await verifyFiles({ mode: "forward", x, ...conventionOptions(f, given), gamma: f.gamma, beta: f.beta, y: f.y, mean: f.mean, rstd: f.rstd, var: f.var, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    const r = await verifyFiles({ mode: "forward", x, ...conventionOptions(f, given), gamma: f.gamma, beta: f.beta, activation: f.activation, y: f.y, mean: f.mean, rstd: f.rstd, var: f.var, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });
@@ -80,16 +80,18 @@ const backward = defineCommand({
     ["<DY>", "the upstream gradient (dy.npy, f.npz:key or m.safetensors:name)"],
     ["<X>", "the forward's input"],
   ],
-  flags: [...shared, "mean", "rstd", "dx", "dgamma", "dbeta"],
+  flags: [...shared, "beta", "mean", "rstd", "dx", "dgamma", "dbeta"],
   notes: WHICH,
   shownDefaults: conventionDefaults,
   help: {
+    activation: "your gradients are of act(GroupNorm(X)): silu (alias swish), gelu, gelu-tanh, or none",
     mean: "the forward's mean, (N, G) (with --rstd; default: recomputed from X)",
     rstd: "the forward's rstd, (N, G)",
     dx: "your dX, X's shape and dtype",
     dgamma: "your dgamma, (C,), or (G,) with --affine per-group",
     dbeta: "your dbeta, (C,), or (G,) with --affine per-group",
     ...tolerances,
+    beta: "with --activation: the forward's shift, shape (C,), or (G,) with --affine per-group (default 0; the pre-activation needs it)",
   },
   examples: [
     "groupnorm verify backward dy.npy x.npy --groups 32 --gamma g.npy --dx my_dx.npy --dgamma my_dg.npy --dbeta my_db.npy",
@@ -97,7 +99,7 @@ const backward = defineCommand({
   ],
   async run(ctx, [dy, x], f, given) {
     const { verifyFiles } = await import("../../api/verify.js");
-    const r = await verifyFiles({ mode: "backward", x, dy, ...conventionOptions(f, given), gamma: f.gamma, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
+    const r = await verifyFiles({ mode: "backward", x, dy, ...conventionOptions(f, given), gamma: f.gamma, beta: f.beta, activation: f.activation, mean: f.mean, rstd: f.rstd, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta, atol: f.atol, rtol: f.rtol, memory: f.memory });
     finish(ctx, r, f.json);
   },
 });

@@ -38,7 +38,7 @@ export const JOB_OFFSET = CTL_WORDS * 4;
 const FIELDS = [
   "N", "C", "HxW", "G", "D", "eps", "x", "y", "dy", "dx", "gamma", "beta", "mean", "rstd", "partials",
   "ds", "db", "perItem", "threadScratch", "threadScratchBytes", "precision", "layout", "statsGiven", "wantDx",
-  "cacheBytes", "shiftSource", "interleaved", "variance",
+  "cacheBytes", "shiftSource", "interleaved", "variance", "act", "actCoef",
 ] as const;
 export const JOB_FIELDS = FIELDS.length;
 
@@ -70,7 +70,7 @@ export function decodeJob(buf: ArrayBufferLike): Posted {
     x: at("x"), y: at("y"), dy: at("dy"), dx: at("dx"), gamma: at("gamma"), beta: at("beta"),
     mean: at("mean"), rstd: at("rstd"), partials: at("partials"), ds: at("ds"), db: at("db"),
     perItem: at("perItem"), threadScratch: at("threadScratch"), threadScratchBytes: at("threadScratchBytes"),
-    shiftSource: at("shiftSource"), variance: at("variance"),
+    shiftSource: at("shiftSource"), variance: at("variance"), act: at("act"), actCoef: at("actCoef"),
     precision: at("precision") === 0 ? "f32" : "f64",
     layout: at("layout") === 0 ? "nchw" : "nhwc",
     statsGiven: at("statsGiven") === 1,
