@@ -266,7 +266,9 @@ describe("the API", () => {
   it("refuses an unknown activation and a beta of the wrong length", async () => {
     const { shape, x, dy, gamma } = inputs("nchw", [1, 4, 3, 3], "float32", 5);
     await expect(groupNorm(x, shape, { groups: 2, activation: "tanh" as Activation })).rejects.toThrow(/activation must be silu/);
-    await expect(groupNormBackward(dy, x, shape, { groups: 2, gamma, beta: [1, 2], activation: "silu" })).rejects.toThrow(/beta must have 4 values/);
+    await expect(groupNormBackward(dy, x, shape, { groups: 2, gamma, beta: [1, 2, 3], activation: "silu" })).rejects.toThrow(/beta must have 4 values/);
+    // G values: per-channel affine names the per-group one
+    await expect(groupNormBackward(dy, x, shape, { groups: 2, gamma, beta: [1, 2], activation: "silu" })).rejects.toThrow(/affine: "per-group"/);
   });
 });
 
