@@ -22,7 +22,6 @@ export const forwardCommand = defineCommand({
   shownDefaults: conventionDefaults,
   examples: [
     "groupnorm forward x.npy --groups 32 --gamma gamma.npy --beta beta.npy --out-dir out/",
-    "groupnorm forward act.safetensors:h --groups 8 --layout nhwc --out act_norm.safetensors --json",
     "groupnorm forward act.npy --group-size 16 --compat mlx --gamma w.npy --beta b.npy --out-dir out/",
     "groupnorm forward h.npy --groups 32 --gamma g.npy --beta b.npy --activation silu --y h_act.npy",
   ],
