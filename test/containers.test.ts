@@ -18,6 +18,7 @@ import { backwardFiles, compareFiles, createEngine, describeFile, forwardFiles, 
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { groupnorm } from "./helpers/cli.js";
 import { relError } from "./helpers/random.js";
+import { values } from "./helpers/tensors.js";
 
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-containers-"));
@@ -53,15 +54,6 @@ def st_load(path):
         out[k] = (v["dtype"], a)
     return header, out
 `;
-
-async function values(name: string): Promise<Float64Array> {
-  const s = await openTensor(name);
-  try {
-    return await readAll(s);
-  } finally {
-    await s.close();
-  }
-}
 
 async function refusal(name: string): Promise<InputError> {
   try {

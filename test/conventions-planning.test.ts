@@ -9,12 +9,12 @@ import { conventionDims, resolveConvention } from "../src/core/conventions.js";
 import { writeNpy } from "../src/io/npy/index.js";
 import { MemorySource } from "../src/io/memory.js";
 import { openTensor } from "../src/io/open.js";
-import { readAll } from "../src/io/tensor.js";
 import { planRun } from "../src/pipeline/budget.js";
 import { planChunkItems, readShifts } from "../src/pipeline/slices.js";
 import { backwardFiles, createEngine, forwardFiles, groupNormBackward, InputError } from "../src/index.js";
 import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
+import { values } from "./helpers/tensors.js";
 
 const here = new URL("../fixtures/conventions/cases/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-conventions-planning-"));
@@ -23,15 +23,6 @@ afterAll(async () => {
   await engine.close();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function values(name: string): Promise<Float64Array> {
-  const s = await openTensor(name);
-  try {
-    return await readAll(s);
-  } finally {
-    await s.close();
-  }
-}
 
 describe("container outputs", () => {
   const f = (c: string, n: string) => join(here, c, `${n}.npy`);
