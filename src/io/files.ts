@@ -2,7 +2,7 @@
  * File access shared by the tensor formats: opening inputs (regular files only), exact reads and
  * writes at a position, and Node's errno codes turned into one-line InputErrors naming the file.
  */
-import { constants, type Stats } from "node:fs";
+import { closeSync, constants, openSync, type Stats } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { InputError } from "../errors.js";
 
@@ -149,4 +149,16 @@ export function swapInPlace(b: Buffer, itemSize: 2 | 4 | 8): void {
   if (itemSize === 2) b.swap16();
   else if (itemSize === 4) b.swap32();
   else b.swap64();
+}
+
+/**
+ * Open a file for writing: a temporary is created here, synchronously and exclusively (it must not
+ * exist), then opened; any other target is opened as it is ("w": a device stays a device). Created
+ * synchronously, a temporary never comes into being after a signal handler has removed the
+ * registered ones (an asynchronous create could still be running on the thread pool then).
+ */
+export async function openForWriting(path: string, temporary: boolean): Promise<FileHandle> {
+  if (!temporary) return open(path, "w");
+  closeSync(openSync(path, "wx"));
+  return open(path, "r+");
 }

@@ -8,7 +8,7 @@
  * file are written into it together, whole or not at all like any other.
  */
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
@@ -258,11 +258,11 @@ export class OutputSet {
   /** A text output (written at commit), checked and reserved now so a bad path fails before the work. */
   async createText(target: string, o: CreateOptions): Promise<{ set(text: string): void }> {
     const entry = this.reserve(target, o);
-    const { writeFile, open } = await import("node:fs/promises");
+    const { writeFile } = await import("node:fs/promises");
     let text = "";
     const path = entry.tmp ?? entry.target;
     try {
-      if (entry.tmp) await (await open(path, "wx")).close();
+      if (entry.tmp) closeSync(openSync(path, "wx")); // created synchronously: see files.ts openForWriting
     } catch (e) {
       throw new InputError(`cannot create: ${errnoWords(e)}`, target);
     }

@@ -3,12 +3,12 @@
  * written sequentially into a temporary path that the caller renames on success.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
 import { encodeF16 } from "../float16.js";
-import { type ErrnoLike, ioError, swapInPlace, writeFully } from "../files.js";
+import { type ErrnoLike, ioError, openForWriting, swapInPlace, writeFully } from "../files.js";
 import type { TensorSink } from "../tensor.js";
 import { checkShape, encodeNpyHeader } from "./encode.js";
 import { CHUNK_BYTES, shapeRepr } from "./format.js";
@@ -50,7 +50,7 @@ export class NpyWriter implements TensorSink {
     const temporary = o.temporary ?? true;
     let fh: FileHandle;
     try {
-      fh = await open(path, temporary ? "wx" : "w");
+      fh = await openForWriting(path, temporary);
     } catch (e) {
       throw ioError(e, display, "create");
     }
