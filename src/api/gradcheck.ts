@@ -142,7 +142,7 @@ function checkRandomShape(shape: number[], itemSize: number, extra: number, budg
   throw new InputError(`gradcheck holds its random inputs in memory: ${why}; ${raise}${smaller} (the kernels are the same at every size)`);
 }
 
-/** A random tensor held as its dtype stores it (the same values as rounding float64 normals), made in pieces. */
+/** A random tensor held as its dtype stores it (the same values as rounding float64 normals), made in pieces on the engine's threads within `bytes` of its memory. */
 async function randomSource(engine: Engine, bytes: number, name: string, dtype: Dtype, shape: number[], pacer: Pacer, seed: number, scale = 1, offset = 0): Promise<MemorySource> {
   const n = shape.reduce((a, b) => a * b, 1);
   let data: ReturnType<typeof allocateStored>;
