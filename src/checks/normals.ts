@@ -3,18 +3,19 @@
  * bitwise the values of normalsIntoPaced (random.ts): a chunk at a time in the WebAssembly memory,
  * the few values the kernels leave pending (next to a rounding boundary) made with Math.* here, and
  * the event loop let in between chunks. float64 values have no rounding to decide: each is the
- * double Math.log and Math.cos give, so random.ts makes them.
+ * double Math.log and Math.cos give, so each thread makes its share with random.ts's own code (the
+ * same functions of the same V8 in every thread).
  */
-import type { Dtype } from "../core/dtype.js";
+import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { f64ToBF16 } from "../io/bfloat16.js";
 import { f32ToF16 } from "../io/float16.js";
 import type { StoredArray } from "../io/memory.js";
 import type { Engine } from "../kernels/engine.js";
 import { listOf, NormalKind, PENDING, scratchBytes, share } from "../kernels/normals.js";
 import type { Pacer } from "./pace.js";
-import { normalAt, normalsIntoPaced, skip } from "./random.js";
+import { normalAt, skip } from "./random.js";
 
-/** Values per chunk at most: 1 MiB of float32, a few milliseconds of the kernels. */
+/** Values per chunk at most: 1 MiB of float32, a few milliseconds of the kernels (2 MiB of float64, some 10 ms per thread). */
 const CHUNK = 1 << 18;
 /** Room for pending indices per thread: one per 64 values (about one in 5000 is pending); a fuller list is found by scanning. */
 const LIST_RATIO = 64;
@@ -32,9 +33,8 @@ const listCap = (values: number, threads: number) => Math.ceil(values / threads 
  */
 export async function normalsOnEngine(engine: Engine, out: StoredArray, dtype: Dtype, pacer: Pacer, bytes: number, seed: number, scale = 1, offset = 0, room?: number): Promise<void> {
   const store = dtype === "float16" ? f32ToF16 : dtype === "bfloat16" ? f64ToBF16 : null;
-  if (dtype === "float64") return normalsIntoPaced(out, pacer, seed, scale, offset);
-  const kind = dtype === "float32" ? NormalKind.F32 : dtype === "float16" ? NormalKind.F16 : NormalKind.BF16;
-  const item = kind === NormalKind.F32 ? 4 : 2, threads = engine.threads;
+  const kind = { float32: NormalKind.F32, float16: NormalKind.F16, bfloat16: NormalKind.BF16, float64: NormalKind.F64 }[dtype];
+  const item = itemSizeOf(dtype), threads = engine.threads;
   let chunk = Math.min(CHUNK, out.length);
   while (chunk > 64 && chunkBytes(chunk, item, threads) > bytes) chunk >>= 1;
   const mark = engine.arena.used;
@@ -45,7 +45,7 @@ export async function normalsOnEngine(engine: Engine, out: StoredArray, dtype: D
       const n = Math.min(chunk, out.length - at);
       const counts = await engine.runner.normals({ kind, out: ptr, n, state: skip(seed >>> 0, at), scale, offset, scratch, cap });
       const buf = engine.memory.buffer;
-      out.set(kind === NormalKind.F32 ? new Float32Array(buf, ptr, n) : new Uint16Array(buf, ptr, n), at);
+      out.set(kind === NormalKind.F64 ? new Float64Array(buf, ptr, n) : kind === NormalKind.F32 ? new Float32Array(buf, ptr, n) : new Uint16Array(buf, ptr, n), at);
       counts.forEach((count, ith) => {
         const { from, to } = share(n, ith, counts.length);
         const exact = (i: number) => normalAt(out, at + from + i, seed, scale, offset, store);
@@ -53,7 +53,7 @@ export async function normalsOnEngine(engine: Engine, out: StoredArray, dtype: D
         else {
           // the list was full: the pending values by their NaN pattern (the stream has no NaN)
           const mine = out.subarray(at + from, at + to);
-          for (let i = 0; i < mine.length; i++) if (kind === NormalKind.F32 ? Number.isNaN(mine[i]) : mine[i] === PENDING[kind]) exact(i);
+          for (let i = 0; i < mine.length; i++) if (kind === NormalKind.F16 || kind === NormalKind.BF16 ? mine[i] === PENDING[kind] : Number.isNaN(mine[i])) exact(i);
         }
       });
       await pacer.pace();

@@ -1,10 +1,11 @@
 /**
  * gradcheck's random inputs made by the kernels (src/assembly/random.ts): a chunk of the seeded
  * normal stream, shared out among the threads in contiguous ranges, each thread noting the values it
- * left pending (next to a rounding boundary, for the caller to make with Math.*). Parameters and the
+ * left pending (next to a rounding boundary, for the caller to make with Math.*). float64 values are
+ * made by the stream's JavaScript on each thread. Parameters and the
  * per-thread counts travel in the control area, after the probes'.
  */
-import { skip } from "../checks/random.js";
+import { normalsInto, skip } from "../checks/random.js";
 import type { Team } from "./schedule.js";
 import type { KernelExports } from "./wasm.js";
 
@@ -13,6 +14,8 @@ export const enum NormalKind {
   F32 = 0,
   F16 = 1,
   BF16 = 2,
+  /** float64: the doubles of Math.log and Math.cos themselves, made by the stream's own JavaScript on each thread (no rounding to decide). */
+  F64 = 3,
 }
 
 /** The bit patterns a pending value holds (NaNs the stream never gives). */
@@ -65,8 +68,14 @@ export function runNormals(k: KernelExports, buf: ArrayBufferLike, team: Team): 
   const v = new Float64Array(buf, NORMALS_OFFSET, FIELDS.length);
   const [kind, out, n, state, scale, offset, scratch, cap] = v;
   const { from, to } = share(n, team.ith, team.nth);
+  const counts = new Float64Array(buf, COUNTS, team.nth);
+  if (kind === NormalKind.F64) {
+    normalsInto(new Float64Array(buf, out + 8 * from, to - from), skip(state, from), scale, offset);
+    counts[team.ith] = 0;
+    return;
+  }
   const bytes = kind === NormalKind.F32 ? 4 : 2;
-  new Float64Array(buf, COUNTS, team.nth)[team.ith] = k.normals(out + from * bytes, to - from, skip(state, from), scale, offset, kind, scratch + team.ith * scratchBytes(cap), cap);
+  counts[team.ith] = k.normals(out + from * bytes, to - from, skip(state, from), scale, offset, kind, scratch + team.ith * scratchBytes(cap), cap);
 }
 
 /** The pending counts of the last chunk, per thread. */
