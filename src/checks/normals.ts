@@ -15,8 +15,12 @@ import { listOf, NormalKind, PENDING, scratchBytes, share } from "../kernels/nor
 import type { Pacer } from "./pace.js";
 import { normalAt, skip } from "./random.js";
 
-/** Values per chunk at most: 1 MiB of float32, a few milliseconds of the kernels (2 MiB of float64, some 10 ms per thread). */
-const CHUNK = 1 << 18;
+/**
+ * Values per chunk at most: on a pool, 1M (4 MiB of float32, 8 of float64; some 10 ms of its threads:
+ * a dispatch's wake-ups cost a fraction of a millisecond); on the calling thread, which the chunk
+ * holds, 256K (a few ms of the kernels, some 15 ms of float64's Math.*).
+ */
+const CHUNK = { pool: 1 << 20, inline: 1 << 18 };
 /** Room for pending indices per thread: one per 64 values (about one in 5000 is pending); a fuller list is found by scanning. */
 const LIST_RATIO = 64;
 
@@ -35,7 +39,7 @@ export async function normalsOnEngine(engine: Engine, out: StoredArray, dtype: D
   const store = dtype === "float16" ? f32ToF16 : dtype === "bfloat16" ? f64ToBF16 : null;
   const kind = { float32: NormalKind.F32, float16: NormalKind.F16, bfloat16: NormalKind.BF16, float64: NormalKind.F64 }[dtype];
   const item = itemSizeOf(dtype), threads = engine.threads;
-  let chunk = Math.min(CHUNK, out.length);
+  let chunk = Math.min(threads > 1 ? CHUNK.pool : CHUNK.inline, out.length);
   while (chunk > 64 && chunkBytes(chunk, item, threads) > bytes) chunk >>= 1;
   const mark = engine.arena.used;
   try {
