@@ -2,8 +2,8 @@
  * gradcheck's random inputs made by the kernels (src/assembly/random.ts): a chunk of the seeded
  * normal stream, shared out among the threads in contiguous ranges, each thread noting the values it
  * left pending (next to a rounding boundary, for the caller to make with Math.*). float64 values are
- * made by the stream's JavaScript on each thread. Parameters and the
- * per-thread counts travel in the control area, after the probes'.
+ * made by the stream's JavaScript on each thread. Parameters and the per-thread counts travel in the
+ * control area, after the probes'.
  */
 import { normalsInto, skip } from "../checks/random.js";
 import type { Team } from "./schedule.js";
