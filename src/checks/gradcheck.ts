@@ -84,7 +84,7 @@ function nhwcRows(d: Dims): { rows: number; span: number } {
   return { rows, span: (rows - 1) * d.C + d.D };
 }
 
-/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64 (one kept, one read), and the NHWC read buffer. */
+/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64 (it holds one of each, in arrays it reuses: the count has room), and the NHWC read buffer. */
 export function groupBytes(d: Dims): number {
   return 2 * 2 * 8 * d.D * d.HxW + (d.layout === "nhwc" ? 8 * nhwcRows(d).span : 0);
 }
@@ -122,10 +122,12 @@ class VectorSink implements TensorSink {
   }
 }
 
-/** Group (n, g)'s values of a source, channel-major (k·HxW + s), read in bounded pieces. */
-async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer: Pacer): Promise<Float64Array> {
+/**
+ * Group (n, g)'s values of a source into `out` (D·HxW values), channel-major (k·HxW + s), read in
+ * bounded pieces; `rowsBuf` (NHWC files: nhwcRows' span) takes the rows it picks them from.
+ */
+async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer: Pacer, out: Float64Array, rowsBuf: () => Float64Array): Promise<Float64Array> {
   const M = d.D * d.HxW;
-  const out = new Float64Array(M);
   if (d.layout === "nchw") {
     const start = flatIndex(d, n, g * d.D, 0);
     for (let j = 0; j < M; j += 1 << 20) {
@@ -135,15 +137,14 @@ async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer
     return out;
   }
   // NHWC: the D channels of each position, at stride C, from channel g·D; a block of positions at a time
-  const { rows, span } = nhwcRows(d);
+  const { rows } = nhwcRows(d);
   const columns = src.readColumns;
-  const buf = columns ? null : new Float64Array(span);
   for (let s0 = 0; s0 < d.HxW; s0 += rows) {
     const r = Math.min(rows, d.HxW - s0);
     if (columns) columns(flatIndex(d, n, g * d.D, s0), r, d.C, d.D, out, s0, d.HxW);
     else {
       // a file: read the rows whole (one range), and pick the group's channels out
-      const view = buf!.subarray(0, (r - 1) * d.C + d.D);
+      const view = rowsBuf().subarray(0, (r - 1) * d.C + d.D);
       await src.read(flatIndex(d, n, g * d.D, s0), view.length, view);
       for (let s = 0; s < r; s++) for (let k = 0; k < d.D; k++) out[k * d.HxW + s0 + s] = view[s * d.C + k];
     }
@@ -346,11 +347,15 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
     entries.get(key)!.push(i);
   }
   const numericX = new Map<number, number>();
+  // one group of x and of dY at a time, in the same two arrays (and a file's NHWC rows in one more)
+  const xs = new Float64Array(M), dys = new Float64Array(M);
+  let rows: Float64Array | undefined;
+  const rowsBuf = () => (rows ??= new Float64Array(nhwcRows(d).span));
   const steps = new Map(channels.map((c) => [c, { dgamma: step(Math.max(Math.abs(affine!.gamma[c]), 1), affine!.gamma[c]), dbeta: step(Math.max(Math.abs(affine!.beta[c]), 1), affine!.beta[c]) }]));
   const diffs = new Map(channels.map((c) => [c, { dgamma: 0, dbeta: 0 }]));
   for (const key of groupsInOrder(d, [...entries.keys()].sort((a, b) => a - b), [...paramGroups].sort((a, b) => a - b))) {
     const n = Math.floor(key / d.G), g = key % d.G;
-    const x = await readGroup(inp.x, d, n, g, pacer), dy = await readGroup(inp.dy, d, n, g, pacer);
+    const x = await readGroup(inp.x, d, n, g, pacer, xs, rowsBuf), dy = await readGroup(inp.dy, d, n, g, pacer, dys, rowsBuf);
     const { m, sq } = await moments(x, pacer);
     for (const i of entries.get(key) ?? []) numericX.set(i, await entryDifference(d, x, dy, inp, { m, sq }, i, pacer));
     if (!affine || !paramGroups.has(g)) continue;
