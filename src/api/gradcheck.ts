@@ -16,9 +16,11 @@ import { checkEps, checkLayout, checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
 import { defaultTolerances, gradcheck as check, groupBytes, type OutputCheck } from "../checks/gradcheck.js";
 import { Pacer } from "../checks/pace.js";
+import { normalsOnEngine } from "../checks/normals.js";
 import { normalsIntoPaced } from "../checks/random.js";
 import { bf16ToF32, f64ToBF16 } from "../io/bfloat16.js";
 import { f16ToF32, f32ToF16 } from "../io/float16.js";
+import type { Engine } from "../kernels/engine.js";
 import { allocateStored, MemorySource } from "../io/memory.js";
 import { closeAll, openTensors } from "../io/open.js";
 import type { TensorSource } from "../io/tensor.js";
@@ -145,8 +147,8 @@ function checkRandomShape(shape: number[], itemSize: number, extra: number, budg
   throw new InputError(`gradcheck holds its random inputs in memory: ${why}; ${raise}${smaller} (the kernels are the same at every size)`);
 }
 
-/** A random tensor held as its dtype stores it (the same values as rounding float64 normals), made in pieces. */
-async function randomSource(name: string, dtype: Dtype, shape: number[], pacer: Pacer, seed: number, scale = 1, offset = 0): Promise<MemorySource> {
+/** A random tensor held as its dtype stores it (the same values as rounding float64 normals), made in pieces on the engine's threads within `bytes` of its memory. */
+async function randomSource(engine: Engine, bytes: number, name: string, dtype: Dtype, shape: number[], pacer: Pacer, seed: number, scale = 1, offset = 0): Promise<MemorySource> {
   const n = shape.reduce((a, b) => a * b, 1);
   let data: ReturnType<typeof allocateStored>;
   try {
@@ -155,7 +157,7 @@ async function randomSource(name: string, dtype: Dtype, shape: number[], pacer: 
     if (!(e instanceof RangeError)) throw e;
     throw new InputError(`cannot allocate ${sizeText(n * itemSizeOf(dtype))} for the random ${name} (${e.message}); check a smaller shape`);
   }
-  await normalsIntoPaced(data, pacer, seed, scale, offset, dtype === "float16" ? f32ToF16 : dtype === "bfloat16" ? f64ToBF16 : null);
+  await normalsOnEngine(engine, data, dtype, pacer, bytes, seed, scale, offset);
   return new MemorySource(name, data, dtype, shape);
 }
 
@@ -312,7 +314,8 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
         s.gamma = await storedVector(s.dtype, d.C, pacer, seed + 2, 0.5, 1);
         s.beta = await storedVector(s.dtype, d.C, pacer, seed + 3);
       }
-      for (const r of s.random) s[r.name] = await randomSource(r.name, s.dtype, s.fileShape, pacer, r.seed, r.scale, r.offset);
+      // on the engine's threads, in chunks within what the production backward is given next
+      for (const r of s.random) s[r.name] = await randomSource(engine, budget - s.held, r.name, s.dtype, s.fileShape, pacer, r.seed, r.scale, r.offset);
       const precision = s.dtype === "float64" ? "f64" : "f32";
       const r = await check(engine, { d, shape: s.fileShape, x: s.x!, dy: s.dy!, gamma: s.gamma, beta: s.beta, eps, activation, precision, memoryBudget: budget - s.held }, { samples, seed, atol, rtol, pacer });
       return {

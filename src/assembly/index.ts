@@ -33,6 +33,7 @@
 //                      norm_*_act, dpre_* and grad_*_act loops; act_array: the functions over an
 //                      array (tests, accuracy measurements)
 //   probes.ts          stream_*, flops_probe: roofline probes
+//   random.ts          normals: gradcheck's seeded random inputs as float32, float16 or bfloat16
 
 export {
   stats_run_f32_wide, stats_run_f64, stats_rows_f32_wide, stats_rows_f64,
@@ -52,3 +53,4 @@ export { act_array } from "./activation";
 export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_chan_f32_wide, dx_rows_f32_mixed } from "./input-backward";
 export { prep_norm_f32, prep_norm_f64, prep_dx, prep_norm_f32_i, prep_norm_f64_i, prep_dx_i, sum_units } from "./coefficients";
 export { stream_copy, stream_add, stream_triad, stream_read, flops_probe } from "./probes";
+export { normals } from "./random";

@@ -7,7 +7,9 @@
  * groups, so each difference re-evaluates the reference on just the affected groups: exact for L, and
  * cheap enough to check hundreds of entries of large tensors. Entries are sampled (reproducibly from
  * the seed) when there are more than `samples` of them. Memory is bounded: groups are read from the
- * inputs one at a time. Every loop over a group's values runs in pieces that let the event loop run
+ * inputs one at a time, each once, in order, for all the entries and channels it serves. γ_c and β_c
+ * change only channel c's terms of the sum, so their differences add from channel c on, starting
+ * from the unperturbed sum before it: the same additions in the same order as the whole sum. Every loop over a group's values runs in pieces that let the event loop run
  * (pace.ts), so a signal ends the check within milliseconds however large the groups are. Where the
  * loss is not finite at the point (a NaN or Inf in the group, or eps = 0 on a constant group) there
  * is no derivative to compare with: those entries are counted, not compared.
@@ -86,7 +88,7 @@ function nhwcRows(d: Dims): { rows: number; span: number } {
   return { rows, span: (rows - 1) * d.C + d.D };
 }
 
-/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64 (one kept, one read), and the NHWC read buffer. */
+/** The bytes gradcheck holds beyond the production pipeline: two groups of x and dy in float64 (it holds one of each, in arrays it reuses: the count has room), and the NHWC read buffer. */
 export function groupBytes(d: Dims): number {
   return 2 * 2 * 8 * d.D * d.HxW + (d.layout === "nhwc" ? 8 * nhwcRows(d).span : 0);
 }
@@ -124,10 +126,12 @@ class VectorSink implements TensorSink {
   }
 }
 
-/** Group (n, g)'s values of a source, channel-major (k·HxW + s), read in bounded pieces. */
-async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer: Pacer): Promise<Float64Array> {
+/**
+ * Group (n, g)'s values of a source into `out` (D·HxW values), channel-major (k·HxW + s), read in
+ * bounded pieces; `rowsBuf` (NHWC files: nhwcRows' span) takes the rows it picks them from.
+ */
+async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer: Pacer, out: Float64Array, rowsBuf: () => Float64Array): Promise<Float64Array> {
   const M = d.D * d.HxW;
-  const out = new Float64Array(M);
   if (d.layout === "nchw") {
     const start = flatIndex(d, n, g * d.D, 0);
     for (let j = 0; j < M; j += 1 << 20) {
@@ -137,13 +141,17 @@ async function readGroup(src: TensorSource, d: Dims, n: number, g: number, pacer
     return out;
   }
   // NHWC: the D channels of each position, at stride C, from channel g·D; a block of positions at a time
-  const { rows, span } = nhwcRows(d);
-  const buf = new Float64Array(span);
+  const { rows } = nhwcRows(d);
+  const columns = src.readColumns;
   for (let s0 = 0; s0 < d.HxW; s0 += rows) {
     const r = Math.min(rows, d.HxW - s0);
-    const view = buf.subarray(0, (r - 1) * d.C + d.D);
-    await src.read(flatIndex(d, n, g * d.D, s0), view.length, view);
-    for (let s = 0; s < r; s++) for (let k = 0; k < d.D; k++) out[k * d.HxW + s0 + s] = view[s * d.C + k];
+    if (columns) columns(flatIndex(d, n, g * d.D, s0), r, d.C, d.D, out, s0, d.HxW);
+    else {
+      // a file: read the rows whole (one range), and pick the group's channels out
+      const view = rowsBuf().subarray(0, (r - 1) * d.C + d.D);
+      await src.read(flatIndex(d, n, g * d.D, s0), view.length, view);
+      for (let s = 0; s < r; s++) for (let k = 0; k < d.D; k++) out[k * d.HxW + s0 + s] = view[s * d.C + k];
+    }
     await pacer.pace();
   }
   return out;
@@ -168,25 +176,34 @@ async function moments(x: Float64Array, pacer: Pacer): Promise<{ m: number; sq: 
 
 /**
  * Σ dy·y over one group, by the float64 reference: two-pass mean and biased variance, then
- * y = (x − mean)·rstd·γ + β (through the activation, act of that), the same operations in the same
- * order as oracle/reference.ts (in pieces, which changes no sum: each is still taken in index order).
+ * y = (x − mean)·rstd·γ + β, the same operations in the same order as oracle/reference.ts (in
+ * pieces, which changes no sum: each is still taken in index order).
  */
 async function groupLoss(x: Float64Array, dy: Float64Array, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, eps: number, act: Activation | null, pacer: Pacer): Promise<number> {
-  const M = x.length;
   const { m, sq } = await moments(x, pacer);
-  const r = 1 / Math.sqrt(sq / M + eps);
-  let L = 0;
+  return terms(x, dy, HxW, gamma, beta, c0, m, 1 / Math.sqrt(sq / x.length + eps), act, 0, 0, pacer, null);
+}
+
+/**
+ * The sum of groupLoss from channel k on (value k·HxW), continued from L: the same additions in the
+ * same order as the whole sum, which takes them through L = the sum before channel k. `prefix`
+ * (D + 1 values), when given, is filled with the sums before each channel (and the whole).
+ */
+async function terms(x: Float64Array, dy: Float64Array, HxW: number, gamma: Float64Array | null, beta: Float64Array | null, c0: number, m: number, r: number, act: Activation | null, k0: number, L: number, pacer: Pacer, prefix: Float64Array | null): Promise<number> {
+  const M = x.length;
   const piece = act ? ACTIVATION_PIECE : PIECE;
-  for (let i0 = 0; i0 < M; i0 += piece) {
+  for (let i0 = k0 * HxW; i0 < M; i0 += piece) {
     const i1 = Math.min(M, i0 + piece);
     for (let i = i0; i < i1; ) {
       const k = Math.floor(i / HxW), end = Math.min(i1, (k + 1) * HxW);
+      if (prefix && i === k * HxW) prefix[k] = L;
       const w = gamma ? gamma[c0 + k] : 1, b = beta ? beta[c0 + k] : 0;
       if (!act) for (; i < end; i++) L += dy[i] * ((x[i] - m) * r * w + b);
       else for (; i < end; i++) L += dy[i] * activate(act, (x[i] - m) * r * w + b);
     }
     await pacer.pace();
   }
+  if (prefix) prefix[prefix.length - 1] = L;
   return L;
 }
 
@@ -276,6 +293,40 @@ function locate(d: Dims, i: number): { n: number; c: number; s: number } {
   return d.layout === "nchw" ? { n, c: Math.floor(r / d.HxW), s: r % d.HxW } : { n, c: r % d.C, s: Math.floor(r / d.C) };
 }
 
+/**
+ * The groups n·G + g, in order, that either list names: `xKeys` (sorted groups), and the groups `gs`
+ * (sorted) of every sample. Samples with neither are skipped, not visited (N may be large).
+ */
+function* groupsInOrder(d: Dims, xKeys: number[], gs: number[]): Generator<number> {
+  let at = 0;
+  for (let n = gs.length ? 0 : Math.floor((xKeys[0] ?? d.N * d.G) / d.G); n < d.N; ) {
+    const mine: number[] = [];
+    while (at < xKeys.length && xKeys[at] < (n + 1) * d.G) mine.push(xKeys[at++] - n * d.G);
+    for (const g of [...new Set([...mine, ...gs])].sort((a, b) => a - b)) yield n * d.G + g;
+    n = gs.length ? n + 1 : Math.floor((xKeys[at] ?? d.N * d.G) / d.G);
+  }
+}
+
+/** The central difference of the loss in x_i, on its group (x and dy, channel-major) with the group's moments. */
+async function entryDifference(d: Dims, x: Float64Array, dy: Float64Array, inp: GradcheckInputs, base: { m: number; sq: number }, i: number, pacer: Pacer): Promise<number> {
+  const M = x.length;
+  const rstd = 1 / Math.sqrt(base.sq / M + inp.eps);
+  // eps = 0 on a constant group, or a NaN or Inf in it: the loss is not finite here, and has no derivative
+  if (!Number.isFinite(rstd)) return NaN;
+  const { c, s } = locate(d, i);
+  const g = Math.floor(c / d.D);
+  const k = (c - g * d.D) * d.HxW + s;
+  const v = x[k];
+  const h = step(Math.sqrt(base.sq / M), v); // on the group's spread
+  x[k] = v + h;
+  const up = await groupLoss(x, dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, inp.activation ?? null, pacer);
+  x[k] = v - h;
+  const down = await groupLoss(x, dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, inp.activation ?? null, pacer);
+  x[k] = v;
+  await pacer.pace();
+  return (up - down) / (2 * h);
+}
+
 export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { samples: number; seed: number; atol: number; rtol: number; pacer: Pacer }): Promise<GradcheckResult> {
   const { d } = inp;
   const { pacer } = opts;
@@ -289,72 +340,55 @@ export async function gradcheck(engine: Engine, inp: GradcheckInputs, opts: { sa
   const act = inp.activation ?? null;
   await streamBackward(engine, { dy: inp.dy, x: inp.x, dims: d, gamma: inp.gamma, stats: null, eps: inp.eps, act: activationCode(act), beta: inp.beta, memoryBudget: inp.memoryBudget, sinks: { dx: dxSink, dgamma: dgSink, dbeta: dbSink } });
 
-  // dX: perturb x_i; only its group's outputs move. Step on the group's spread.
+  // dX: perturb x_i; only its group's outputs move. γ_c, β_c: channel c's group in every sample moves.
+  const affine = inp.gamma && inp.beta ? { gamma: inp.gamma, beta: inp.beta } : null;
+  const perChannel = 2 * 2 * d.N * Math.max(1, M);
+  const channels = affine ? sampleIndices(d.C, Math.min(opts.samples, Math.max(1, Math.floor(WORK_BUDGET / perChannel))), opts.seed + 1) : [];
+  const paramGroups = new Set(channels.map((c) => Math.floor(c / d.D)));
+  // every group either needs, in order (n, then g), each read once: its sampled dX entries, and
+  // its sampled channels' γ and β (summed over n in order)
+  const entries = new Map<number, number[]>();
+  for (const i of xSamples) {
+    const key = groupOf(d, i);
+    if (!entries.has(key)) entries.set(key, []);
+    entries.get(key)!.push(i);
+  }
   const numericX = new Map<number, number>();
-  type Group = { key: number; x: Float64Array; dy: Float64Array; spread?: { sd: number; rstd: number } };
-  let cached: Group = { key: -1, x: new Float64Array(0), dy: new Float64Array(0) };
-  const group = async (n: number, g: number): Promise<Group> => {
-    const key = n * d.G + g;
-    if (cached.key !== key) cached = { key, x: await readGroup(inp.x, d, n, g, pacer), dy: await readGroup(inp.dy, d, n, g, pacer) };
-    return cached;
-  };
-  // by group, so each group is read once
-  const byGroup = [...xSamples].sort((a, b) => groupOf(d, a) - groupOf(d, b) || a - b);
-  for (const i of byGroup) {
-    const { n, c, s } = locate(d, i);
-    const g = Math.floor(c / d.D);
-    const data = await group(n, g);
-    if (!data.spread) {
-      const { sq } = await moments(data.x, pacer);
-      data.spread = { sd: Math.sqrt(sq / M), rstd: 1 / Math.sqrt(sq / M + inp.eps) };
+  // one group of x and of dY at a time, in the same two arrays (and a file's NHWC rows in one more)
+  const xs = new Float64Array(M), dys = new Float64Array(M);
+  let rows: Float64Array | undefined;
+  const rowsBuf = () => (rows ??= new Float64Array(nhwcRows(d).span));
+  const steps = new Map(channels.map((c) => [c, { dgamma: step(Math.max(Math.abs(affine!.gamma[c]), 1), affine!.gamma[c]), dbeta: step(Math.max(Math.abs(affine!.beta[c]), 1), affine!.beta[c]) }]));
+  const diffs = new Map(channels.map((c) => [c, { dgamma: 0, dbeta: 0 }]));
+  for (const key of groupsInOrder(d, [...entries.keys()].sort((a, b) => a - b), [...paramGroups].sort((a, b) => a - b))) {
+    const n = Math.floor(key / d.G), g = key % d.G;
+    const x = await readGroup(inp.x, d, n, g, pacer, xs, rowsBuf), dy = await readGroup(inp.dy, d, n, g, pacer, dys, rowsBuf);
+    const { m, sq } = await moments(x, pacer);
+    for (const i of entries.get(key) ?? []) numericX.set(i, await entryDifference(d, x, dy, inp, { m, sq }, i, pacer));
+    if (!affine || !paramGroups.has(g)) continue;
+    // γ_c and β_c move channel c's terms only: the sums before channel c are the unperturbed group's
+    const r = 1 / Math.sqrt(sq / M + inp.eps);
+    const prefix = new Float64Array(d.D + 1);
+    await terms(x, dy, d.HxW, affine.gamma, affine.beta, g * d.D, m, r, act, 0, 0, pacer, prefix);
+    for (const c of channels) {
+      if (Math.floor(c / d.D) !== g) continue;
+      const k = c - g * d.D;
+      for (const [which, param] of [["dgamma", affine.gamma], ["dbeta", affine.beta]] as const) {
+        // perturbed in place and put back exactly
+        const v = param[c], h = steps.get(c)![which];
+        param[c] = v + h;
+        const up = await terms(x, dy, d.HxW, affine.gamma, affine.beta, g * d.D, m, r, act, k, prefix[k], pacer, null);
+        param[c] = v - h;
+        const down = await terms(x, dy, d.HxW, affine.gamma, affine.beta, g * d.D, m, r, act, k, prefix[k], pacer, null);
+        param[c] = v;
+        diffs.get(c)![which] += up - down;
+      }
     }
-    if (!Number.isFinite(data.spread.rstd)) {
-      // eps = 0 on a constant group, or a NaN or Inf in it: the loss is not finite here, and has no derivative
-      numericX.set(i, NaN);
-      continue;
-    }
-    const k = (c - g * d.D) * d.HxW + s;
-    const v = data.x[k];
-    const h = step(data.spread.sd, v);
-    data.x[k] = v + h;
-    const up = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
-    data.x[k] = v - h;
-    const down = await groupLoss(data.x, data.dy, d.HxW, inp.gamma, inp.beta, g * d.D, inp.eps, act, pacer);
-    data.x[k] = v;
-    numericX.set(i, (up - down) / (2 * h));
     await pacer.pace();
   }
   const outputs: GradcheckResult["outputs"] = { dX: check((i) => dxSink.values.get(i)!, numericX, inp.shape, opts.atol, opts.rtol) };
-
-  if (inp.gamma && inp.beta) {
-    // γ_c, β_c: channel c's group in every sample moves. Each is perturbed in place and put back exactly.
-    const perChannel = 2 * 2 * d.N * Math.max(1, M);
-    const channels = sampleIndices(d.C, Math.min(opts.samples, Math.max(1, Math.floor(WORK_BUDGET / perChannel))), opts.seed + 1);
+  if (affine) {
     const numeric = { dgamma: new Map<number, number>(), dbeta: new Map<number, number>() };
-    const { gamma, beta } = inp;
-    const steps = new Map(channels.map((c) => [c, { dgamma: step(Math.max(Math.abs(gamma[c]), 1), gamma[c]), dbeta: step(Math.max(Math.abs(beta[c]), 1), beta[c]) }]));
-    const diffs = new Map(channels.map((c) => [c, { dgamma: 0, dbeta: 0 }]));
-    // by group: each (n, g) group is read once for all of its sampled channels
-    const groups = [...new Set(channels.map((c) => Math.floor(c / d.D)))];
-    for (const g of groups) {
-      const mine = channels.filter((c) => Math.floor(c / d.D) === g);
-      for (let n = 0; n < d.N; n++) {
-        const data = await group(n, g);
-        const L = () => groupLoss(data.x, data.dy, d.HxW, gamma, beta, g * d.D, inp.eps, act, pacer);
-        for (const c of mine) {
-          for (const [which, param] of [["dgamma", gamma], ["dbeta", beta]] as const) {
-            const v = param[c], h = steps.get(c)![which];
-            param[c] = v + h;
-            const up = await L();
-            param[c] = v - h;
-            const down = await L();
-            param[c] = v;
-            diffs.get(c)![which] += up - down;
-          }
-        }
-        await pacer.pace();
-      }
-    }
     for (const c of channels) {
       numeric.dgamma.set(c, diffs.get(c)!.dgamma / (2 * steps.get(c)!.dgamma));
       numeric.dbeta.set(c, diffs.get(c)!.dbeta / (2 * steps.get(c)!.dbeta));

@@ -20,6 +20,11 @@ export function uniform(seed: number): () => number {
   };
 }
 
+/** The stream's state after `count` values (two uniforms each) from `state`. */
+export function skip(state: number, count: number): number {
+  return (state + Math.imul((2 * count) % 4294967296, MULBERRY)) >>> 0;
+}
+
 type Stored = Float32Array | Float64Array | Uint16Array | { length: number; [i: number]: number };
 
 /**
@@ -45,6 +50,11 @@ class NormalStream {
     }
     this.#a = a;
   }
+}
+
+/** Value i of the stream of `seed` into out[i] (as normalsInto would put it there). */
+export function normalAt(out: Stored, i: number, seed: number, scale = 1, offset = 0, store: ((v: number) => number) | null = null): void {
+  new NormalStream(skip(seed >>> 0, i), scale, offset, store).fill(out, i, i + 1);
 }
 
 /** Normal values (Box–Muller) into `out`, each as `out` stores it (rounded to its element type). */

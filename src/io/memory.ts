@@ -4,8 +4,8 @@
  * float16 and bfloat16 values travel as their bit patterns in a Uint16Array.
  */
 import { type Dtype, type FloatArray, isHalf } from "../core/dtype.js";
-import { decodeBF16, encodeBF16 } from "./bfloat16.js";
-import { decodeF16, encodeF16 } from "./float16.js";
+import { bf16ToF32, decodeBF16, encodeBF16 } from "./bfloat16.js";
+import { decodeF16, encodeF16, f16ToF32 } from "./float16.js";
 import type { TensorSink, TensorSource } from "./tensor.js";
 
 /** The array type that holds a dtype's values: Float32Array, Float64Array, or Uint16Array of float16 or bfloat16 bits. */
@@ -32,6 +32,16 @@ export class MemorySource implements TensorSource {
     if (isHalf(this.dtype)) (this.dtype === "float16" ? decodeF16 : decodeBF16)(part as Uint16Array, out, outOffset);
     else out.set(part, outOffset);
   }
+
+  readonly readColumns = (start: number, rows: number, stride: number, width: number, out: Float64Array, outOffset: number, outStride: number): void => {
+    const { data } = this;
+    const decode = this.dtype === "float16" ? f16ToF32 : this.dtype === "bfloat16" ? bf16ToF32 : null;
+    for (let r = 0; r < rows; r++) {
+      const at = start + r * stride, o = outOffset + r;
+      if (decode) for (let k = 0; k < width; k++) out[o + k * outStride] = decode(data[at + k]);
+      else for (let k = 0; k < width; k++) out[o + k * outStride] = data[at + k];
+    }
+  };
 
   async close(): Promise<void> {}
 }

@@ -26,6 +26,12 @@ export interface TensorSource {
    * stored order, read without any copy of the whole. Absent when the source is in C order.
    */
   readonly readStored?: (start: number, count: number, out: FloatArray, outOffset?: number) => Promise<void>;
+  /**
+   * For a source held in memory, where values are read one by one at no cost: `width` columns of
+   * `rows` rows `stride` values apart from `start` (value start + r·stride + k), column by column:
+   * into out[outOffset + k·outStride + r]. Absent for files, which read ranges.
+   */
+  readonly readColumns?: (start: number, rows: number, stride: number, width: number, out: Float64Array, outOffset: number, outStride: number) => void;
   close(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@
  */
 import { Executor, runUnits } from "./executor.js";
 import type { Job, UnitStep } from "./plan.js";
+import { encodeNormals, type NormalsParams, pendingCounts, runNormals } from "./normals.js";
 import { encodeProbe, type ProbeParams, runProbe } from "./probes.js";
 import { execute, type Kind } from "./schedule.js";
 import { instantiateKernels, type KernelExports } from "./wasm.js";
@@ -14,6 +15,8 @@ export interface Runner {
   /** One step over units [u0, u1) of item 0 of the job, shared out among the threads. */
   units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void>;
   probe(p: ProbeParams): Promise<void>;
+  /** A chunk of gradcheck's random values, shared out among the threads; their pending counts, per thread. */
+  normals(p: NormalsParams): Promise<number[]>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -38,6 +41,11 @@ export class InlineRunner implements Runner {
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
     runProbe(this.kernels, this.memory.buffer, alone);
+  }
+  async normals(p: NormalsParams): Promise<number[]> {
+    encodeNormals(this.memory.buffer, p);
+    runNormals(this.kernels, this.memory.buffer, alone);
+    return pendingCounts(this.memory.buffer, 1);
   }
   async close(): Promise<void> {}
 }

@@ -76,6 +76,7 @@ export interface KernelExports {
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;
   stream_read(a: number, n: number): number;
   flops_probe(iters: number, seed: number, f32: number): number;
+  normals(out: number, n: number, state: number, scale: number, offset: number, kind: number, list: number, cap: number): number;
 }
 
 export const WASM_PAGE = 65536;

@@ -7,6 +7,7 @@
 import { Worker } from "node:worker_threads";
 import { type Job, UNIT_STEPS, type UnitStep } from "../plan.js";
 import type { Runner } from "../runner.js";
+import { encodeNormals, type NormalsParams, pendingCounts } from "../normals.js";
 import { encodeProbe, type ProbeParams } from "../probes.js";
 import type { Kind } from "../schedule.js";
 import { kernelModule } from "../wasm.js";
@@ -180,6 +181,12 @@ export class PoolRunner implements Runner {
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
     await this.dispatch(Command.Probe);
+  }
+
+  async normals(p: NormalsParams): Promise<number[]> {
+    encodeNormals(this.memory.buffer, p);
+    await this.dispatch(Command.Normals);
+    return pendingCounts(this.memory.buffer, this.active);
   }
 
   /** Run the following dispatches on the first `k` threads only (1 ≤ k ≤ threads); the others stay idle. */
