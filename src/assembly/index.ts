@@ -27,6 +27,8 @@
 //   coefficients.ts    prep_norm_*, prep_dx: per-channel coefficients; sum_units: combining unit
 //                      partials
 //   probes.ts          stream_*, flops_probe: roofline probes
+//   scan.ts            scan_blocks: info's per-block statistics (min, max, non-finite counts, mean, M2)
+//   compare.ts         compare_blocks: compare's per-block isclose partials (mismatches, max errors, worst)
 
 export {
   stats_run_f32_wide, stats_run_f64, stats_rows_f32_wide, stats_rows_f64,
@@ -40,3 +42,5 @@ export {
 export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_chan_f32_wide, dx_rows_f32_mixed } from "./input-backward";
 export { prep_norm_f32, prep_norm_f64, prep_dx, sum_units } from "./coefficients";
 export { stream_copy, stream_add, stream_triad, stream_read, flops_probe } from "./probes";
+export { scan_blocks } from "./scan";
+export { compare_blocks } from "./compare";

@@ -5,6 +5,7 @@
 import { Executor, runUnits } from "./executor.js";
 import type { Job, UnitStep } from "./plan.js";
 import { encodeProbe, type ProbeParams, runProbe } from "./probes.js";
+import { encodeScan, runScan, type ScanParams } from "./scan.js";
 import { execute, type Kind } from "./schedule.js";
 import { instantiateKernels, type KernelExports } from "./wasm.js";
 
@@ -14,6 +15,8 @@ export interface Runner {
   /** One step over units [u0, u1) of item 0 of the job, shared out among the threads. */
   units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void>;
   probe(p: ProbeParams): Promise<void>;
+  /** A scan of info or compare (scan.ts), its blocks shared out among the threads. */
+  scan(p: ScanParams): Promise<void>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -38,6 +41,10 @@ export class InlineRunner implements Runner {
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
     runProbe(this.kernels, this.memory.buffer, alone);
+  }
+  async scan(p: ScanParams): Promise<void> {
+    encodeScan(this.memory.buffer, p);
+    runScan(this.kernels, this.memory.buffer, alone);
   }
   async close(): Promise<void> {}
 }

@@ -46,6 +46,8 @@ export interface KernelExports {
   stream_triad(a: number, b: number, c: number, s: number, n: number): void;
   stream_read(a: number, n: number): number;
   flops_probe(iters: number, seed: number, f32: number): number;
+  scan_blocks(p: number, n: number, dtype: number, block: number, out: number): void;
+  compare_blocks(a: number, da: number, b: number, db: number, n: number, block: number, atol: number, rtol: number, scratch: number, out: number): void;
 }
 
 export const WASM_PAGE = 65536;

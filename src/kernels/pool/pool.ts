@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import { type Job, UNIT_STEPS, type UnitStep } from "../plan.js";
 import type { Runner } from "../runner.js";
 import { encodeProbe, type ProbeParams } from "../probes.js";
+import { encodeScan, type ScanParams } from "../scan.js";
 import type { Kind } from "../schedule.js";
 import { kernelModule } from "../wasm.js";
 import { Command, CTL, CTL_WORDS, encodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
@@ -74,6 +75,7 @@ export class PoolRunner implements Runner {
   /** Threads taking part in the dispatches (the first `active` of the pool): all but for thread-scaling measurements. */
   private active: number;
   readonly ready: Promise<void>;
+  private up = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -111,8 +113,15 @@ export class PoolRunner implements Runner {
       if (options.unref) w.unref();
       this.workers.push(w);
     }
-    this.ready = Promise.all(started).then(() => undefined);
+    this.ready = Promise.all(started).then(() => {
+      this.up = true;
+    });
     this.ready.catch(() => undefined);
+  }
+
+  /** Whether every thread has started (`ready` has resolved). */
+  get started(): boolean {
+    return this.up;
   }
 
   /** Each thread's heap limits as Node applied them (WORKER_HEAP). */
@@ -180,6 +189,11 @@ export class PoolRunner implements Runner {
   async probe(p: ProbeParams): Promise<void> {
     encodeProbe(this.memory.buffer, p);
     await this.dispatch(Command.Probe);
+  }
+
+  async scan(p: ScanParams): Promise<void> {
+    encodeScan(this.memory.buffer, p);
+    await this.dispatch(Command.Scan);
   }
 
   /** Run the following dispatches on the first `k` threads only (1 ≤ k ≤ threads); the others stay idle. */

@@ -30,6 +30,7 @@ export const enum Command {
   Backward = 2,
   Probe = 3,
   Units = 4,
+  Scan = 5,
   Exit = 99,
 }
 

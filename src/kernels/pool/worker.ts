@@ -8,6 +8,7 @@ import { UNIT_STEPS } from "../plan.js";
 import { execute } from "../schedule.js";
 import { instantiateKernels } from "../wasm.js";
 import { runProbe } from "../probes.js";
+import { runScan } from "../scan.js";
 import { Aborted, barrier, Command, CTL, CTL_WORDS, decodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
 
 const setup = workerData as WorkerSetup;
@@ -40,6 +41,7 @@ for (;;) {
       if (fault === "trap") kernels.stats_run_f64(0xfffffff0, 1024, 0, 0);
       if (fault === "exit") process.exit(7);
       if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
+      else if (cmd === Command.Scan) runScan(kernels, memory.buffer, team);
       else if (cmd === Command.Units) {
         const { job } = decodeJob(memory.buffer);
         const u0 = Atomics.load(ctl, CTL.U0), u1 = Atomics.load(ctl, CTL.U1);
