@@ -26,6 +26,12 @@ export interface TensorSource {
    * stored order, read without any copy of the whole. Absent when the source is in C order.
    */
   readonly readStored?: (start: number, count: number, out: FloatArray, outOffset?: number) => Promise<void>;
+  /**
+   * Values [start, start + count) in stored order (as readStored, or C order when that is absent) as
+   * raw bytes of `dtype` in the host's byte order, into out (count · item size bytes): the file's own
+   * values, for kernels that convert them. Absent where a source has no such bytes.
+   */
+  readonly readStoredRaw?: (start: number, count: number, out: Uint8Array) => Promise<void>;
   close(): Promise<void>;
 }
 
