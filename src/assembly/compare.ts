@@ -128,7 +128,8 @@ function widen(p: usize, n: i32, f16: i32, to: usize): void {
   return true;
 }
 
-@inline function compareBlock<A, B>(pa: usize, pb: usize, n: i32, atol: f64, rtol: f64, out: usize): void {
+/** One block: a function of its own per pair of element types, for the reason scan.ts's scanBlock is. */
+function compareBlock<A, B>(pa: usize, pb: usize, n: i32, atol: f64, rtol: f64, out: usize): void {
   if (n % 4 != 0 || !fast<A, B>(pa, pb, n, atol, rtol, out)) exact<A, B>(pa, pb, n, atol, rtol, out);
 }
 

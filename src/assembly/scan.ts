@@ -195,8 +195,14 @@ const REC: usize = 64;
   return t == 0 ? (reinterpret<u64>(t) >> 63 ? 2 : 1) : 0;
 }
 
-/** The record of the n values of T at p into out. */
-@inline function scanBlock<T>(p: usize, n: i32, out: usize): void {
+/**
+ * The record of the n values of T at p into out. A function of its own per element type (not
+ * inlined into scan_blocks): V8 compiles each on its first call and tiers it up to optimised code
+ * after a few blocks, where one function scanning a whole slice would run its first slices in the
+ * baseline code (measured: the first 8 MiB slice 18 ms against 43–67 ms, the scan of 128 MiB
+ * float32 about 80 against 170 ms, 1.8 against 2.4 ms per warm slice).
+ */
+function scanBlock<T>(p: usize, n: i32, out: usize): void {
   const L = lanesOf<T>();
   const nv = n - n % (2 * L);
   let vc = firstPass<T>(p, nv, false, out);
