@@ -44,7 +44,7 @@ export function isClose(a: number, b: number, atol: number, rtol: number): boole
  * |a − b| as compare reports it: 0 for NaN against NaN and for equal infinities, ∞ for NaN against
  * a number (`close`: whether the pair is close).
  */
-export function absError(a: number, b: number, close: boolean): number {
+function absError(a: number, b: number, close: boolean): number {
   let abs = Math.abs(a - b);
   if (Number.isNaN(abs)) abs = close ? 0 : Infinity; // NaN vs NaN, or NaN vs number
   if (!Number.isFinite(a) && a === b) abs = 0;
@@ -127,20 +127,17 @@ export async function compareSources(engine: Engine, ra: TensorSource, rb: Tenso
   // both in Fortran order: compare in that order, no copies; else a Fortran-order one is read through its C-order copy
   const stored = ra.readStored !== undefined && rb.readStored !== undefined;
   const where = stored ? unravelFortran : unravel;
-  if (!stored) {
-    const resident = (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0);
-    if (resident > budget) {
-      const f = (ra.residentBytes ?? 0) > 0 ? ra : rb, other = f === ra ? rb : ra;
-      throw new InputError(
-        `is in Fortran order and ${other.name} in C order: comparing them needs a C-order copy of ${sizeText(f.residentBytes!)} in memory, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(resident)} or save it in C order (numpy.ascontiguousarray)`,
-        f.name,
-      );
-    }
+  const resident = stored ? 0 : (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0);
+  if (resident > budget) {
+    const f = (ra.residentBytes ?? 0) > 0 ? ra : rb, other = f === ra ? rb : ra;
+    throw new InputError(
+      `is in Fortran order and ${other.name} in C order: comparing them needs a C-order copy of ${sizeText(f.residentBytes!)} in memory, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(resident)} or save it in C order (numpy.ascontiguousarray)`,
+      f.name,
+    );
   }
   const acc = new CompareMerge();
   const inputs = [sideInput(engine, ra, stored), sideInput(engine, rb, stored)] as const;
-  const budgetLeft = Math.max(0, budget - (stored ? 0 : (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0)));
-  await streamScan(engine, { op: ScanOp.Compare, inputs, size: n, budget: budgetLeft, atol, rtol, merge: (r, blocks, start) => acc.add(r, blocks, start) });
+  await streamScan(engine, { op: ScanOp.Compare, inputs, size: n, budget: budget - resident, atol, rtol, merge: (r, blocks, start) => acc.add(r, blocks, start) });
   const { mismatches, maxAbs, maxRel } = acc;
   const w = acc.worst;
   const worst: CompareReport["worst"] = w && { index: where(w.at, ha.shape), a: w.a, b: w.b, abs_error: absError(w.a, w.b, false) };
