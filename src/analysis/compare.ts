@@ -1,15 +1,19 @@
 /**
  * `compare`: NumPy's isclose semantics, |a − b| ≤ atol + rtol·|b| (b the reference), NaN equal to
- * NaN, equal infinities equal; both files streamed in chunks, any pair of float dtypes. Two
+ * NaN, equal infinities equal; both files streamed through the arena in their own dtypes, any pair
+ * of float dtypes, compared by the WebAssembly kernel on the engine's threads. Two
  * Fortran-order files are compared in their stored order; a Fortran-order file against a C-order one
  * needs the former's C-order copy, which must fit the memory budget.
  */
 import { formatShape, sameShape } from "../core/dims.js";
-import type { Dtype } from "../core/dtype.js";
+import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { sizeText } from "../core/units.js";
 import { InputError } from "../errors.js";
 import type { TensorSource } from "../io/tensor.js";
-import { CHUNK, unravel, unravelFortran } from "./chunks.js";
+import type { Engine } from "../kernels/engine.js";
+import { RECORD, SCAN_BLOCK, ScanDtype, scanDtypeOf, ScanOp } from "../kernels/scan.js";
+import { type ScanInput, streamScan } from "../pipeline/scan.js";
+import { unravel, unravelFortran } from "./chunks.js";
 
 export interface CompareReport {
   command: "compare";
@@ -36,8 +40,64 @@ export function isClose(a: number, b: number, atol: number, rtol: number): boole
   return Math.abs(a - b) <= atol + rtol * Math.abs(b);
 }
 
-/** Compare two sources value by value (a the values, b the reference), streamed in chunks, within `budget` bytes. */
-export async function compareSources(ra: TensorSource, rb: TensorSource, atol: number, rtol: number, budget = Infinity): Promise<CompareReport> {
+/**
+ * |a − b| as compare reports it: 0 for NaN against NaN and for equal infinities, ∞ for NaN against
+ * a number (`close`: whether the pair is close).
+ */
+function absError(a: number, b: number, close: boolean): number {
+  let abs = Math.abs(a - b);
+  if (Number.isNaN(abs)) abs = close ? 0 : Infinity; // NaN vs NaN, or NaN vs number
+  if (!Number.isFinite(a) && a === b) abs = 0;
+  return abs;
+}
+
+/**
+ * The kernel's block records (assembly/compare.ts) merged in order, as one loop in order over the
+ * values would have kept them: counts added, the largest errors, and the worst mismatch — the first
+ * of the largest excess over the tolerance, except that an excess that is NaN (NaN against a
+ * number) takes the place whenever it comes.
+ */
+class CompareMerge {
+  mismatches = 0;
+  maxAbs = 0;
+  maxRel = 0;
+  private excess = -Infinity;
+  worst: { at: number; a: number; b: number } | null = null;
+
+  add(r: Float64Array, blocks: number, start: number): void {
+    for (let k = 0; k < blocks; k++) {
+      const o = k * RECORD;
+      this.mismatches += r[o];
+      if (r[o + 1] > this.maxAbs) this.maxAbs = r[o + 1];
+      if (r[o + 2] > this.maxRel) this.maxRel = r[o + 2];
+      const i = r[o + 3], nan = r[o + 5] === 1;
+      if (i < 0 || !(nan || r[o + 4] > this.excess)) continue;
+      this.excess = nan ? Infinity : r[o + 4];
+      this.worst = { at: start + k * SCAN_BLOCK + i, a: r[o + 6], b: r[o + 7] };
+    }
+  }
+}
+
+/**
+ * How a side goes into the arena: its file's own bytes when they are in the order compared (both
+ * files in C order, or both in Fortran order), else through its reader (a Fortran-order file's
+ * C-order copy) as float32 or float64.
+ */
+function sideInput(engine: Engine, src: TensorSource, stored: boolean): ScanInput {
+  if (src.readStoredRaw && (src.readStored !== undefined) === stored) {
+    const size = itemSizeOf(src.dtype), raw = src.readStoredRaw;
+    return { dtype: scanDtypeOf(src.dtype), read: (start, count, ptr) => raw(start, count, new Uint8Array(engine.memory.buffer, ptr, count * size)) };
+  }
+  const read = stored ? src.readStored! : src.read.bind(src);
+  if (src.dtype === "float64") return { dtype: ScanDtype.F64, read: (start, count, ptr) => read(start, count, engine.arena.f64(ptr, count)) };
+  return { dtype: ScanDtype.F32, read: (start, count, ptr) => read(start, count, engine.arena.f32(ptr, count)) };
+}
+
+/**
+ * Compare two sources value by value (a the values, b the reference) on the engine's threads,
+ * streamed in slices within `budget` bytes (which a Fortran-order file's C-order copy must fit).
+ */
+export async function compareSources(engine: Engine, ra: TensorSource, rb: TensorSource, atol: number, rtol: number, budget = Infinity): Promise<CompareReport> {
   const ha = ra, hb = rb;
   const base = {
     command: "compare" as const,
@@ -65,48 +125,22 @@ export async function compareSources(ra: TensorSource, rb: TensorSource, atol: n
   }
   const n = ha.size;
   // both in Fortran order: compare in that order, no copies; else a Fortran-order one is read through its C-order copy
-  const stored = ra.readStored && rb.readStored;
-  const readA = stored ? ra.readStored! : ra.read.bind(ra), readB = stored ? rb.readStored! : rb.read.bind(rb);
+  const stored = ra.readStored !== undefined && rb.readStored !== undefined;
   const where = stored ? unravelFortran : unravel;
-  if (!stored) {
-    const resident = (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0);
-    if (resident > budget) {
-      const f = (ra.residentBytes ?? 0) > 0 ? ra : rb, other = f === ra ? rb : ra;
-      throw new InputError(
-        `is in Fortran order and ${other.name} in C order: comparing them needs a C-order copy of ${sizeText(f.residentBytes!)} in memory, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(resident)} or save it in C order (numpy.ascontiguousarray)`,
-        f.name,
-      );
-    }
+  const resident = stored ? 0 : (ra.residentBytes ?? 0) + (rb.residentBytes ?? 0);
+  if (resident > budget) {
+    const f = (ra.residentBytes ?? 0) > 0 ? ra : rb, other = f === ra ? rb : ra;
+    throw new InputError(
+      `is in Fortran order and ${other.name} in C order: comparing them needs a C-order copy of ${sizeText(f.residentBytes!)} in memory, over --memory ${sizeText(budget)}; raise --memory to ${sizeText(resident)} or save it in C order (numpy.ascontiguousarray)`,
+      f.name,
+    );
   }
-  const bufA = new Float64Array(Math.min(CHUNK, Math.max(1, n)));
-  const bufB = new Float64Array(bufA.length);
-  let mismatches = 0, maxAbs = 0, maxRel = 0;
-  let worst: CompareReport["worst"] = null;
-  let worstExcess = -Infinity;
-  for (let start = 0; start < n; start += bufA.length) {
-    const m = Math.min(bufA.length, n - start);
-    const va = bufA.subarray(0, m), vb = bufB.subarray(0, m);
-    await readA(start, m, va);
-    await readB(start, m, vb);
-    for (let i = 0; i < m; i++) {
-      const a = va[i], b = vb[i];
-      const close = isClose(a, b, atol, rtol);
-      let abs = Math.abs(a - b);
-      if (Number.isNaN(abs)) abs = close ? 0 : Infinity; // NaN vs NaN, or NaN vs number
-      if (!Number.isFinite(a) && a === b) abs = 0;
-      if (abs > maxAbs) maxAbs = abs;
-      const rel = abs === 0 ? 0 : abs / Math.abs(b);
-      if (rel > maxRel) maxRel = rel;
-      if (!close) {
-        mismatches++;
-        const excess = abs - (atol + rtol * Math.abs(b));
-        if (excess > worstExcess || Number.isNaN(excess)) {
-          worstExcess = Number.isNaN(excess) ? Infinity : excess;
-          worst = { index: where(start + i, ha.shape), a, b, abs_error: abs };
-        }
-      }
-    }
-  }
+  const acc = new CompareMerge();
+  const inputs = [sideInput(engine, ra, stored), sideInput(engine, rb, stored)] as const;
+  await streamScan(engine, { op: ScanOp.Compare, inputs, size: n, budget: budget - resident, atol, rtol, merge: (r, blocks, start) => acc.add(r, blocks, start) });
+  const { mismatches, maxAbs, maxRel } = acc;
+  const w = acc.worst;
+  const worst: CompareReport["worst"] = w && { index: where(w.at, ha.shape), a: w.a, b: w.b, abs_error: absError(w.a, w.b, false) };
   const close = mismatches === 0;
   return {
     ...base,

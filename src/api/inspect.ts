@@ -1,11 +1,12 @@
 /** compareFiles and describeFile: the `compare` and `info` commands as functions. */
 import { type CompareReport, compareSources } from "../analysis/compare.js";
-import { type Summary, SummaryAccumulator } from "../analysis/info.js";
+import { type Summary, summarize, valuesInput } from "../analysis/info.js";
 import { type ContainerFormat, inspectTensorFile, type ListedTensor } from "../io/inspect.js";
-import { forEachRawChunk, isNumeric } from "../io/npy/values.js";
+import { isNumeric } from "../io/npy/values.js";
 import { closeAll, openTensors } from "../io/open.js";
 import { checkMemory } from "../core/params.js";
 import { DEFAULT_MEMORY } from "../pipeline/slices.js";
+import { type GroupNormEngine, withEngine } from "./engine.js";
 
 export type { CompareReport } from "../analysis/compare.js";
 
@@ -14,20 +15,35 @@ export interface CompareOptions {
   atol?: number;
   /** Relative tolerance, times |b| (default 1e-5; 1.6e-2 when either file is bfloat16). */
   rtol?: number;
-  /** Bytes a Fortran-order file's C-order copy may take when the other file is in C order (default 384 MiB). */
+  /**
+   * Bytes of the slices in flight, and of a Fortran-order file's C-order copy when the other file is
+   * in C order (default 384 MiB).
+   */
   memory?: number;
+  threads?: number;
+  engine?: GroupNormEngine;
 }
 
 /** Are the values of `a` close to those of the reference `b`? NumPy's isclose, streamed. */
-export async function compareFiles(a: string, b: string, o: CompareOptions = {}): Promise<CompareReport> {
-  const src = await openTensors({ a, b });
-  try {
-    // bfloat16 holds 8 significant bits: PyTorch's assert_close defaults for it
-    const bf16 = src.a!.dtype === "bfloat16" || src.b!.dtype === "bfloat16";
-    return await compareSources(src.a!, src.b!, o.atol ?? (bf16 ? 1e-5 : 1e-6), o.rtol ?? (bf16 ? 1.6e-2 : 1e-5), checkMemory(o.memory, DEFAULT_MEMORY));
-  } finally {
-    await closeAll(src);
-  }
+export function compareFiles(a: string, b: string, o: CompareOptions = {}): Promise<CompareReport> {
+  const budget = checkMemory(o.memory, DEFAULT_MEMORY);
+  return withEngine(o, async (engine) => {
+    const src = await openTensors({ a, b });
+    try {
+      // bfloat16 holds 8 significant bits: PyTorch's assert_close defaults for it
+      const bf16 = src.a!.dtype === "bfloat16" || src.b!.dtype === "bfloat16";
+      return await compareSources(engine, src.a!, src.b!, o.atol ?? (bf16 ? 1e-5 : 1e-6), o.rtol ?? (bf16 ? 1.6e-2 : 1e-5), budget);
+    } finally {
+      await closeAll(src);
+    }
+  });
+}
+
+export interface DescribeOptions {
+  /** Bytes of the slices in flight while the statistics are computed (default 384 MiB). */
+  memory?: number;
+  threads?: number;
+  engine?: GroupNormEngine;
 }
 
 export interface InfoReport extends NullableSummary {
@@ -76,7 +92,8 @@ type NullableSummary = { [K in keyof Summary]: Summary[K] | null };
  * A tensor's header facts and, for numeric dtypes, summary statistics (over the finite values),
  * streamed; for a container named without a key (`a.npz`, `m.safetensors`), the list of its tensors.
  */
-export async function describeFile(name: string): Promise<InfoReport | ContainerInfoReport> {
+export async function describeFile(name: string, o: DescribeOptions = {}): Promise<InfoReport | ContainerInfoReport> {
+  const budget = checkMemory(o.memory, DEFAULT_MEMORY);
   const found = await inspectTensorFile(name);
   if (found.kind === "container") {
     const l = found.listing;
@@ -87,9 +104,7 @@ export async function describeFile(name: string): Promise<InfoReport | Container
     let summary: NullableSummary = { min: null, max: null, mean: null, std: null, nan: null, posinf: null, neginf: null };
     let statistics = `not computed for ${h.element.kind === "c" ? "complex" : h.element.name} values`;
     if (isNumeric(h)) {
-      const acc = new SummaryAccumulator();
-      await forEachRawChunk(h.source, h.values, (v) => acc.add(v));
-      summary = acc.result();
+      summary = await withEngine(o, (engine) => summarize(engine, valuesInput(engine, h.source, h.values), h.size, budget));
       statistics = "computed";
     }
     return {

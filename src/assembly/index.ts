@@ -34,6 +34,8 @@
 //                      array (tests, accuracy measurements)
 //   probes.ts          stream_*, flops_probe: roofline probes
 //   random.ts          normals: gradcheck's seeded random inputs as float32, float16 or bfloat16
+//   scan.ts            scan_blocks: info's per-block statistics (min, max, non-finite counts, mean, M2)
+//   compare.ts         compare_blocks: compare's per-block isclose partials (mismatches, max errors, worst)
 
 export {
   stats_run_f32_wide, stats_run_f64, stats_rows_f32_wide, stats_rows_f64,
@@ -54,3 +56,5 @@ export { dx_chan_f32, dx_chan_f64, dx_rows_f32, dx_rows_f64, dx_rows_g_f32, dx_c
 export { prep_norm_f32, prep_norm_f64, prep_dx, prep_norm_f32_i, prep_norm_f64_i, prep_dx_i, sum_units } from "./coefficients";
 export { stream_copy, stream_add, stream_triad, stream_read, flops_probe } from "./probes";
 export { normals } from "./random";
+export { scan_blocks } from "./scan";
+export { compare_blocks } from "./compare";

@@ -32,6 +32,12 @@ export interface TensorSource {
    * into out[outOffset + k·outStride + r]. Absent for files, which read ranges.
    */
   readonly readColumns?: (start: number, rows: number, stride: number, width: number, out: Float64Array, outOffset: number, outStride: number) => void;
+  /**
+   * Values [start, start + count) in stored order (as readStored, or C order when that is absent) as
+   * raw bytes of `dtype` in the host's byte order, into out (count · item size bytes): the file's own
+   * values, for kernels that convert them. Absent where a source has no such bytes.
+   */
+  readonly readStoredRaw?: (start: number, count: number, out: Uint8Array) => Promise<void>;
   close(): Promise<void>;
 }
 

@@ -69,6 +69,16 @@ export class RawArray {
     }
   }
 
+  /**
+   * Elements [start, start+count) in stored order as raw bytes in the host's byte order into out
+   * (count · itemSize bytes), for kernels that convert the file's own dtype themselves.
+   */
+  async readRaw(start: number, count: number, out: Uint8Array): Promise<void> {
+    const bytes = count * this.itemSize;
+    await this.bytes.read(out, 0, bytes, this.dataOffset + start * this.itemSize);
+    if (this.littleEndian !== HOST_LE) swapInPlace(Buffer.from(out.buffer, out.byteOffset, bytes), this.itemSize);
+  }
+
   release(): void {
     this.#scratch = undefined;
   }

@@ -8,6 +8,7 @@ import { Executor } from "./executor.js";
 import { buildJob, type Geometry, type JobMemory } from "./plan.js";
 import { PoolRunner } from "./pool/pool.js";
 import { InlineRunner, type Runner } from "./runner.js";
+import { encodeScan, runScan, type ScanParams } from "./scan.js";
 import { createSharedMemory, instantiateKernels } from "./wasm.js";
 
 export interface ForwardResult {
@@ -80,6 +81,21 @@ export class Engine implements JobMemory {
 
   async close(): Promise<void> {
     await this.runner.close();
+  }
+
+  /**
+   * A scan of info or compare (scan.ts) on the pool, or on this thread while the pool's threads are
+   * still starting (tens of milliseconds after the engine is made, as long as reading a few hundred
+   * MB from the page cache): a short command never waits for them, and a block's record is the same
+   * whichever thread scans it.
+   */
+  async scan(p: ScanParams): Promise<void> {
+    if (this.runner instanceof PoolRunner && !this.runner.started) {
+      encodeScan(this.memory.buffer, p);
+      runScan(this.executor().k, this.memory.buffer, { ith: 0, nth: 1, barrier: () => undefined });
+      return;
+    }
+    await this.runner.scan(p);
   }
 
   alloc(bytes: number): number {

@@ -6,6 +6,7 @@ import { Executor, runUnits } from "./executor.js";
 import type { Job, UnitStep } from "./plan.js";
 import { encodeNormals, type NormalsParams, pendingCounts, runNormals } from "./normals.js";
 import { encodeProbe, type ProbeParams, runProbe } from "./probes.js";
+import { encodeScan, runScan, type ScanParams } from "./scan.js";
 import { execute, type Kind } from "./schedule.js";
 import { instantiateKernels, type KernelExports } from "./wasm.js";
 
@@ -17,6 +18,8 @@ export interface Runner {
   probe(p: ProbeParams): Promise<void>;
   /** A chunk of gradcheck's random values, shared out among the threads; their pending counts, per thread. */
   normals(p: NormalsParams): Promise<number[]>;
+  /** A scan of info or compare (scan.ts), its blocks shared out among the threads. */
+  scan(p: ScanParams): Promise<void>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -46,6 +49,10 @@ export class InlineRunner implements Runner {
     encodeNormals(this.memory.buffer, p);
     runNormals(this.kernels, this.memory.buffer, alone);
     return pendingCounts(this.memory.buffer, 1);
+  }
+  async scan(p: ScanParams): Promise<void> {
+    encodeScan(this.memory.buffer, p);
+    runScan(this.kernels, this.memory.buffer, alone);
   }
   async close(): Promise<void> {}
 }

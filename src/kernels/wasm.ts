@@ -77,6 +77,8 @@ export interface KernelExports {
   stream_read(a: number, n: number): number;
   flops_probe(iters: number, seed: number, f32: number): number;
   normals(out: number, n: number, state: number, scale: number, offset: number, kind: number, list: number, cap: number): number;
+  scan_blocks(p: number, n: number, dtype: number, block: number, out: number): void;
+  compare_blocks(a: number, da: number, b: number, db: number, n: number, block: number, atol: number, rtol: number, scratch: number, out: number): void;
 }
 
 export const WASM_PAGE = 65536;

@@ -2,7 +2,7 @@
  * The pipeline of a streamed run: while slice k is computed, slice k+1 is read and slice k−1
  * written, through a fixed set of buffers; and the per-phase timing its report carries.
  */
-import type { Slice, SlicePlan } from "./slices.js";
+import type { Slice } from "./slices.js";
 
 export interface Phases {
   read: number;
@@ -43,22 +43,22 @@ export function toSeconds(p: Phases): Phases {
  * compute(k) and write(k−1) proceed together (min(3, slices) buffers are needed). Steps of one kind
  * run in slice order. Times per phase are busy times (they overlap); `total` is the wall time.
  */
-export async function pipeline<B>(
-  slices: SlicePlan,
+export async function pipeline<B, S extends { index: number } = Slice>(
+  slices: { readonly count: number; at(index: number): S },
   buffers: B[],
   steps: {
-    read(s: Slice, b: B): Promise<void>;
-    compute(s: Slice, b: B): Promise<void>;
-    write(s: Slice, b: B): Promise<void>;
+    read(s: S, b: B): Promise<void>;
+    compute(s: S, b: B): Promise<void>;
+    write(s: S, b: B): Promise<void>;
   },
-  onSlice?: (done: Slice) => void,
+  onSlice?: (done: S) => void,
 ): Promise<Phases> {
   const { timed, finish } = phaseTimer();
   const S = slices.count;
   const nb = buffers.length;
   if (nb < Math.min(3, S)) throw new Error(`pipeline: ${nb} buffers for ${S} slices`);
   // the slices in flight, made as they enter (the plan describes them, it does not hold them)
-  const inFlight: Slice[] = [];
+  const inFlight: S[] = [];
   for (let k = 0; k < S + 2; k++) {
     const work: Promise<void>[] = [];
     if (k < S) {

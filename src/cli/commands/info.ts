@@ -30,11 +30,12 @@ export const infoCommand = defineCommand({
   name: "info",
   description: "header facts of a tensor (.npy, file.npz:key, file.safetensors:name) of any dtype and summary statistics of its values, or what a container holds",
   args: [["<X>", "the tensor (x.npy, a.npz:key, m.safetensors:name), or a container (a.npz, m.safetensors) to list"]],
-  flags: [],
+  flags: ["threads", "memory"],
+  help: { memory: "memory for the slices in flight while the statistics are computed, e.g. 64M (default 384M)" },
   examples: ["groupnorm info x.npy", "groupnorm info model.safetensors --json", "groupnorm info arrays.npz:x"],
   async run(ctx, [x], f) {
     const { describeFile } = await import("../../api/inspect.js");
-    const r = await describeFile(x);
+    const r = await describeFile(x, { memory: f.memory, engine: ctx.engine(f.threads) });
     if (f.json) return ctx.console.document(r);
     if (!("dtype" in r)) return printListing(ctx.console, r);
     const c = ctx.console.out;

@@ -93,7 +93,12 @@ export class NpyReader implements TensorSource {
     } catch (e) {
       return Promise.reject(e);
     }
-    const run = this.#queue.then(() => this.#readNow(start, count, out, outOffset));
+    return this.#serial(() => this.#readNow(start, count, out, outOffset));
+  }
+
+  /** Run `f` after the reads queued before it (they share the scratch buffer and the C-order copy). */
+  #serial(f: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(f);
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -107,14 +112,23 @@ export class NpyReader implements TensorSource {
       } catch (e) {
         return Promise.reject(e);
       }
-      const run = this.#queue.then(async () => {
+      return this.#serial(async () => {
         if (!this.#bytes) throw new Error("NpyReader.readStored: reader is closed");
         if (count > 0) await this.#readFileOrder(start, count, out, outOffset);
       });
-      this.#queue = run.catch(() => undefined);
-      return run;
     };
   }
+
+  /** Elements in the file's own order as raw bytes in the host's byte order (TensorSource.readStoredRaw). */
+  readonly readStoredRaw = (start: number, count: number, out: Uint8Array): Promise<void> => {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > this.header.size || out.length < count * this.header.itemSize) {
+      return Promise.reject(new RangeError(`NpyReader.readStoredRaw: range [${start}, ${start}+${count}) is outside [0, ${this.header.size}) or its bytes do not fit ${out.length}`));
+    }
+    return this.#serial(async () => {
+      if (!this.#bytes) throw new Error("NpyReader.readStoredRaw: reader is closed");
+      if (count > 0) await this.#raw.readRaw(start, count, out);
+    });
+  };
 
   async close(): Promise<void> {
     await this.#queue;

@@ -35,17 +35,25 @@ function decode(raw: Buffer, n: number, d: RawDescription, out: Float64Array): v
   else out.set(view as ArrayLike<number>);
 }
 
-/** Calls `f` with consecutive chunks of the values (stored order) as float64. */
-export async function forEachRawChunk(bytes: ByteSource, d: RawDescription, f: (values: Float64Array) => void): Promise<void> {
-  const b = d.element.bytes!;
-  const per = Math.max(1, Math.floor(CHUNK_BYTES / 8));
-  const raw = alignedBuffer(per * b);
-  const out = new Float64Array(per);
-  for (let done = 0; done < d.size; ) {
-    const n = Math.min(per, d.size - done);
-    await bytes.read(raw, 0, n * b, d.dataOffset + done * b);
-    decode(raw, n, d, out);
-    f(n === per ? out : out.subarray(0, n));
-    done += n;
+/** The values of a numeric element type by range (stored order), decoded to float64 through a bounded scratch buffer. */
+export class RawValues {
+  #raw: Buffer | undefined;
+
+  constructor(
+    readonly bytes: ByteSource,
+    readonly d: RawDescription,
+  ) {}
+
+  /** Values [start, start + count) into out[0 ...]. */
+  async read(start: number, count: number, out: Float64Array): Promise<void> {
+    const b = this.d.element.bytes!;
+    const per = Math.max(1, Math.floor(CHUNK_BYTES / 8));
+    this.#raw ??= alignedBuffer(Math.min(per, Math.max(1, this.d.size)) * b);
+    for (let done = 0; done < count; ) {
+      const n = Math.min(per, count - done);
+      await this.bytes.read(this.#raw, 0, n * b, this.d.dataOffset + (start + done) * b);
+      decode(this.#raw, n, this.d, out.subarray(done, done + n));
+      done += n;
+    }
   }
 }

@@ -38,6 +38,19 @@ export class SafetensorsSource implements TensorSource {
     return run;
   }
 
+  /** The tensor's bytes (little-endian in the file) in the host's byte order (TensorSource.readStoredRaw). */
+  readonly readStoredRaw = (start: number, count: number, out: Uint8Array): Promise<void> => {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > this.size || out.length < count * this.#raw.itemSize) {
+      return Promise.reject(new RangeError(`SafetensorsSource.readStoredRaw: range [${start}, ${start}+${count}) is outside the tensor or its bytes do not fit ${out.length}`));
+    }
+    const run = this.#queue.then(() => {
+      if (!this.#bytes) throw new Error("SafetensorsSource.readStoredRaw: source is closed");
+      return count === 0 ? undefined : this.#raw.readRaw(start, count, out);
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  };
+
   async close(): Promise<void> {
     await this.#queue;
     const b = this.#bytes;

@@ -9,6 +9,7 @@ import { type Job, UNIT_STEPS, type UnitStep } from "../plan.js";
 import type { Runner } from "../runner.js";
 import { encodeNormals, type NormalsParams, pendingCounts } from "../normals.js";
 import { encodeProbe, type ProbeParams } from "../probes.js";
+import { encodeScan, type ScanParams } from "../scan.js";
 import type { Kind } from "../schedule.js";
 import { kernelModule } from "../wasm.js";
 import { Command, CTL, CTL_WORDS, encodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
@@ -75,6 +76,7 @@ export class PoolRunner implements Runner {
   /** Threads taking part in the dispatches (the first `active` of the pool): all but for thread-scaling measurements. */
   private active: number;
   readonly ready: Promise<void>;
+  private up = false;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -112,8 +114,15 @@ export class PoolRunner implements Runner {
       if (options.unref) w.unref();
       this.workers.push(w);
     }
-    this.ready = Promise.all(started).then(() => undefined);
+    this.ready = Promise.all(started).then(() => {
+      this.up = true;
+    });
     this.ready.catch(() => undefined);
+  }
+
+  /** Whether every thread has started (`ready` has resolved). */
+  get started(): boolean {
+    return this.up;
   }
 
   /** Each thread's heap limits as Node applied them (WORKER_HEAP). */
@@ -187,6 +196,11 @@ export class PoolRunner implements Runner {
     encodeNormals(this.memory.buffer, p);
     await this.dispatch(Command.Normals);
     return pendingCounts(this.memory.buffer, this.active);
+  }
+
+  async scan(p: ScanParams): Promise<void> {
+    encodeScan(this.memory.buffer, p);
+    await this.dispatch(Command.Scan);
   }
 
   /** Run the following dispatches on the first `k` threads only (1 ≤ k ≤ threads); the others stay idle. */

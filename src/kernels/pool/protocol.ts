@@ -31,6 +31,7 @@ export const enum Command {
   Probe = 3,
   Units = 4,
   Normals = 5,
+  Scan = 6,
   Exit = 99,
 }
 

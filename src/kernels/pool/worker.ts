@@ -9,6 +9,7 @@ import { execute } from "../schedule.js";
 import { instantiateKernels } from "../wasm.js";
 import { runNormals } from "../normals.js";
 import { runProbe } from "../probes.js";
+import { runScan } from "../scan.js";
 import { Aborted, barrier, Command, CTL, CTL_WORDS, decodeJob, type WorkerMessage, type WorkerSetup } from "./protocol.js";
 
 const setup = workerData as WorkerSetup;
@@ -42,6 +43,7 @@ for (;;) {
       if (fault === "exit") process.exit(7);
       if (cmd === Command.Probe) runProbe(kernels, memory.buffer, team);
       else if (cmd === Command.Normals) runNormals(kernels, memory.buffer, team);
+      else if (cmd === Command.Scan) runScan(kernels, memory.buffer, team);
       else if (cmd === Command.Units) {
         const { job } = decodeJob(memory.buffer);
         const u0 = Atomics.load(ctl, CTL.U0), u1 = Atomics.load(ctl, CTL.U1);
