@@ -43,7 +43,7 @@ const time = async (f) => {
   return (performance.now() - t0) / 1000;
 };
 let stats = await engine.forward(geo, 1e-5, x, x, gamma, beta);
-const forward = (a) => () => engine.forward(geo, 1e-5, x, x, gamma, beta, a);
+const forward = (a) => () => engine.forward(geo, 1e-5, x, x, gamma, beta, { act: a });
 const backward = (a) => () => engine.backward(geo, 1e-5, { dy, x, dx: dy }, gamma, stats, a ? { act: a, beta } : null);
 const median = (v) => {
   const s = [...v].sort((p, q) => p - q);

@@ -48,7 +48,7 @@ async function run(threads: number, d: Dims, precision: Precision, v: Inputs) {
     view(px).set(v.x);
     view(pdy).set(v.dy);
     const geo = { ...d, precision };
-    const f = await e.forward(geo, 1e-5, px, py, v.gamma, v.beta, true);
+    const f = await e.forward(geo, 1e-5, px, py, v.gamma, v.beta, { variance: true });
     const b = await e.backward(geo, 1e-5, { dy: pdy, x: px, dx: pdx }, v.gamma, null);
     return { y: Float64Array.from(view(py)), dx: Float64Array.from(view(pdx)), ...f, ds: b.ds, db: b.db };
   } finally {

@@ -119,8 +119,7 @@ export class Engine implements JobMemory {
     y: number,
     gamma: ArrayLike<number> | null,
     beta: ArrayLike<number> | null,
-    variance = false,
-    act = 0,
+    { variance = false, act = 0 }: { variance?: boolean; act?: number } = {},
   ): Promise<ForwardResult> {
     const mark = this.arena.used;
     try {
