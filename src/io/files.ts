@@ -159,6 +159,11 @@ export function swapInPlace(b: Buffer, itemSize: 2 | 4 | 8): void {
  */
 export async function openForWriting(path: string, temporary: boolean): Promise<FileHandle> {
   if (!temporary) return open(path, "w");
-  closeSync(openSync(path, "wx"));
+  createTemporarySync(path);
   return open(path, "r+");
+}
+
+/** Create a temporary (empty, exclusively: it must not exist), synchronously: see openForWriting. */
+export function createTemporarySync(path: string): void {
+  closeSync(openSync(path, "wx"));
 }

@@ -8,13 +8,13 @@
  * file are written into it together, whole or not at all like any other.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
 import type { ContainerTarget, ContainerWriter } from "./container-writer.js";
-import { errnoWords, ioError, kindOf } from "./files.js";
+import { createTemporarySync, errnoWords, ioError, kindOf } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
 import { NpzWriter } from "./npz/writer.js";
 import { locateTensor } from "./open.js";
@@ -262,7 +262,7 @@ export class OutputSet {
     let text = "";
     const path = entry.tmp ?? entry.target;
     try {
-      if (entry.tmp) closeSync(openSync(path, "wx")); // created synchronously: see files.ts openForWriting
+      if (entry.tmp) createTemporarySync(path);
     } catch (e) {
       throw new InputError(`cannot create: ${errnoWords(e)}`, target);
     }
