@@ -1,5 +1,4 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
-import { performance } from "node:perf_hooks";
 import { groupNormDims, type Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkEps, checkLayout, checkMemory } from "../core/params.js";
@@ -78,6 +77,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
+    engine.resetUse(); // the report gives the threads this call computed on
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = groupNormDims(x.shape, o.groups, layout, x.name);
@@ -113,7 +113,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         eps,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         ...report,
-        threads: engine.threads,
+        threads: engine.threadsUsed,
         slices: run.slices,
         bytes: { read: x.size * itemSizeOf(x.dtype), written },
         seconds: toSeconds(run.phases),

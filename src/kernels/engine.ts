@@ -2,13 +2,20 @@
  * The production GroupNorm path on one shared WebAssembly memory: tensors are placed in the arena
  * by the caller (the pipeline reads straight into it), the engine adds its scratch, runs the kernels
  * and hands back the small per-group and per-channel results.
+ *
+ * Each job runs on the calling thread or on the pool of worker threads, whichever finishes it
+ * sooner (results are bitwise the same either way): the pool is started only for work large enough
+ * to pay for starting it, and takes only the jobs large enough to gain from a second thread. The
+ * crossovers are measured (docs/performance.md, "One thread or the pool").
  */
 import { Arena } from "./arena.js";
 import { Executor } from "./executor.js";
-import { buildJob, type Geometry, type JobMemory } from "./plan.js";
-import { PoolRunner } from "./pool/pool.js";
+import { buildJob, type Geometry, type Job, type JobMemory, unitOffset, type UnitStep } from "./plan.js";
+import type { PoolRunner } from "./pool/pool.js";
+import type { ProbeParams } from "./probes.js";
 import { InlineRunner, type Runner } from "./runner.js";
-import { createSharedMemory, instantiateKernels } from "./wasm.js";
+import type { Kind } from "./schedule.js";
+import { createSharedMemory } from "./wasm.js";
 
 export interface ForwardResult {
   mean: Float64Array; // N·G
@@ -21,37 +28,139 @@ export interface BackwardResult extends ForwardResult {
   db: Float64Array;
 }
 
+/**
+ * "auto": the pool for the work large enough to gain from it (POOL_START_BYTES, POOL_JOB_BYTES);
+ * "always": every job on the pool, started with the engine (the roofline's thread counts, the tests
+ * of the pool itself, fault injection).
+ */
+export type PoolUse = "auto" | "always";
+
 export interface EngineOptions {
-  /** Compute threads: 1 runs on the calling thread, more start a worker pool. */
+  /**
+   * The most compute threads a job uses: 1 computes on the calling thread; more keep a pool of that
+   * many worker threads for the jobs large enough to gain from them (started at the first such work).
+   */
   threads?: number;
+  /** Which jobs run on the pool (default "auto"). */
+  pool?: PoolUse;
   /** Last-level cache size, for the split schedule's waves (default 8 MiB). */
   cacheBytes?: number;
   /** Let the process exit while the pool is idle (its workers are unreferenced between jobs). */
   unref?: boolean;
-  /** Test-only: make pool thread 0 fail ("trap" or "exit"). */
+  /** Test-only: make pool thread 0 fail ("trap" or "exit"); implies pool "always". */
   fault?: "trap" | "exit";
 }
 
 /** Cache size the split schedule assumes when the host's is not given. */
 const DEFAULT_CACHE_BYTES = 8 << 20;
 
+/**
+ * Work (tensor bytes through the kernels: X for a forward, dY and X for a backward) below which
+ * starting the pool's threads costs more than they save: one call of that size, or a streamed run
+ * announced by expect(). Measured end to end, file to file, 1 thread against 2 (scripts/crossover.js).
+ */
+export const POOL_START_BYTES = 32 << 20;
+/** A job below this many tensor bytes is done sooner on the calling thread even with the pool up. */
+export const POOL_JOB_BYTES = 1 << 20;
+
 export class Engine implements JobMemory {
   readonly memory: WebAssembly.Memory;
   readonly arena: Arena;
-  readonly runner: Runner;
+  /** The most threads a job uses (the pool's size when it runs). */
+  readonly threads: number;
+  readonly pool: PoolUse;
+  private readonly inline: InlineRunner;
+  private readonly options: EngineOptions;
+  /** The pool once its start has begun, and whether its threads are all up. */
+  private poolRunner: PoolRunner | null = null;
+  private poolUp = false;
+  private starting: Promise<void> | null = null;
+  private startFailure: unknown = null;
+  private closed = false;
+  /** Threads taking part in pool jobs (useThreads). */
+  private active: number;
+  /** The most threads a job used since resetUse(). */
+  private widest = 1;
 
   constructor(options: EngineOptions = {}) {
     this.memory = createSharedMemory();
     this.arena = new Arena(this.memory);
-    const threads = options.threads ?? 1;
-    this.runner =
-      threads > 1
-        ? new PoolRunner(this.memory, threads, options.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: options.fault, unref: options.unref })
-        : new InlineRunner(this.memory);
+    this.threads = options.threads ?? 1;
+    this.active = this.threads;
+    this.options = options;
+    this.pool = options.fault ? "always" : (options.pool ?? "auto");
+    this.inline = new InlineRunner(this.memory);
+    if (this.threads > 1 && this.pool === "always") void this.startPool();
   }
 
-  get threads(): number {
-    return this.runner.threads;
+  /** Whether the pool's threads have been started (they may still be starting). */
+  get poolStarted(): boolean {
+    return this.starting !== null;
+  }
+
+  /** The pool, once its start has begun (null before). */
+  get workerPool(): PoolRunner | null {
+    return this.poolRunner;
+  }
+
+  /** The most threads any job used since resetUse() (1 when all ran on the calling thread). */
+  get threadsUsed(): number {
+    return this.widest;
+  }
+
+  resetUse(): void {
+    this.widest = 1;
+  }
+
+  /** Start the pool (once); resolves when its threads are up, rejects if one failed to start. */
+  private startPool(): Promise<void> {
+    this.starting ??= (async () => {
+      try {
+        const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
+        if (this.closed) throw new Error("the engine is closed");
+        const o = this.options;
+        this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
+        await this.poolRunner.ready;
+        this.poolUp = true;
+      } catch (e) {
+        this.startFailure = e;
+        throw e;
+      }
+    })();
+    this.starting.catch(() => undefined); // seen by the job that needs the pool
+    return this.starting;
+  }
+
+  /**
+   * Announce work of `bytes` tensor bytes about to come in smaller jobs (a streamed run's slices):
+   * when that much pays for the pool, its threads start now, while the first slices are read.
+   */
+  expect(bytes: number): void {
+    if (this.threads > 1 && this.pool === "auto" && bytes >= POOL_START_BYTES) void this.startPool();
+  }
+
+  /**
+   * The runner for a job of `bytes` tensor bytes. "auto": this thread for a job too small to gain
+   * from a second one; the pool for a job that pays for the pool's start by itself (it waits for
+   * the threads); in between, the pool only once its threads are up (started by expect() or an
+   * earlier job): a job that comes while they start runs here rather than wait.
+   */
+  private async runnerFor(bytes: number): Promise<Runner> {
+    if (this.threads === 1) return this.inline;
+    if (this.pool === "auto") {
+      if (bytes < POOL_JOB_BYTES) return this.inline;
+      if (bytes < POOL_START_BYTES && !this.poolUp && this.startFailure === null) return this.inline;
+    }
+    await this.startPool(); // rethrows a failed start
+    return this.onPool();
+  }
+
+  /** The running pool, set to the threads taking part. */
+  private onPool(): PoolRunner {
+    const pool = this.poolRunner!;
+    pool.useThreads(this.active);
+    this.widest = Math.max(this.widest, this.active);
+    return pool;
   }
 
   /**
@@ -59,25 +168,46 @@ export class Engine implements JobMemory {
    * scaling); `useThreads(this.threads)` restores the whole pool. The scratch stays sized for all.
    */
   useThreads(k: number): void {
-    if (this.runner instanceof PoolRunner) this.runner.useThreads(k);
-    else if (k !== 1) throw new RangeError(`a single-thread engine runs on 1 thread, not ${k}`);
+    if (!Number.isInteger(k) || k < 1 || k > this.threads) {
+      throw new RangeError(this.threads === 1 ? `a single-thread engine runs on 1 thread, not ${k}` : `threads taking part must be 1 to ${this.threads}, got ${k}`);
+    }
+    this.active = k;
   }
-
-  private mainExec: Executor | undefined;
 
   /** An executor on this thread, for the serial steps of chunked items. */
   executor(): Executor {
-    this.mainExec ??= new Executor(instantiateKernels(this.memory), this.memory, 0);
-    return this.mainExec;
+    return this.inline.exec;
   }
 
-  /** Resolves when every pool thread is up (at once for the single-thread path). */
+  /** Resolves when the pool's threads are up, if it was started ("always" starts it with the engine). */
   async ready(): Promise<void> {
-    if (this.runner instanceof PoolRunner) await this.runner.ready;
+    if (this.starting) await this.starting;
   }
 
   async close(): Promise<void> {
-    await this.runner.close();
+    this.closed = true;
+    await this.starting?.catch(() => undefined);
+    await this.poolRunner?.close();
+  }
+
+  /** Run a whole job (in `run`) on the runner its size calls for. */
+  async run(kind: Kind, job: Job): Promise<void> {
+    const values = job.N * job.C * job.HxW;
+    const bytes = values * (job.precision === "f32" ? 4 : 8) * (kind === "backward" ? 2 : 1);
+    await (await this.runnerFor(bytes)).run(kind, job);
+  }
+
+  /** One step over units [u0, u1) of item 0 of `job` (chunked items), shared out as its size calls for. */
+  async units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void> {
+    const tensors = step === "grad" || step === "gradWide" || step === "dx" ? 2 : 1;
+    await (await this.runnerFor((unitOffset(job, u1) - unitOffset(job, u0)) * tensors)).units(step, job, u0, u1);
+  }
+
+  /** A probe (the roofline's bandwidth and compute measurements): on the pool whenever there is one. */
+  async probe(p: ProbeParams): Promise<void> {
+    if (this.threads === 1) return this.inline.probe(p);
+    await this.startPool();
+    await this.onPool().probe(p);
   }
 
   alloc(bytes: number): number {
@@ -106,7 +236,7 @@ export class Engine implements JobMemory {
     try {
       const NG = geo.N * geo.G;
       const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false });
-      await this.runner.run("forward", job);
+      await this.run("forward", job);
       return { mean: this.arena.f64(job.mean, NG).slice(), rstd: this.arena.f64(job.rstd, NG).slice() };
     } finally {
       this.arena.release(mark);
@@ -128,7 +258,7 @@ export class Engine implements JobMemory {
     try {
       const NG = geo.N * geo.G, NC = geo.N * geo.C;
       const job = buildJob(this, geo, { eps, tensors: ptrs, gamma, stats, gradients: true, wantDx: ptrs.dx !== 0 });
-      await this.runner.run("backward", job);
+      await this.run("backward", job);
       return {
         mean: this.arena.f64(job.mean, NG).slice(),
         rstd: this.arena.f64(job.rstd, NG).slice(),
