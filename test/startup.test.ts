@@ -3,6 +3,10 @@
 // file formats or the verify and roofline engines; a command loads those when it runs. Checked by
 // the modules the process resolves (a resolve hook), not by time.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { bin } from "./helpers/cli.js";
 
@@ -11,16 +15,18 @@ import { register } from "node:module";
 register("data:text/javascript," + encodeURIComponent(\`
 export async function resolve(s, c, n) { const r = await n(s, c); if (r.url.startsWith("file:")) process.stderr.write("LOADED " + r.url + "\\\\n"); return r; }\`));`)}`;
 
-function loaded(args: string[]): { status: number | null; modules: string[] } {
-  const r = spawnSync(process.execPath, ["--import", hook, bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-  const modules = [...new Set(r.stderr.split("\n").filter((l) => l.startsWith("LOADED ")).map((l) => l.slice(7).replace(/^.*?\/(dist|node_modules)\//, "$1/")))];
+/** The modules a run resolves: through the command (its bundle), or through the unbundled dist/cli/main.js. */
+function loaded(args: string[], unbundled = true): { status: number | null; modules: string[] } {
+  const entry = unbundled ? ["--input-type=module", "-e", `import { main } from ${JSON.stringify(new URL("../dist/cli/main.js", import.meta.url).href)}; process.exitCode = await main(process.argv.slice(1));`, "--"] : [bin];
+  const r = spawnSync(process.execPath, ["--import", hook, ...entry, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const modules = [...new Set(r.stderr.split("\n").filter((l) => l.startsWith("LOADED ")).map((l) => l.slice(7).replace(/^.*?\/(bin|dist|node_modules)\//, "$1/")))];
   return { status: r.status, modules };
 }
 
 /** What help and --version must never load. */
 const HEAVY = [/^dist\/kernels\//, /^dist\/pipeline\//, /^dist\/api\//, /^dist\/io\/npy\//, /^dist\/io\/(npz|safetensors)\//, /^dist\/io\/(outputs|container-writer|open|inspect)/, /^node_modules\/(yauzl|yazl)\//, /^dist\/verify\/(run|reference|check)/, /^dist\/roofline\/(measure|svg|host)/, /^dist\/checks\//, /^dist\/analysis\//, /^node_modules\/(npyjs|cli-progress|chalk)\//];
 
-describe("start-up loads only what the command needs", () => {
+describe("start-up loads only what the command needs (the modules, unbundled)", () => {
   it.each([["--version"], ["--help"], ["forward", "--help"], ["verify", "backward", "--help"], ["roofline", "--help"], ["gradcheck", "--help"]].map((a) => [a.join(" "), a] as const))("groupnorm %s", (_, args) => {
     const r = loaded([...args]);
     expect(r.status).toBe(0);
@@ -33,5 +39,37 @@ describe("start-up loads only what the command needs", () => {
     expect(r.status).toBe(0);
     expect(r.modules.some((m) => m.startsWith("dist/kernels/"))).toBe(true);
     expect(r.modules.some((m) => m.startsWith("dist/api/gradcheck"))).toBe(true);
+  });
+});
+
+// The command runs its bundle (scripts/bundle.js): what --help needs in dist/bundle/main.js, the
+// engine, the pipeline and the .npy format in one chunk ("lib"), the containers and the pool in
+// chunks of their own.
+describe("the bundled command loads one file for help, two for a .npy forward", () => {
+  const chunk = (m: string) => /^dist\/bundle\/([a-z]+)(-[\w-]+)?\.js$/.exec(m)?.[1] ?? m;
+  it("--version loads no module but the command's own file", () => {
+    const r = loaded(["--version"], false);
+    expect(r.status).toBe(0);
+    expect(r.modules).toEqual(["bin/groupnorm.js"]);
+  });
+  it.each([["--help"], ["forward", "--help"], ["verify", "backward", "--help"]].map((a) => [a.join(" "), a] as const))("groupnorm %s: main.js alone", (_, args) => {
+    const r = loaded([...args], false);
+    expect(r.status).toBe(0);
+    expect(r.modules.map(chunk).sort()).toEqual(["bin/groupnorm.js", "main"]);
+  });
+  it("a .npy forward: main.js and lib, no containers, no pool; an .npz input adds the containers", () => {
+    const out = mkdtempSync(join(tmpdir(), "groupnorm-startup-"));
+    try {
+      const x = fileURLToPath(new URL("../fixtures/cases/nc_f32/x.npy", import.meta.url));
+      const r = loaded(["forward", x, "--groups", "2", "--out-dir", out, "--quiet"], false);
+      expect(r.status).toBe(0);
+      expect(r.modules.map(chunk).sort()).toEqual(["bin/groupnorm.js", "lib", "main"]);
+      const npz = fileURLToPath(new URL("../fixtures/containers/one.npz", import.meta.url));
+      const z = loaded(["info", npz], false);
+      expect(z.status).toBe(0);
+      expect(z.modules.map(chunk)).toContain("containers");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
