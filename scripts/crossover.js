@@ -7,7 +7,7 @@
 //   files: `groupnorm forward` and `backward` file to file, --threads 1 against --threads 2 with
 //          every job on the pool (GROUPNORM_POOL=always: its start-up included), by file size;
 //          alternated, medians of per-round ratios.
-//   node scripts/crossover.js [jobs|files|both] [--rounds 7] [--layout nchw]
+//   node scripts/crossover.js [jobs|files|both] [--rounds 7] [--layout nchw] [--kib 64,256,…] (jobs' tensor sizes)
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -35,7 +35,7 @@ async function jobs() {
   const one = new Engine({ threads: 1 }), two = new Engine({ threads: 2, pool: "always" });
   await two.ready();
   console.log(`jobs (${layout} float32, G = 32, C = 64; load ${load()}): median µs per job, 1 thread / 2-thread pool, and the ratio (> 1: the pool is faster)`);
-  for (const kib of [64, 128, 256, 512, 1024, 2048, 4096, 8192]) {
+  for (const kib of (arg("kib", "64,256,1024,4096,8192,16384,32768,65536")).split(",").map(Number)) {
     const n = (kib * 1024) / 4, C = 64, N = Math.min(16, Math.max(1, n / (C * 256)));
     const hw = n / (N * C);
     const geo = { ...groupNormDims(layout === "nchw" ? [N, C, hw] : [N, hw, C], 32, layout), precision: "f32" };
@@ -74,7 +74,7 @@ function files() {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS; // every node process would parse the bundle first (see bench.js)
   try {
-    const sizes = [1, 2, 4, 8, 16, 32, 64, 128]; // MiB of float32: (N, 64, 64, 64)
+    const sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]; // MiB of float32: (N, 64, 64, 64)
     const make = `import numpy as np, sys\nfor n in map(int, sys.argv[2:]):\n    r = np.random.default_rng(n)\n    for k in ('x', 'dy'): np.save(f"{sys.argv[1]}/{k}{n}.npy", r.standard_normal((n, 64, 64, 64), dtype=np.float32))\n`;
     const py = spawnSync("/usr/bin/python3", ["-c", make, dir, ...sizes.map(String)], { encoding: "utf8" });
     if (py.status !== 0) throw new Error(`making the inputs needs /usr/bin/python3 with numpy: ${py.stderr}`);

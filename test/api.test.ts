@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEngine, decodeFloat16, encodeFloat16, groupNorm, groupNormBackward, InputError, type Dtype, type Layout, type TensorData } from "groupnorm";
 import { groupNormDims } from "../src/core/dims.js";
-import { POOL_START_BYTES } from "../src/kernels/engine.js";
+import { POOL_JOB_BYTES, POOL_START_BYTES } from "../src/kernels/engine.js";
 import { readNpy, readNpyHeader } from "../src/io/npy/index.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { cases, casePath } from "./helpers/fixtures.js";
@@ -155,12 +155,14 @@ describe("bad input rejects with InputError, never exits", () => {
 });
 
 describe("as a package", () => {
-  // large enough (POOL_START_BYTES) that the default engine of 2 threads starts its pool
-  const HW = POOL_START_BYTES / (4 * 32 * 4);
+  // calls of POOL_JOB_BYTES that add up to POOL_START_BYTES: the default engine of 2 threads starts its pool
+  const HW = POOL_JOB_BYTES / (4 * 32 * 4), CALLS = POOL_START_BYTES / POOL_JOB_BYTES;
   const script = (threads: number) => `
     import { groupNorm } from "groupnorm";
     const x = Float32Array.from({ length: 4 * 32 * ${HW} }, (_, i) => Math.sin(i));
-    const { y, mean } = await groupNorm(x, [4, 32, ${HW}], { groups: 8, threads: ${threads} });
+    let r;
+    for (let i = 0; i < ${CALLS}; i++) r = await groupNorm(x, [4, 32, ${HW}], { groups: 8, threads: ${threads} });
+    const { y, mean } = r;
     console.log(y.length, mean.length, y.reduce((a, b) => a + b * b, 0).toFixed(1));`;
   it.each([1, 2])("a script that calls groupNorm once (threads %d) exits by itself", (threads) => {
     const t = Date.now();

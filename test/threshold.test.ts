@@ -62,17 +62,27 @@ describe("an engine of 2 threads, pool \"auto\"", () => {
     expect(auto.workerPool).toBe(null);
   });
 
-  it("a job of POOL_START_BYTES starts the pool and runs on it, bitwise as on one thread", async () => {
-    const auto = engine({ threads: 2 }), one = engine({ threads: 1 });
-    // forward moves X: N·C·HxW float32 values of POOL_START_BYTES in all
-    const shape = [2, 32, POOL_START_BYTES / (2 * 32 * 4)];
-    const a = await both(auto, shape, 8, "nchw", "f32", 7);
-    const o = await both(one, shape, 8, "nchw", "f32", 7);
-    expect(auto.poolStarted).toBe(true);
-    expect(a.threads).toBe(2);
-    expect(o.threads).toBe(1);
-    a.out.forEach((buf, i) => expect(buf.equals(o.out[i]), `output ${i}`).toBe(true));
-  }, 60_000);
+  it("jobs of POOL_JOB_BYTES start the pool once they add up to POOL_START_BYTES, and then run on it, bitwise as before", async () => {
+    const auto = engine({ threads: 2 });
+    const n = POOL_JOB_BYTES / 4, shape = [4, 16, n / 64];
+    const geo = { ...groupNormDims(shape, 4, "nchw"), precision: "f32" as const };
+    const px = auto.arena.alloc(n * 4), py = auto.arena.alloc(n * 4);
+    auto.arena.f32(px, n).set(randn(n, 9, 2, 0.5));
+    const y = () => Buffer.from(new Uint8Array(auto.memory.buffer as ArrayBuffer, py, n * 4));
+    const jobs = POOL_START_BYTES / POOL_JOB_BYTES;
+    let first: Buffer | null = null, firstStats: number[] = [];
+    for (let k = 1; k <= jobs; k++) {
+      auto.resetUse();
+      const r = await auto.forward(geo, 1e-5, px, py, null, null);
+      expect(auto.threadsUsed, `job ${k}`).toBe(k < jobs ? 1 : 2);
+      expect(auto.poolStarted, `job ${k}`).toBe(k === jobs);
+      if (!first) [first, firstStats] = [Buffer.from(y()), [...r.mean, ...r.rstd]];
+      else if (k === jobs) {
+        expect(y().equals(first)).toBe(true);
+        expect([...r.mean, ...r.rstd]).toEqual(firstStats);
+      }
+    }
+  }, 120_000);
 
   it("expect() of a large run starts the pool; jobs then take it only from POOL_JOB_BYTES up", async () => {
     const auto = engine({ threads: 2 });
@@ -83,6 +93,8 @@ describe("an engine of 2 threads, pool \"auto\"", () => {
     await auto.ready();
     const small = await both(auto, [2, 8, 64, 8], 4, "nchw", "f32"); // 32 KiB
     expect(small.threads).toBe(1);
+    const under = await both(auto, [4, 16, (POOL_JOB_BYTES - 4096) / (4 * 16 * 4)], 4, "nchw", "f32"); // a forward just under POOL_JOB_BYTES
+    expect(under.threads).toBe(2); // ran here; its backward (dY and X, twice the bytes) on the pool
     const job = [4, 16, POOL_JOB_BYTES / (4 * 16 * 4)]; // forward POOL_JOB_BYTES
     const large = await both(auto, job, 4, "nchw", "f32");
     expect(large.threads).toBe(2);

@@ -55,13 +55,21 @@ export interface EngineOptions {
 const DEFAULT_CACHE_BYTES = 8 << 20;
 
 /**
- * Work (tensor bytes through the kernels: X for a forward, dY and X for a backward) below which
- * starting the pool's threads costs more than they save: one call of that size, or a streamed run
- * announced by expect(). Measured end to end, file to file, 1 thread against 2 (scripts/crossover.js).
+ * The crossovers, measured by scripts/crossover.js (docs/performance.md, "One thread or the pool").
+ * Work here is tensor bytes through the kernels: X for a forward, dY and X for a backward.
+ *
+ * POOL_START_BYTES: the work that pays for starting the pool's threads. File to file, 1 thread
+ * against 2 with the pool's start included, no run up to 256 MiB forward or 512 MiB backward (of
+ * input) was faster on the pool; it starts from 1 GiB (one call, a streamed run announced by
+ * expect(), or the jobs of POOL_JOB_BYTES and more that an engine ran on the calling thread).
+ *
+ * POOL_JOB_BYTES: the least a job takes to the pool once it runs. No job up to 64 MiB was faster on
+ * a warm pool than on the calling thread on this 2-core machine under the load it had (a load
+ * average of 5 to 11); unloaded, a 128 MiB in-memory job runs 1.6–1.9× faster on 2 threads (the
+ * roofline's runs D and F). The pool takes whole slices (8 MiB, the streamed runs' slice), no less.
  */
-export const POOL_START_BYTES = 32 << 20;
-/** A job below this many tensor bytes is done sooner on the calling thread even with the pool up. */
-export const POOL_JOB_BYTES = 1 << 20;
+export const POOL_START_BYTES = 1 << 30;
+export const POOL_JOB_BYTES = 8 << 20;
 
 export class Engine implements JobMemory {
   readonly memory: WebAssembly.Memory;
@@ -71,14 +79,14 @@ export class Engine implements JobMemory {
   readonly pool: PoolUse;
   private readonly inline: InlineRunner;
   private readonly options: EngineOptions;
-  /** The pool once its start has begun, and whether its threads are all up. */
+  /** The pool once its start has begun. */
   private poolRunner: PoolRunner | null = null;
-  private poolUp = false;
   private starting: Promise<void> | null = null;
-  private startFailure: unknown = null;
   private closed = false;
   /** Threads taking part in pool jobs (useThreads). */
   private active: number;
+  /** Bytes of the jobs of POOL_JOB_BYTES and more run on this thread while there was no pool. */
+  private sizable = 0;
   /** The most threads a job used since resetUse(). */
   private widest = 1;
 
@@ -115,17 +123,11 @@ export class Engine implements JobMemory {
   /** Start the pool (once); resolves when its threads are up, rejects if one failed to start. */
   private startPool(): Promise<void> {
     this.starting ??= (async () => {
-      try {
-        const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
-        if (this.closed) throw new Error("the engine is closed");
-        const o = this.options;
-        this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
-        await this.poolRunner.ready;
-        this.poolUp = true;
-      } catch (e) {
-        this.startFailure = e;
-        throw e;
-      }
+      const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
+      if (this.closed) throw new Error("the engine is closed");
+      const o = this.options;
+      this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
+      await this.poolRunner.ready;
     })();
     this.starting.catch(() => undefined); // seen by the job that needs the pool
     return this.starting;
@@ -133,7 +135,7 @@ export class Engine implements JobMemory {
 
   /**
    * Announce work of `bytes` tensor bytes about to come in smaller jobs (a streamed run's slices):
-   * when that much pays for the pool, its threads start now, while the first slices are read.
+   * when that much pays for the pool, its threads start now, while the first slice is read.
    */
   expect(bytes: number): void {
     if (this.threads > 1 && this.pool === "auto" && bytes >= POOL_START_BYTES) void this.startPool();
@@ -141,15 +143,20 @@ export class Engine implements JobMemory {
 
   /**
    * The runner for a job of `bytes` tensor bytes. "auto": this thread for a job too small to gain
-   * from a second one; the pool for a job that pays for the pool's start by itself (it waits for
-   * the threads); in between, the pool only once its threads are up (started by expect() or an
-   * earlier job): a job that comes while they start runs here rather than wait.
+   * from a second one. A larger job starts the pool once such jobs add up to POOL_START_BYTES, as
+   * much as pays for the start (a single job that large, a run announced by expect(), or many calls
+   * on one engine: what ran here before is never more than the start would have cost). Once the
+   * pool is started a larger job waits for its threads if they are still starting: a long job on
+   * this thread would also hold up its event loop (a signal's handler, among others).
    */
   private async runnerFor(bytes: number): Promise<Runner> {
     if (this.threads === 1) return this.inline;
     if (this.pool === "auto") {
       if (bytes < POOL_JOB_BYTES) return this.inline;
-      if (bytes < POOL_START_BYTES && !this.poolUp && this.startFailure === null) return this.inline;
+      if (this.starting === null) {
+        this.sizable += bytes;
+        if (this.sizable < POOL_START_BYTES) return this.inline;
+      }
     }
     await this.startPool(); // rethrows a failed start
     return this.onPool();

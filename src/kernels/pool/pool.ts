@@ -112,10 +112,13 @@ export class PoolRunner implements Runner {
           });
         }),
       );
-      if (options.unref) w.unref();
       this.workers.push(w);
     }
-    this.ready = Promise.all(started).then(() => undefined);
+    // referenced while they start (the engine waits for them: an unreferenced start would let the
+    // process exit under an await), unreferenced from then on while idle
+    this.ready = Promise.all(started).finally(() => {
+      if (options.unref) for (const w of this.workers) w.unref();
+    }).then(() => undefined);
     this.ready.catch(() => undefined);
   }
 
