@@ -8,6 +8,8 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   // the version alone needs no command parser: the package file, printed as commander would
   process.stdout.write(`${require("../package.json").version}\n`);
 } else {
+  // Node 22.1+ keeps compiled ES modules between runs (the pool's worker threads); Node 20 has no such cache
+  require("node:module").enableCompileCache?.();
   const { main } = load(require("node:path").join(__dirname, "../dist/bundle/main.cjs"));
   main(argv).then((status) => {
     process.exitCode = status;

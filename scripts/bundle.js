@@ -45,6 +45,7 @@ await build({
   output: {
     ...output,
     format: "cjs",
+    dynamicImportInCjs: false, // require() for the externals too: vm.Script has no import() of its own
     entryFileNames: "[name].cjs",
     chunkFileNames: "[name]-[hash].cjs",
     codeSplitting: {
