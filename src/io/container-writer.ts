@@ -7,10 +7,10 @@
  * so the container can also go to a device (/dev/null) written through.
  */
 import type { FileHandle } from "node:fs/promises";
-import { open, unlink } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../core/dtype.js";
 import { encodeBF16 } from "./bfloat16.js";
-import { ioError, readFully, swapInPlace, writeFully } from "./files.js";
+import { ioError, openNew, readFully, swapInPlace, writeFully } from "./files.js";
 import { encodeF16 } from "./float16.js";
 import type { TensorSink } from "./tensor.js";
 
@@ -57,7 +57,7 @@ class Spill {
     if (!this.#fh) {
       this.#path = this.scratch();
       try {
-        this.#fh = await open(this.#path, "wx+");
+        this.#fh = await openNew(this.#path, true); // read and write
       } catch (e) {
         throw ioError(e, this.display, "create");
       }
@@ -146,7 +146,7 @@ export abstract class ContainerWriter {
 
   static async openTarget(t: ContainerTarget): Promise<FileHandle> {
     try {
-      return await open(t.path, t.temporary ? "wx" : "w");
+      return await openNew(t.path, t.temporary);
     } catch (e) {
       throw ioError(e, t.display, "create");
     }

@@ -2,7 +2,7 @@
  * File access shared by the tensor formats: opening inputs (regular files only), exact reads and
  * writes at a position, and Node's errno codes turned into one-line InputErrors naming the file.
  */
-import { constants, type Stats } from "node:fs";
+import { closeSync, constants, openSync, type Stats } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { InputError } from "../errors.js";
 
@@ -14,6 +14,19 @@ export function randomHex(bytes: number): string {
   let s = "";
   for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
   return s;
+}
+
+/**
+ * Open a new file (`temporary`: one that must not exist yet, never through a link; otherwise a
+ * device written through). A new file is made synchronously, then opened without O_CREAT: a
+ * signal's handler (which runs between the main thread's tasks and removes the run's temporaries)
+ * then finds it there, and no creation is still in flight on a libuv thread to make it again after
+ * the handler removed it.
+ */
+export async function openNew(path: string, temporary: boolean): Promise<FileHandle> {
+  if (!temporary) return open(path, "w");
+  closeSync(openSync(path, "wx"));
+  return open(path, "r+");
 }
 
 /** Largest single read/write request handed to the OS. */

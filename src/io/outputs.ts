@@ -7,7 +7,7 @@
  * `FILE.npz[:KEY]` or `FILE.safetensors[:KEY]` is a member of that container: the outputs naming one
  * file are written into it together, whole or not at all like any other.
  */
-import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
@@ -259,11 +259,11 @@ export class OutputSet {
   /** A text output (written at commit), checked and reserved now so a bad path fails before the work. */
   async createText(target: string, o: CreateOptions): Promise<{ set(text: string): void }> {
     const entry = this.reserve(target, o);
-    const { writeFile, open } = await import("node:fs/promises");
+    const { writeFile } = await import("node:fs/promises");
     let text = "";
     const path = entry.tmp ?? entry.target;
     try {
-      if (entry.tmp) await (await open(path, "wx")).close();
+      if (entry.tmp) closeSync(openSync(path, "wx")); // made now, not in flight when a signal's handler runs
     } catch (e) {
       throw new InputError(`cannot create: ${errnoWords(e)}`, target);
     }

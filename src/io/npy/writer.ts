@@ -2,12 +2,12 @@
  * Writing .npy files: a little-endian, C-order file (NumPy's own header layout, padded to 64 bytes)
  * written sequentially into a temporary path that the caller renames on success.
  */
-import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
 import { encodeF16 } from "../float16.js";
-import { type ErrnoLike, ioError, randomHex, swapInPlace, writeFully } from "../files.js";
+import { type ErrnoLike, ioError, openNew, randomHex, swapInPlace, writeFully } from "../files.js";
 import type { TensorSink } from "../tensor.js";
 import { checkShape, encodeNpyHeader } from "./encode.js";
 import { CHUNK_BYTES, shapeRepr } from "./format.js";
@@ -49,7 +49,7 @@ export class NpyWriter implements TensorSink {
     const temporary = o.temporary ?? true;
     let fh: FileHandle;
     try {
-      fh = await open(path, temporary ? "wx" : "w");
+      fh = await openNew(path, temporary);
     } catch (e) {
       throw ioError(e, display, "create");
     }
