@@ -65,8 +65,9 @@ const DEFAULT_CACHE_BYTES = 8 << 20;
  *
  * POOL_JOB_BYTES: the least a job takes to the pool once it runs. No job up to 64 MiB was faster on
  * a warm pool than on the calling thread on this 2-core machine under the load it had (a load
- * average of 5 to 11); unloaded, a 128 MiB in-memory job runs 1.6–1.9× faster on 2 threads (the
- * roofline's runs D and F). The pool takes whole slices (8 MiB, the streamed runs' slice), no less.
+ * average of 5 to 11); unloaded, a 128 MiB in-memory forward runs about 1.5–2× faster on 2
+ * threads (docs/performance.md: one thread's 0.23–0.26 ns per value against the roofline's runs D
+ * and F). The pool takes whole slices (8 MiB, the streamed runs' slice), no less.
  */
 export const POOL_START_BYTES = 1 << 30;
 export const POOL_JOB_BYTES = 8 << 20;
