@@ -12,12 +12,16 @@
 // together. The bench therefore runs in rounds: in each round and layout, C STREAM, then our kernels,
 // then PyTorch, seconds apart; every ratio compares measurements of the same round. It prints the
 // median of the per-round ratios and each round's own ratios.
+// Then the "command-line" section (scripts/bench-cli.js): whole commands, wall time, beside
+// `node -e 0` and `cp`, in rounds likewise.
 //   node scripts/bench.js [--shape 16,512,64,64] [--groups 32] [--threads 2] [--runs 20] [--rounds 5]
+//                         [--only kernels|command-line]
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { commandLine } from "./bench-cli.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const arg = (name, dflt) => {
@@ -29,6 +33,8 @@ const groups = arg("groups", "32");
 const threads = arg("threads", "2");
 const runs = arg("runs", "20");
 const rounds = Math.max(1, Number(arg("rounds", "5")));
+const only = arg("only", null);
+if (only !== null && only !== "kernels" && only !== "command-line") throw new Error(`--only kernels or --only command-line, not ${only}`);
 const [N, C, H, W] = shape.split(",").map(Number);
 const TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
 const PYTHON = "/usr/bin/python3";
@@ -78,89 +84,94 @@ const median = (v) => {
 const ms = (s) => (s * 1e3).toFixed(2);
 const pct = (r) => `${(r * 100).toFixed(0)}%`;
 
-const build = buildStream();
-console.log(`groupnorm bench: shape (${shape}), G=${groups}, float32, ${threads} threads, best of ${runs} runs, ${rounds} rounds`);
-if (build.error) console.log(`C STREAM: ${build.error}`);
+function kernels() {
+  const build = buildStream();
+  console.log(`groupnorm bench: shape (${shape}), G=${groups}, float32, ${threads} threads, best of ${runs} runs, ${rounds} rounds`);
+  if (build.error) console.log(`C STREAM: ${build.error}`);
 
-// samples[kernel] = per-round measurements; fusedSamples[kernel]: the activation's
-const samples = new Map();
-const fusedSamples = new Map();
-let torchError = null;
-for (let round = 1; round <= rounds; round++) {
-  for (const layout of ["nchw", "nhwc"]) {
-    const c = stream(build);
-    const o = ours(layout);
-    const t = torch(layout);
-    if (t.error) torchError = t.error;
-    for (const k of o.kernels) {
-      const key = `${k.name} ${layout}`;
-      const roof = k.name === "forward" ? "copy" : "add";
-      const s = {
-        round,
-        seconds: k.seconds,
-        median: k.median_seconds,
-        gbps: k.gbps,
-        cStream: c.error ? null : c[`${roof}_gbps`],
-        wasm: o.attainable[`${roof}_gbps`],
-        torch: t.error ? null : t[k.name].best,
-      };
-      if (!samples.has(key)) samples.set(key, []);
-      samples.get(key).push(s);
+  // samples[kernel] = per-round measurements; fusedSamples[kernel]: the activation's
+  const samples = new Map();
+  const fusedSamples = new Map();
+  let torchError = null;
+  for (let round = 1; round <= rounds; round++) {
+    for (const layout of ["nchw", "nhwc"]) {
+      const c = stream(build);
+      const o = ours(layout);
+      const t = torch(layout);
+      if (t.error) torchError = t.error;
+      for (const k of o.kernels) {
+        const key = `${k.name} ${layout}`;
+        const roof = k.name === "forward" ? "copy" : "add";
+        const s = {
+          round,
+          seconds: k.seconds,
+          median: k.median_seconds,
+          gbps: k.gbps,
+          cStream: c.error ? null : c[`${roof}_gbps`],
+          wasm: o.attainable[`${roof}_gbps`],
+          torch: t.error ? null : t[k.name].best,
+        };
+        if (!samples.has(key)) samples.set(key, []);
+        samples.get(key).push(s);
+      }
+      const f = fused(layout);
+      const tf = torch(layout, true);
+      if (tf.error) torchError = tf.error;
+      for (const name of ["forward", "backward"]) {
+        const key = `${name} ${layout}`;
+        if (!fusedSamples.has(key)) fusedSamples.set(key, []);
+        fusedSamples.get(key).push({ round, plain: f[name].plain, fused: f[name].fused, ratio: f[name].ratio, torch: tf.error ? null : tf[name].best, torchPlain: tf.error ? null : tf[`plain_${name}`].best });
+      }
     }
-    const f = fused(layout);
-    const tf = torch(layout, true);
-    if (tf.error) torchError = tf.error;
-    for (const name of ["forward", "backward"]) {
-      const key = `${name} ${layout}`;
-      if (!fusedSamples.has(key)) fusedSamples.set(key, []);
-      fusedSamples.get(key).push({ round, plain: f[name].plain, fused: f[name].fused, ratio: f[name].ratio, torch: tf.error ? null : tf[name].best, torchPlain: tf.error ? null : tf[`plain_${name}`].best });
-    }
+    process.stderr.write(`round ${round}/${rounds} done\n`);
   }
-  process.stderr.write(`round ${round}/${rounds} done\n`);
+
+  console.log("");
+  console.log("Median over rounds of the per-round figures (each ratio compares measurements of one round):");
+  console.log("");
+  console.log("| kernel | groupnorm ms | GB/s | C STREAM GB/s | vs C STREAM | vs WASM probe | PyTorch ms | speed-up |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const [key, v] of samples) {
+    const roof = key.startsWith("forward") ? "copy" : "add";
+    const withC = v.filter((s) => s.cStream);
+    const withT = v.filter((s) => s.torch);
+    console.log(
+      `| ${key} | ${ms(median(v.map((s) => s.seconds)))} | ${median(v.map((s) => s.gbps)).toFixed(1)} | ` +
+        `${withC.length ? `${roof} ${median(withC.map((s) => s.cStream)).toFixed(1)}` : "n/a"} | ` +
+        `${withC.length ? pct(median(withC.map((s) => s.gbps / s.cStream))) : "n/a"} | ` +
+        `${pct(median(v.map((s) => s.gbps / s.wasm)))} | ` +
+        `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
+        `${withT.length ? `${median(withT.map((s) => s.torch / s.seconds)).toFixed(2)}×` : "n/a"} |`,
+    );
+  }
+  console.log("");
+  console.log("Each round (ms: ours / PyTorch; % of the C STREAM roof measured just before ours):");
+  for (const [key, v] of samples) {
+    const parts = v.map((s) => `${ms(s.seconds)}${s.torch ? ` / ${ms(s.torch)}` : ""}${s.cStream ? ` (${pct(s.gbps / s.cStream)} of ${s.cStream.toFixed(0)})` : ""}`);
+    console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
+  }
+
+  console.log("");
+  console.log(`Fused activation (silu), median over rounds; each round's ratio is the median of ${runs} alternated runs (plain, fused, plain, …) on the same buffers:`);
+  console.log("");
+  console.log("| kernel | plain ms | with silu ms | ratio | target | PyTorch silu(group_norm) ms | PyTorch's own ratio | speed-up |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const [key, v] of fusedSamples) {
+    const withT = v.filter((s) => s.torch);
+    console.log(
+      `| ${key} | ${ms(median(v.map((s) => s.plain)))} | ${ms(median(v.map((s) => s.fused)))} | ${median(v.map((s) => s.ratio)).toFixed(2)}× | ${key.startsWith("forward") ? "≤ 1.15×" : "≤ 1.2×"} | ` +
+        `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
+        `${withT.length ? `${median(withT.map((s) => s.torch / s.torchPlain)).toFixed(2)}×` : "n/a"} | ` +
+        `${withT.length ? `${median(withT.map((s) => s.torch / s.fused)).toFixed(2)}×` : "n/a"} |`,
+    );
+  }
+  console.log("");
+  console.log("Each round (ms: plain / with silu, ratio; PyTorch with silu):");
+  for (const [key, v] of fusedSamples) {
+    const parts = v.map((s) => `${ms(s.plain)} / ${ms(s.fused)} (${s.ratio.toFixed(2)}×)${s.torch ? `; ${ms(s.torch)}` : ""}`);
+    console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
+  }
 }
 
-console.log("");
-console.log("Median over rounds of the per-round figures (each ratio compares measurements of one round):");
-console.log("");
-console.log("| kernel | groupnorm ms | GB/s | C STREAM GB/s | vs C STREAM | vs WASM probe | PyTorch ms | speed-up |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
-for (const [key, v] of samples) {
-  const roof = key.startsWith("forward") ? "copy" : "add";
-  const withC = v.filter((s) => s.cStream);
-  const withT = v.filter((s) => s.torch);
-  console.log(
-    `| ${key} | ${ms(median(v.map((s) => s.seconds)))} | ${median(v.map((s) => s.gbps)).toFixed(1)} | ` +
-      `${withC.length ? `${roof} ${median(withC.map((s) => s.cStream)).toFixed(1)}` : "n/a"} | ` +
-      `${withC.length ? pct(median(withC.map((s) => s.gbps / s.cStream))) : "n/a"} | ` +
-      `${pct(median(v.map((s) => s.gbps / s.wasm)))} | ` +
-      `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
-      `${withT.length ? `${median(withT.map((s) => s.torch / s.seconds)).toFixed(2)}×` : "n/a"} |`,
-  );
-}
-console.log("");
-console.log("Each round (ms: ours / PyTorch; % of the C STREAM roof measured just before ours):");
-for (const [key, v] of samples) {
-  const parts = v.map((s) => `${ms(s.seconds)}${s.torch ? ` / ${ms(s.torch)}` : ""}${s.cStream ? ` (${pct(s.gbps / s.cStream)} of ${s.cStream.toFixed(0)})` : ""}`);
-  console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
-}
-
-console.log("");
-console.log(`Fused activation (silu), median over rounds; each round's ratio is the median of ${runs} alternated runs (plain, fused, plain, …) on the same buffers:`);
-console.log("");
-console.log("| kernel | plain ms | with silu ms | ratio | target | PyTorch silu(group_norm) ms | PyTorch's own ratio | speed-up |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
-for (const [key, v] of fusedSamples) {
-  const withT = v.filter((s) => s.torch);
-  console.log(
-    `| ${key} | ${ms(median(v.map((s) => s.plain)))} | ${ms(median(v.map((s) => s.fused)))} | ${median(v.map((s) => s.ratio)).toFixed(2)}× | ${key.startsWith("forward") ? "≤ 1.15×" : "≤ 1.2×"} | ` +
-      `${withT.length ? ms(median(withT.map((s) => s.torch))) : torchError} | ` +
-      `${withT.length ? `${median(withT.map((s) => s.torch / s.torchPlain)).toFixed(2)}×` : "n/a"} | ` +
-      `${withT.length ? `${median(withT.map((s) => s.torch / s.fused)).toFixed(2)}×` : "n/a"} |`,
-  );
-}
-console.log("");
-console.log("Each round (ms: plain / with silu, ratio; PyTorch with silu):");
-for (const [key, v] of fusedSamples) {
-  const parts = v.map((s) => `${ms(s.plain)} / ${ms(s.fused)} (${s.ratio.toFixed(2)}×)${s.torch ? `; ${ms(s.torch)}` : ""}`);
-  console.log(`  ${key.padEnd(14)} ${parts.join(" · ")}`);
-}
+if (only !== "command-line") kernels();
+if (only !== "kernels") commandLine({ root, rounds });

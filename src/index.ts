@@ -17,7 +17,7 @@ export type { GroupNormBackwardOptions, GroupNormBackwardResult, GroupNormOption
 export { backwardFiles } from "./api/backward.js";
 export type { BackwardFilesOptions, BackwardOutput, BackwardReport } from "./api/backward.js";
 export { createEngine, GroupNormEngine } from "./api/engine.js";
-export type { EngineOptions } from "./api/engine.js";
+export type { EngineOptions, PoolUse } from "./api/engine.js";
 export { forwardFiles } from "./api/forward.js";
 export type { ForwardFilesOptions, ForwardOutput, ForwardReport } from "./api/forward.js";
 export { gradcheck } from "./api/gradcheck.js";

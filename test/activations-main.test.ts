@@ -24,7 +24,7 @@ import { bitsOf, values } from "./helpers/tensors.js";
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-act-main-"));
 const P = (name: string) => join(tmp, name);
-const engine = createEngine({ threads: 2 });
+const engine = createEngine({ threads: 2, pool: "always" });
 afterAll(async () => {
   await engine.close();
   rmSync(tmp, { recursive: true, force: true });

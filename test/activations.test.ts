@@ -36,7 +36,7 @@ const load = async (c: Case, file: string) => (await readNpy(join(root, c.folder
 /** The relative tolerance (max |error| / max |reference|) against PyTorch's float64, by input dtype. */
 const TOL = { float16: 4e-3, float32: 3e-5, float64: 1e-9 };
 
-const engines: Record<number, GroupNormEngine> = { 1: createEngine({ threads: 1 }), 2: createEngine({ threads: 2 }), 3: createEngine({ threads: 3 }) };
+const engines: Record<number, GroupNormEngine> = { 1: createEngine({ threads: 1 }), 2: createEngine({ threads: 2, pool: "always" }), 3: createEngine({ threads: 3, pool: "always" }) };
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-act-"));
 afterAll(async () => {
   await Promise.all(Object.values(engines).map((e) => e.close()));

@@ -23,7 +23,7 @@ import { bitsOf, values } from "./helpers/tensors.js";
 const F = fileURLToPath(new URL("../fixtures/containers/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-containers-"));
 const P = (name: string) => join(tmp, name);
-const engine = createEngine({ threads: 2 });
+const engine = createEngine({ threads: 2, pool: "always" }); // the pool even for these small tensors
 afterAll(async () => {
   await engine.close();
   rmSync(tmp, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import { randn, relError } from "./helpers/random.js";
 
 type Dt = "float16" | "float32" | "float64";
 const engine1 = createEngine({ threads: 1 });
-const engine2 = createEngine({ threads: 2 });
+const engine2 = createEngine({ threads: 2, pool: "always" });
 afterAll(async () => {
   await engine1.close();
   await engine2.close();

@@ -12,7 +12,7 @@ const engines = new Map<number, Engine>();
 async function engine(threads: number): Promise<Engine> {
   let e = engines.get(threads);
   if (!e) {
-    e = new Engine({ threads, cacheBytes: 1 << 20 });
+    e = new Engine({ threads, cacheBytes: 1 << 20, pool: "always" });
     await e.ready();
     engines.set(threads, e);
   }

@@ -18,7 +18,7 @@ import { values } from "./helpers/tensors.js";
 
 const here = new URL("../fixtures/conventions/cases/", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-conventions-planning-"));
-const engine = createEngine({ threads: 2 });
+const engine = createEngine({ threads: 2, pool: "always" });
 afterAll(async () => {
   await engine.close();
   rmSync(tmp, { recursive: true, force: true });

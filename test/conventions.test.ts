@@ -51,7 +51,7 @@ function optionsOf(flags: string[]): ConventionOptions {
 }
 
 const engine = createEngine({ threads: 1 });
-const engine2 = createEngine({ threads: 2 });
+const engine2 = createEngine({ threads: 2, pool: "always" });
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-conventions-"));
 afterAll(async () => {
   await engine.close();

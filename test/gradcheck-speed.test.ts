@@ -20,8 +20,8 @@ import { writeNpy } from "../src/io/npy/index.js";
 import { Engine } from "../src/kernels/engine.js";
 
 const dir = mkdtempSync(join(tmpdir(), "groupnorm-gradcheck-speed-"));
-const engines = [new Engine({ threads: 1 }), new Engine({ threads: 2 })];
-const shared = createEngine({ threads: 2 });
+const engines = [new Engine({ threads: 1 }), new Engine({ threads: 2, pool: "always" })];
+const shared = createEngine({ threads: 2, pool: "always" });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await Promise.all([...engines.map((e) => e.close()), shared.close()]);

@@ -17,7 +17,7 @@ import { groupnorm } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
 
 const THREADS = [1, 2, 3, 8];
-const engines: Record<number, GroupNormEngine> = Object.fromEntries(THREADS.map((t) => [t, createEngine({ threads: t })]));
+const engines: Record<number, GroupNormEngine> = Object.fromEntries(THREADS.map((t) => [t, createEngine({ threads: t, pool: "always" })]));
 const tmp = mkdtempSync(join(tmpdir(), "groupnorm-tiny-"));
 afterAll(async () => {
   await Promise.all(Object.values(engines).map((e) => e.close()));

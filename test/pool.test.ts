@@ -12,7 +12,7 @@ const engines = new Map<number, Engine>();
 async function engine(threads: number): Promise<Engine> {
   let e = engines.get(threads);
   if (!e) {
-    e = new Engine({ threads, cacheBytes: 1 << 20 }); // small cache: several waves in the split schedule
+    e = new Engine({ threads, cacheBytes: 1 << 20, pool: "always" }); // small cache: several waves in the split schedule; every job on the pool, however small
     await e.ready();
     engines.set(threads, e);
   }
@@ -76,7 +76,8 @@ describe.each(["f32", "f64"] as Precision[])("%s: bitwise identical for 1, 2 and
 
 it("the split schedule is really exercised by the cases above", async () => {
   const e = await engine(2);
-  expect(e.runner.threads).toBe(2);
+  expect(e.threads).toBe(2);
+  expect(e.poolStarted).toBe(true);
   const job = (shape: number[], G: number, layout: Layout) => {
     const geo = { ...groupNormDims(shape, G, layout), precision: "f32" as const };
     return { ...geo, work: workLayout(geo) } as never;

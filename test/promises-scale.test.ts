@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../src/kernels/engine.js";
-import { PoolRunner, WORKER_HEAP } from "../src/kernels/pool/pool.js";
+import { WORKER_HEAP } from "../src/kernels/pool/pool.js";
 import { encodeNpyHeader } from "../src/io/npy/index.js";
 import { type Ran, run, until } from "./helpers/spawn.js";
 
@@ -116,10 +116,10 @@ describe("(4194304, 1, 524288) float32 with G = 1: what grows with the run is bo
     expectStreamedAndInterrupted(r, P("g1m"), BASE + 1 * MiB);
   });
   it("the pool's threads run with bounded heaps (they never return to their event loop to collect)", async () => {
-    const e = new Engine({ threads: 2 });
+    const e = new Engine({ threads: 2, pool: "always" });
     try {
       await e.ready();
-      const limits = (e.runner as PoolRunner).heapLimits;
+      const limits = e.workerPool!.heapLimits;
       expect(limits).toHaveLength(2);
       for (const l of limits) {
         expect(l.maxOldGenerationSizeMb).toBe(WORKER_HEAP.maxOldGenerationSizeMb);

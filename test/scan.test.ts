@@ -36,7 +36,7 @@ const RUNS = [
   { threads: 1, memory: 1 },
 ];
 beforeAll(async () => {
-  engines = [1, 2, 3].map((threads) => createEngine({ threads }));
+  engines = [1, 2, 3].map((threads) => createEngine({ threads, pool: "always" }));
   for (const e of engines) await e.use((k) => k.ready());
 });
 afterAll(async () => {

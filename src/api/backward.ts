@@ -93,6 +93,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
+      engine.resetUse(); // the report gives the threads this call computed on
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, beta: betaPath, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
       const d = conventionDims(x.shape, conv, x.name);
@@ -138,7 +139,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         statistics: stats ? "given" : "recomputed",
         ...report,
-        threads: engine.threads,
+        threads: engine.threadsUsed,
         slices: run.slices,
         bytes: { read: x.size * itemSizeOf(x.dtype) + dy.size * itemSizeOf(dy.dtype), written },
         seconds: toSeconds(run.phases),

@@ -8,12 +8,24 @@
 import { availableParallelism } from "node:os";
 import { InputError } from "../errors.js";
 import { addressSpaceLimit, virtualSize } from "../io/limits.js";
-import { Engine, type EngineOptions as KernelEngineOptions } from "../kernels/engine.js";
-import { MAX_THREADS } from "../kernels/pool/protocol.js";
+import { Engine, type EngineOptions as KernelEngineOptions, type PoolUse } from "../kernels/engine.js";
+import { MAX_THREADS } from "../core/threads.js";
+
+export type { PoolUse };
 
 export interface EngineOptions {
-  /** Compute threads (default: the available cores); 1 computes on the calling thread. */
+  /**
+   * The most compute threads a call uses (default: the available cores); 1 computes on the calling
+   * thread. With more, a call too small to gain from them computes on the calling thread all the
+   * same, and the worker threads start at the first call large enough (see `pool`).
+   */
   threads?: number;
+  /**
+   * "auto" (default): worker threads only for the work a single thread would finish later (the
+   * crossover measured in docs/performance.md); "always": every call on `threads` worker threads,
+   * started with the engine. Results are bitwise the same either way.
+   */
+  pool?: PoolUse;
 }
 
 
@@ -79,7 +91,8 @@ export class GroupNormEngine {
 
 /** An engine with its own threads, kept until close(). */
 export function createEngine(options: EngineOptions = {}): GroupNormEngine {
-  return new GroupNormEngine({ threads: checkThreads(options.threads) });
+  if (options.pool !== undefined && options.pool !== "auto" && options.pool !== "always") throw new InputError(`pool must be "auto" or "always", got ${JSON.stringify(options.pool)}`);
+  return new GroupNormEngine({ threads: checkThreads(options.threads), pool: options.pool });
 }
 
 const defaults = new Map<number, GroupNormEngine>();

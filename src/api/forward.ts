@@ -89,6 +89,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
     const t0 = performance.now();
+    engine.resetUse(); // the report gives the threads this call computed on
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
       const d = conventionDims(x.shape, conv, x.name);
@@ -128,7 +129,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         activation,
         dims: { n: d.N, c: d.C, hxw: d.HxW, g: d.G, d: d.D },
         ...report,
-        threads: engine.threads,
+        threads: engine.threadsUsed,
         slices: run.slices,
         bytes: { read: x.size * itemSizeOf(x.dtype), written },
         seconds: toSeconds(run.phases),

@@ -109,7 +109,8 @@ export async function roofline(o: RooflineOptions = {}): Promise<RooflineResult>
   let done = 0;
   const tick = (phase: string) => o.onProgress?.(++done, total, phase);
   o.onProgress?.(0, total, "starting the threads");
-  const engine = new Engine({ threads, cacheBytes: host.llc_bytes || undefined });
+  // explicit thread counts measured as asked: every probe and kernel on the pool, whatever its size
+  const engine = new Engine({ threads, pool: "always", cacheBytes: host.llc_bytes || undefined });
   try {
     const probes = await measureBandwidth(engine, arrayBytes, runs, counts, tick);
     const compute = await measureCompute(engine, precision, runs, tick);

@@ -47,7 +47,7 @@ export async function normalsOnEngine(engine: Engine, out: StoredArray, dtype: D
     const ptr = engine.alloc(chunk * item), scratch = engine.alloc(threads * scratchBytes(cap));
     for (let at = 0; at < out.length; at += chunk) {
       const n = Math.min(chunk, out.length - at);
-      const counts = await engine.runner.normals({ kind, out: ptr, n, state: skip(seed >>> 0, at), scale, offset, scratch, cap });
+      const counts = await engine.normals({ kind, out: ptr, n, state: skip(seed >>> 0, at), scale, offset, scratch, cap });
       const buf = engine.memory.buffer;
       out.set(kind === NormalKind.F64 ? new Float64Array(buf, ptr, n) : kind === NormalKind.F32 ? new Float32Array(buf, ptr, n) : new Uint16Array(buf, ptr, n), at);
       counts.forEach((count, ith) => {

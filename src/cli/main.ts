@@ -68,9 +68,11 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     engine(threads) {
       if (!engineModule) throw new Error("the engine module is loaded before an action runs");
       const { GroupNormEngine, checkThreads } = engineModule;
-      // GROUPNORM_FAULT injects a worker fault (tests)
+      // GROUPNORM_FAULT injects a worker fault (tests); GROUPNORM_POOL=always puts every job on the
+      // pool, however small (tests of the pool, and measuring the crossover: docs/performance.md)
       const fault = streams.env.GROUPNORM_FAULT;
-      const e = new GroupNormEngine({ threads: checkThreads(threads, "--threads"), fault: fault === "trap" || fault === "exit" ? fault : undefined });
+      const pool = streams.env.GROUPNORM_POOL === "always" ? "always" : "auto";
+      const e = new GroupNormEngine({ threads: checkThreads(threads, "--threads"), pool, fault: fault === "trap" || fault === "exit" ? fault : undefined });
       engines.push(e);
       return e;
     },

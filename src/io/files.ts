@@ -6,6 +6,16 @@ import { closeSync, constants, openSync, type Stats } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { InputError } from "../errors.js";
 
+/**
+ * `bytes` random bytes in hex, for the names of temporary files (beside the process id, so only
+ * against collisions, not a secret): Math.random spares every run loading node:crypto.
+ */
+export function randomHex(bytes: number): string {
+  let s = "";
+  for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
+  return s;
+}
+
 /** Largest single read/write request handed to the OS. */
 const MAX_IO = 1 << 30;
 

@@ -9,9 +9,8 @@ import { InputError, quoteName } from "../errors.js";
 import { FileBytes } from "./bytes.js";
 import { openForRead, readFully } from "./files.js";
 import { NpyReader } from "./npy/index.js";
-import { NpzArchive, type NpzMember } from "./npz/archive.js";
-import { readSafetensorsHeader } from "./safetensors/header.js";
-import { SafetensorsSource } from "./safetensors/reader.js";
+// the containers' readers (yauzl, zlib) load only when a container is opened
+import type { NpzArchive, NpzMember } from "./npz/archive.js";
 import { firstZipMember, type Format, formatOf, notATensorFile, SNIFF_BYTES } from "./sniff.js";
 import type { TensorSource } from "./tensor.js";
 
@@ -107,11 +106,13 @@ export async function openTensor(name: string): Promise<TensorSource> {
       return await NpyReader.fromHandle(fh, fileSize, path);
     }
     if (format === "safetensors") {
+      const [{ readSafetensorsHeader }, { SafetensorsSource }] = await Promise.all([import("./safetensors/header.js"), import("./safetensors/reader.js")]);
       const bytes = new FileBytes(fh, fileSize, path);
       const header = await readSafetensorsHeader(bytes);
       const k = pickKey(header.tensors.map((t) => t.name), key, path, "tensor");
       return new SafetensorsSource(bytes, header, header.tensors.find((t) => t.name === k)!);
     }
+    const { NpzArchive } = await import("./npz/archive.js");
     const archive = await NpzArchive.open(fh, fileSize, path);
     try {
       return await NpyReader.fromBytes(await archive.member(npzMember(archive, key), true));

@@ -7,19 +7,16 @@
  * `FILE.npz[:KEY]` or `FILE.safetensors[:KEY]` is a member of that container: the outputs naming one
  * file are written into it together, whole or not at all like any other.
  */
-import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
 import type { ContainerTarget, ContainerWriter } from "./container-writer.js";
-import { createTemporarySync, errnoWords, ioError, kindOf } from "./files.js";
+import { createTemporarySync, errnoWords, ioError, kindOf, randomHex } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
-import { NpzWriter } from "./npz/writer.js";
 import { locateTensor } from "./open.js";
 import { live, written } from "./registry.js";
-import { SafetensorsWriter } from "./safetensors/writer.js";
 import type { TensorSink } from "./tensor.js";
 
 export { abortAllOutputsSync, type OutputsOnDisk } from "./registry.js";
@@ -207,7 +204,7 @@ export class OutputSet {
       }
     }
     removeStaleTemporaries(dirname(abs), basename(abs));
-    entry.tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    entry.tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomHex(4)}.tmp`);
     // registered before the file exists, so an interruption during creation still removes it
     this.pending.push(entry);
     // The previous version of an output that is not an input goes now, as cp truncates its target:
@@ -220,7 +217,7 @@ export class OutputSet {
 
   /** A temporary file beside `target`, removed with the run's temporaries. */
   private scratch(target: string): string {
-    const p = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    const p = join(dirname(target), `.${basename(target)}.${process.pid}.${randomHex(4)}.tmp`);
     this.scratches.push(p);
     return p;
   }
@@ -232,7 +229,7 @@ export class OutputSet {
    */
   async create(target: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): Promise<TensorSink> {
     const dest = outputFile(target, o.file ?? basename(target));
-    if (dest.format !== "npy") return this.member(dest.path, dest.format, dest.key, dtype, shape, o);
+    if (dest.format !== "npy") return await this.member(dest.path, dest.format, dest.key, dtype, shape, o);
     if (dtype === "bfloat16") {
       throw new InputError(`.npy has no bfloat16: ${o.file ?? "this output"} would be bfloat16 (X's dtype); write it to a safetensors file (--out FILE.safetensors${o.flag ? `, or ${o.flag} FILE.safetensors` : ""})`, target);
     }
@@ -242,13 +239,17 @@ export class OutputSet {
     return w;
   }
 
-  private member(path: string, format: "npz" | "safetensors", key: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): TensorSink {
+  private async member(path: string, format: "npz" | "safetensors", key: string, dtype: Dtype, shape: readonly number[], o: CreateOptions): Promise<TensorSink> {
+    // the container writers (and zlib) load only for a run that writes a container; loaded before
+    // the look-up, so that the members of one container created together still share its writer
+    const { NpzWriter } = format === "npz" ? await import("./npz/writer.js") : { NpzWriter: null };
+    const { SafetensorsWriter } = format === "safetensors" ? await import("./safetensors/writer.js") : { SafetensorsWriter: null };
     const id = resolve(path);
     let c = this.containers.get(id);
     if (!c) {
       const entry = this.reserve(path, { ...o, container: true });
       const t: ContainerTarget = { path: entry.tmp ?? entry.target, temporary: entry.tmp !== null, display: path, scratch: () => this.scratch(entry.target) };
-      c = format === "npz" ? new NpzWriter(t, o.compress ?? false) : new SafetensorsWriter(t);
+      c = NpzWriter ? new NpzWriter(t, o.compress ?? false) : new SafetensorsWriter!(t);
       entry.writer = c;
       this.containers.set(id, c);
     }

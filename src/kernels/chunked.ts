@@ -36,7 +36,7 @@ export class ChunkedItem {
   async step(step: UnitStep, ptrs: { x: number; dy?: number }, u0: number, u1: number): Promise<void> {
     const back = unitOffset(this.geo, u0);
     const x = ptrs.x - back, dy = (ptrs.dy ?? 0) - back;
-    await this.engine.runner.units(step, { ...this.job, x, y: x, dy, dx: dy }, u0, u1);
+    await this.engine.units(step, { ...this.job, x, y: x, dy, dx: dy }, u0, u1);
   }
 
   /** False when float32 partial sums overflowed: rerun the chunks with "statsWide", then finalize(true). */

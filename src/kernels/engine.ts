@@ -2,14 +2,22 @@
  * The production GroupNorm path on one shared WebAssembly memory: tensors are placed in the arena
  * by the caller (the pipeline reads straight into it), the engine adds its scratch, runs the kernels
  * and hands back the small per-group and per-channel results.
+ *
+ * Each job runs on the calling thread or on the pool of worker threads, whichever finishes it
+ * sooner (results are bitwise the same either way): the pool is started only for work large enough
+ * to pay for starting it, and takes only the jobs large enough to gain from a second thread. The
+ * crossovers are measured (docs/performance.md, "One thread or the pool").
  */
 import { Arena } from "./arena.js";
 import { Executor } from "./executor.js";
-import { buildJob, type Geometry, type JobMemory } from "./plan.js";
-import { PoolRunner } from "./pool/pool.js";
+import { buildJob, type Geometry, type Job, type JobMemory, unitOffset, type UnitStep } from "./plan.js";
+import type { PoolRunner } from "./pool/pool.js";
+import type { ProbeParams } from "./probes.js";
 import { InlineRunner, type Runner } from "./runner.js";
-import { encodeScan, runScan, type ScanParams } from "./scan.js";
-import { createSharedMemory, instantiateKernels } from "./wasm.js";
+import type { NormalsParams } from "./normals.js";
+import type { ScanParams } from "./scan.js";
+import type { Kind } from "./schedule.js";
+import { createSharedMemory } from "./wasm.js";
 
 export interface ForwardResult {
   mean: Float64Array; // N·G
@@ -24,37 +32,157 @@ export interface BackwardResult extends ForwardResult {
   db: Float64Array;
 }
 
+/**
+ * "auto": the pool for the work large enough to gain from it (POOL_START_BYTES, POOL_JOB_BYTES);
+ * "always": every job on the pool, started with the engine (the roofline's thread counts, the tests
+ * of the pool itself, fault injection).
+ */
+export type PoolUse = "auto" | "always";
+
 export interface EngineOptions {
-  /** Compute threads: 1 runs on the calling thread, more start a worker pool. */
+  /**
+   * The most compute threads a job uses: 1 computes on the calling thread; more keep a pool of that
+   * many worker threads for the jobs large enough to gain from them (started at the first such work).
+   */
   threads?: number;
+  /** Which jobs run on the pool (default "auto"). */
+  pool?: PoolUse;
   /** Last-level cache size, for the split schedule's waves (default 8 MiB). */
   cacheBytes?: number;
   /** Let the process exit while the pool is idle (its workers are unreferenced between jobs). */
   unref?: boolean;
-  /** Test-only: make pool thread 0 fail ("trap" or "exit"). */
+  /** Test-only: make pool thread 0 fail ("trap" or "exit"); implies pool "always". */
   fault?: "trap" | "exit";
 }
 
 /** Cache size the split schedule assumes when the host's is not given. */
 const DEFAULT_CACHE_BYTES = 8 << 20;
 
+/**
+ * The crossovers, measured by scripts/crossover.js (docs/performance.md, "One thread or the pool").
+ * Work here is tensor bytes through the kernels: X for a forward, dY and X for a backward.
+ *
+ * POOL_START_BYTES: the work that pays for starting the pool's threads. File to file, 1 thread
+ * against 2 with the pool's start included, no run up to 256 MiB forward or 512 MiB backward (of
+ * input) was faster on the pool; it starts from 1 GiB (one call, a streamed run announced by
+ * expect(), or the jobs of POOL_JOB_BYTES and more that an engine ran on the calling thread).
+ *
+ * POOL_JOB_BYTES: the least a job takes to the pool once it runs. No job up to 64 MiB was faster on
+ * a warm pool than on the calling thread on this 2-core machine under the load it had (a load
+ * average of 5 to 11); unloaded, a 128 MiB in-memory forward runs about 1.5–2× faster on 2
+ * threads (docs/performance.md: one thread's 0.23–0.26 ns per value against the roofline's runs D
+ * and F). The pool takes whole slices (8 MiB, the streamed runs' slice), no less.
+ */
+export const POOL_START_BYTES = 1 << 30;
+export const POOL_JOB_BYTES = 8 << 20;
+
+/**
+ * gradcheck's random values are compute-bound, not memory-bound: a thread makes some 100 million
+ * a second (docs/performance.md, "One thread or the pool"), so a second thread halves a chunk of
+ * 1M values, and the pool's start (tens of milliseconds) pays once some 16M values are to be made.
+ */
+export const NORMALS_JOB_VALUES = 1 << 20;
+export const NORMALS_START_VALUES = 1 << 24;
+
 export class Engine implements JobMemory {
   readonly memory: WebAssembly.Memory;
   readonly arena: Arena;
-  readonly runner: Runner;
+  /** The most threads a job uses (the pool's size when it runs). */
+  readonly threads: number;
+  readonly pool: PoolUse;
+  private readonly inline: InlineRunner;
+  private readonly options: EngineOptions;
+  /** The pool once its start has begun. */
+  private poolRunner: PoolRunner | null = null;
+  private starting: Promise<void> | null = null;
+  private closed = false;
+  /** Threads taking part in pool jobs (useThreads). */
+  private active: number;
+  /** Bytes of the jobs of POOL_JOB_BYTES and more run on this thread while there was no pool. */
+  private sizable = 0;
+  /** Random values made on this thread in chunks of NORMALS_JOB_VALUES and more while there was no pool. */
+  private sizableValues = 0;
+  /** The most threads a job used since resetUse(). */
+  private widest = 1;
 
   constructor(options: EngineOptions = {}) {
     this.memory = createSharedMemory();
     this.arena = new Arena(this.memory);
-    const threads = options.threads ?? 1;
-    this.runner =
-      threads > 1
-        ? new PoolRunner(this.memory, threads, options.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: options.fault, unref: options.unref })
-        : new InlineRunner(this.memory);
+    this.threads = options.threads ?? 1;
+    this.active = this.threads;
+    this.options = options;
+    this.pool = options.fault ? "always" : (options.pool ?? "auto");
+    this.inline = new InlineRunner(this.memory);
+    if (this.threads > 1 && this.pool === "always") void this.startPool();
   }
 
-  get threads(): number {
-    return this.runner.threads;
+  /** Whether the pool's threads have been started (they may still be starting). */
+  get poolStarted(): boolean {
+    return this.starting !== null;
+  }
+
+  /** The pool, once its start has begun (null before). */
+  get workerPool(): PoolRunner | null {
+    return this.poolRunner;
+  }
+
+  /** The most threads any job used since resetUse() (1 when all ran on the calling thread). */
+  get threadsUsed(): number {
+    return this.widest;
+  }
+
+  resetUse(): void {
+    this.widest = 1;
+  }
+
+  /** Start the pool (once); resolves when its threads are up, rejects if one failed to start. */
+  private startPool(): Promise<void> {
+    this.starting ??= (async () => {
+      const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
+      if (this.closed) throw new Error("the engine is closed");
+      const o = this.options;
+      this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
+      await this.poolRunner.ready;
+    })();
+    this.starting.catch(() => undefined); // seen by the job that needs the pool
+    return this.starting;
+  }
+
+  /**
+   * Announce work of `bytes` tensor bytes about to come in smaller jobs (a streamed run's slices):
+   * when that much pays for the pool, its threads start now, while the first slice is read.
+   */
+  expect(bytes: number): void {
+    if (this.threads > 1 && this.pool === "auto" && bytes >= POOL_START_BYTES) void this.startPool();
+  }
+
+  /**
+   * The runner for a job of `bytes` tensor bytes. "auto": this thread for a job too small to gain
+   * from a second one. A larger job starts the pool once such jobs add up to POOL_START_BYTES, as
+   * much as pays for the start (a single job that large, a run announced by expect(), or many calls
+   * on one engine: what ran here before is never more than the start would have cost). Once the
+   * pool is started a larger job waits for its threads if they are still starting: a long job on
+   * this thread would also hold up its event loop (a signal's handler, among others).
+   */
+  private async runnerFor(bytes: number): Promise<Runner> {
+    if (this.threads === 1) return this.inline;
+    if (this.pool === "auto") {
+      if (bytes < POOL_JOB_BYTES) return this.inline;
+      if (this.starting === null) {
+        this.sizable += bytes;
+        if (this.sizable < POOL_START_BYTES) return this.inline;
+      }
+    }
+    await this.startPool(); // rethrows a failed start
+    return this.onPool();
+  }
+
+  /** The running pool, set to the threads taking part. */
+  private onPool(): PoolRunner {
+    const pool = this.poolRunner!;
+    pool.useThreads(this.active);
+    this.widest = Math.max(this.widest, this.active);
+    return pool;
   }
 
   /**
@@ -62,40 +190,88 @@ export class Engine implements JobMemory {
    * scaling); `useThreads(this.threads)` restores the whole pool. The scratch stays sized for all.
    */
   useThreads(k: number): void {
-    if (this.runner instanceof PoolRunner) this.runner.useThreads(k);
-    else if (k !== 1) throw new RangeError(`a single-thread engine runs on 1 thread, not ${k}`);
+    if (!Number.isInteger(k) || k < 1 || k > this.threads) {
+      throw new RangeError(this.threads === 1 ? `a single-thread engine runs on 1 thread, not ${k}` : `threads taking part must be 1 to ${this.threads}, got ${k}`);
+    }
+    this.active = k;
   }
-
-  private mainExec: Executor | undefined;
 
   /** An executor on this thread, for the serial steps of chunked items. */
   executor(): Executor {
-    this.mainExec ??= new Executor(instantiateKernels(this.memory), this.memory, 0);
-    return this.mainExec;
+    return this.inline.exec;
   }
 
-  /** Resolves when every pool thread is up (at once for the single-thread path). */
+  /** Resolves when the pool's threads are up, if it was started ("always" starts it with the engine). */
   async ready(): Promise<void> {
-    if (this.runner instanceof PoolRunner) await this.runner.ready;
+    if (this.starting) await this.starting;
   }
 
   async close(): Promise<void> {
-    await this.runner.close();
+    this.closed = true;
+    await this.starting?.catch(() => undefined);
+    await this.poolRunner?.close();
+  }
+
+  /** Run a whole job (in `run`) on the runner its size calls for. */
+  async run(kind: Kind, job: Job): Promise<void> {
+    const values = job.N * job.C * job.HxW;
+    const bytes = values * (job.precision === "f32" ? 4 : 8) * (kind === "backward" ? 2 : 1);
+    await (await this.runnerFor(bytes)).run(kind, job);
+  }
+
+  /** One step over units [u0, u1) of item 0 of `job` (chunked items), shared out as its size calls for. */
+  async units(step: UnitStep, job: Job, u0: number, u1: number): Promise<void> {
+    const tensors = step === "grad" || step === "gradWide" || step === "dx" ? 2 : 1;
+    await (await this.runnerFor((unitOffset(job, u1) - unitOffset(job, u0)) * tensors)).units(step, job, u0, u1);
+  }
+
+  /** A probe (the roofline's bandwidth and compute measurements): on the pool whenever there is one. */
+  async probe(p: ProbeParams): Promise<void> {
+    if (this.threads === 1) return this.inline.probe(p);
+    await this.startPool();
+    await this.onPool().probe(p);
   }
 
   /**
-   * A scan of info or compare (scan.ts) on the pool, or on this thread while the pool's threads are
-   * still starting (tens of milliseconds after the engine is made, as long as reading a few hundred
-   * MB from the page cache): a short command never waits for them, and a block's record is the same
-   * whichever thread scans it.
+   * A scan of info or compare (scan.ts): on the pool for a slice that gains from it (the rule of
+   * runnerFor: POOL_JOB_BYTES of values read, the pool started by POOL_START_BYTES of them or by
+   * expect()), otherwise on this thread, and on this thread too while the pool's threads are still
+   * starting: a scan never waits for them (a slice scans in milliseconds), and a block's record is
+   * the same whichever thread scans it.
    */
-  async scan(p: ScanParams): Promise<void> {
-    if (this.runner instanceof PoolRunner && !this.runner.started) {
-      encodeScan(this.memory.buffer, p);
-      runScan(this.executor().k, this.memory.buffer, { ith: 0, nth: 1, barrier: () => undefined });
-      return;
+  async scan(p: ScanParams, bytes: number): Promise<void> {
+    await this.quick(bytes).scan(p);
+  }
+
+  /**
+   * A chunk of gradcheck's random values (normals.ts): the same rule as scan's, but compute-bound
+   * (a logarithm, a square root and a cosine for each pair), so the pool takes chunks from
+   * NORMALS_JOB_VALUES and starts once NORMALS_START_VALUES of them were made here; chunks made
+   * while it starts run on this thread. The values are the same whichever thread makes them; the
+   * pending counts come one per thread that took part.
+   */
+  async normals(p: NormalsParams): Promise<number[]> {
+    if (this.threads === 1 || (this.pool === "auto" && p.n < NORMALS_JOB_VALUES)) return this.inline.normals(p);
+    if (this.pool === "auto" && this.starting === null) {
+      this.sizableValues += p.n;
+      if (this.sizableValues < NORMALS_START_VALUES) return this.inline.normals(p);
+      void this.startPool();
     }
-    await this.runner.scan(p);
+    return this.poolRunner?.started ? this.onPool().normals(p) : this.inline.normals(p);
+  }
+
+  /** The runner for a short job (a scan's slice) of `bytes`: runnerFor's choice, but never waiting for the pool to start. */
+  private quick(bytes: number): Runner {
+    if (this.threads === 1) return this.inline;
+    if (this.pool === "auto") {
+      if (bytes < POOL_JOB_BYTES) return this.inline;
+      if (this.starting === null) {
+        this.sizable += bytes;
+        if (this.sizable < POOL_START_BYTES) return this.inline;
+        void this.startPool();
+      }
+    }
+    return this.poolRunner?.started ? this.onPool() : this.inline;
   }
 
   alloc(bytes: number): number {
@@ -125,7 +301,7 @@ export class Engine implements JobMemory {
     try {
       const NG = geo.N * geo.G;
       const job = buildJob(this, geo, { eps, tensors: { x, y }, gamma, beta, gradients: false, wantDx: false, variance, act });
-      await this.runner.run("forward", job);
+      await this.run("forward", job);
       const res: ForwardResult = { mean: this.arena.f64(job.mean, NG).slice(), rstd: this.arena.f64(job.rstd, NG).slice() };
       if (variance) res.variance = this.arena.f64(job.variance, NG).slice();
       return res;
@@ -154,7 +330,7 @@ export class Engine implements JobMemory {
       const act = through?.act ?? 0;
       const beta = act ? { beta: through?.beta ?? null } : {};
       const job = buildJob(this, geo, { eps, tensors: ptrs, gamma, stats, gradients: true, wantDx: ptrs.dx !== 0, act, ...beta });
-      await this.runner.run("backward", job);
+      await this.run("backward", job);
       return {
         mean: this.arena.f64(job.mean, NG).slice(),
         rstd: this.arena.f64(job.rstd, NG).slice(),

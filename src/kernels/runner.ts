@@ -29,7 +29,8 @@ const alone = { ith: 0, nth: 1, barrier: () => undefined };
 /** The single-thread path: no workers, the same schedule with one thread. */
 export class InlineRunner implements Runner {
   readonly threads = 1;
-  private readonly exec: Executor;
+  /** The executor on this thread (also the engine's, for the serial steps of chunked items). */
+  readonly exec: Executor;
   private readonly kernels: KernelExports;
   constructor(private readonly memory: WebAssembly.Memory) {
     this.kernels = instantiateKernels(memory);

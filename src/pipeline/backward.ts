@@ -79,6 +79,8 @@ export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan 
     await timed("write", () => emptyBackward(d, rstd, r.sinks));
     return { phases: finish(), slices: 0 };
   }
+  // the pool's threads (when the run is large enough to gain from them) start while dY and X are read
+  engine.expect(2 * numel(d) * elementBytes(precision));
   const gamma = await loadSide(r.gamma), beta = r.act ? await loadSide(r.beta ?? null) : null;
   const mean = r.stats ? await loadSide(r.stats.mean) : null, rstd = r.stats ? await loadSide(r.stats.rstd) : null;
   const state: BackwardState = { precision, gamma, beta, stats: mean && rstd ? { mean, rstd } : null, dgamma: new Float64Array(d.C), dbeta: new Float64Array(d.C) };

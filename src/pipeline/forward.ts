@@ -61,6 +61,8 @@ export async function streamForward(engine: Engine, r: ForwardRun, plan: Plan = 
     await timed("write", () => emptyForward(d, r.sinks));
     return { phases: finish(), slices: 0 };
   }
+  // the pool's threads (when the run is large enough to gain from them) start while X is read
+  engine.expect(numel(d) * elementBytes(precision));
   const gamma = await loadSide(r.gamma), beta = await loadSide(r.beta);
   // Y is written over X in the arena (the kernels read each value before writing it): one tensor
   // buffer per slice in flight, and no write-allocate traffic for a separate output.

@@ -65,6 +65,8 @@ export async function streamScan(engine: Engine, run: ScanRun): Promise<void> {
       out: engine.arena.alloc(perSlice * RECORD * 8),
     }));
     const [a, b = a] = run.inputs;
+    const valueBytes = run.inputs.reduce((sum, i) => sum + scanItemBytes(i.dtype), 0);
+    engine.expect(run.size * valueBytes); // a scan large enough for the pool starts it while the first slice is read
     await pipeline(slices, buffers, {
       read: async (s, buf) => {
         await Promise.all(run.inputs.map((i, k) => i.read(s.start, s.count, buf.values[k])));
@@ -73,7 +75,7 @@ export async function streamScan(engine: Engine, run: ScanRun): Promise<void> {
         engine.scan({
           op: run.op, a: buf.values[0], da: a.dtype, b: buf.values[1] ?? 0, db: b.dtype, n: s.count, out: buf.out,
           atol: run.atol ?? 0, rtol: run.rtol ?? 0, scratch,
-        }),
+        }, s.count * valueBytes),
       write: async (s, buf) => {
         const blocks = Math.ceil(s.count / SCAN_BLOCK);
         run.merge(engine.arena.f64(buf.out, blocks * RECORD), blocks, s.start);

@@ -82,8 +82,8 @@ export async function measureBandwidth(engine: Engine, arrayBytes: number, runs:
     for (const threads of [...counts].sort((x, y) => y - x)) {
       engine.useThreads(threads);
       const time = async (probe: Probe, name: string) => {
-        await engine.runner.probe({ probe, a, b, c, n }); // warm
-        return timeRuns(runs, () => engine.runner.probe({ probe, a, b, c, n }), tick, `${name} probe, ${threadsText(threads)}`);
+        await engine.probe({ probe, a, b, c, n }); // warm
+        return timeRuns(runs, () => engine.probe({ probe, a, b, c, n }), tick, `${name} probe, ${threadsText(threads)}`);
       };
       const s: ProbeSamples = { threads, array_bytes: n * 8, copy: await time(Probe.Copy, "copy"), add: await time(Probe.Add, "add") };
       if (threads === engine.threads) {
@@ -106,8 +106,8 @@ export async function measureBandwidth(engine: Engine, arrayBytes: number, runs:
 export async function measureCompute(engine: Engine, precision: Precision, runs: number, tick: Tick = noTick, rounds = 5_000_000): Promise<ComputeSamples> {
   const probe = precision === "f32" ? Probe.Flops32 : Probe.Flops;
   const lanes = precision === "f32" ? 4 : 2;
-  await engine.runner.probe({ probe, a: 0, b: 0, c: 0, n: 1000 });
-  const seconds = await timeRuns(runs, () => engine.runner.probe({ probe, a: 0, b: 0, c: 0, n: rounds }), tick, "compute probe");
+  await engine.probe({ probe, a: 0, b: 0, c: 0, n: 1000 });
+  const seconds = await timeRuns(runs, () => engine.probe({ probe, a: 0, b: 0, c: 0, n: rounds }), tick, "compute probe");
   return { seconds, flops: rounds * 12 * lanes * 2 * engine.threads };
 }
 
@@ -192,10 +192,10 @@ export async function measureSweep(engine: Engine, sizes: number[], runs: number
       const moved = 2 * n * 8;
       let reps = Math.max(1, Math.ceil((16 << 20) / moved));
       const t0 = performance.now();
-      await engine.runner.probe({ probe: Probe.Copy, a, b: 0, c, n, reps }); // warm, and calibrate
+      await engine.probe({ probe: Probe.Copy, a, b: 0, c, n, reps }); // warm, and calibrate
       const once = (performance.now() - t0) / 1000;
       if (once < SWEEP_DISPATCH_SECONDS) reps = Math.min(1 << 20, Math.ceil((reps * SWEEP_DISPATCH_SECONDS) / Math.max(once, 1e-6)));
-      const seconds = await timeRuns(runs, () => engine.runner.probe({ probe: Probe.Copy, a, b: 0, c, n, reps }), tick, `sweep, ${sizeLabel(moved)}`);
+      const seconds = await timeRuns(runs, () => engine.probe({ probe: Probe.Copy, a, b: 0, c, n, reps }), tick, `sweep, ${sizeLabel(moved)}`);
       points.push({ bytes: moved, reps, seconds });
     }
     return points;

@@ -2,13 +2,12 @@
  * Writing .npy files: a little-endian, C-order file (NumPy's own header layout, padded to 64 bytes)
  * written sequentially into a temporary path that the caller renames on success.
  */
-import { randomBytes } from "node:crypto";
 import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
 import { encodeF16 } from "../float16.js";
-import { type ErrnoLike, ioError, openForWriting, swapInPlace, writeFully } from "../files.js";
+import { type ErrnoLike, ioError, openForWriting, randomHex, swapInPlace, writeFully } from "../files.js";
 import type { TensorSink } from "../tensor.js";
 import { checkShape, encodeNpyHeader } from "./encode.js";
 import { CHUNK_BYTES, shapeRepr } from "./format.js";
@@ -162,7 +161,7 @@ export async function writeNpy(
     if (e instanceof InputError) throw e;
     if ((e as ErrnoLike).code !== "ENOENT") throw ioError(e, path, "create");
   }
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(6)}.tmp`);
   const w = await NpyWriter.create(tmp, dtype, shape, { display: path });
   try {
     await w.write(values);

@@ -22,7 +22,11 @@ export class WorkerFailure extends Error {
   }
 }
 
-const workerUrl = new URL("../../../dist/kernels/pool/worker.js", import.meta.url);
+/**
+ * The worker's file beside this module's: dist/kernels/pool/worker.js, or in the CLI's bundle
+ * dist/bundle/worker.js (scripts/bundle.js); run from the sources (the tests), the built one.
+ */
+const workerUrl = import.meta.url.endsWith(".ts") ? new URL("../../../dist/kernels/pool/worker.js", import.meta.url) : new URL("./worker.js", import.meta.url);
 /** How often a waiting dispatch looks again for a thread that died without a message (ms). */
 const WAIT_SLICE_MS = 1000;
 /** Time given to a failed thread's message (with its error text) to arrive (ms). */
@@ -111,12 +115,17 @@ export class PoolRunner implements Runner {
           });
         }),
       );
-      if (options.unref) w.unref();
       this.workers.push(w);
     }
-    this.ready = Promise.all(started).then(() => {
-      this.up = true;
-    });
+    // referenced while they start (the engine waits for them: an unreferenced start would let the
+    // process exit under an await), unreferenced from then on while idle
+    this.ready = Promise.all(started)
+      .finally(() => {
+        if (options.unref) for (const w of this.workers) w.unref();
+      })
+      .then(() => {
+        this.up = true;
+      });
     this.ready.catch(() => undefined);
   }
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// The command line's bundled entry (`npm run build:bundle`, after build:ts): dist/cli/main.js and
+// everything it imports statically, commander included, in one file, dist/bundle/main.cjs; what the
+// commands import lazily (the engine, the pipeline, the file formats) in chunks beside it, loaded as
+// before only by the commands that need them; and the pool's worker thread in one file of its own,
+// dist/bundle/worker.js. Node loads each ES module separately (resolve, read, compile, link): the
+// unbundled CLI's --help loaded 23 of them, a .npy forward 67, and each worker thread 13.
+// The main thread's files are CommonJS so that bin/groupnorm.js can compile them with V8's code
+// cache (vm.Script's cachedData; Node 20 has no compile cache for ES modules): the caches, FILE.cache,
+// are made here by running the command once for --help and once for a fixture's forward.
+// The library (dist/index.js) stays unbundled. See docs/performance.md, section 9.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "rolldown";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const out = `${root}dist/bundle`;
+rmSync(out, { recursive: true, force: true });
+const common = { platform: "node", external: [/^node:/], logLevel: "warn", cwd: root };
+// no comments in the output: less for V8 to scan at every start (the sources keep them)
+const output = { dir: out, comments: false };
+/** The modules `file` imports statically, and theirs (tsc's output: one `import … from "…"` a line). */
+function staticClosure(file, seen = new Set()) {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  for (const m of readFileSync(file, "utf8").matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+"(\.[^"]+)";?$/gm)) staticClosure(join(dirname(file), m[1]), seen);
+  return seen;
+}
+const entry = `${root}dist/cli/main.js`;
+const start = staticClosure(entry);
+const matching = (re) => (id) => !start.has(id) && re.test(id.replaceAll("\\", "/"));
+// What --help needs stays in main.js (the lazy chunks import it from there). forward and backward
+// load one more chunk, "lib" (the engine, the pipeline, the .npy format), rather than the dozen or
+// so shared chunks rolldown would make of it; the container formats (and yauzl, zlib) and the pool
+// (worker_threads) are chunks of their own, loaded only by a run that uses them; so are the other
+// commands' own modules (verify, roofline, gradcheck, info, compare).
+await build({
+  ...common,
+  input: { main: entry },
+  preserveEntrySignatures: "allow-extension", // the chunks may import what main.js holds from it
+  checks: { ineffectiveDynamicImport: false }, // io/inspect.js (info) imports the containers statically
+  output: {
+    ...output,
+    format: "cjs",
+    dynamicImportInCjs: false, // require() for the externals too: vm.Script has no import() of its own
+    entryFileNames: "[name].cjs",
+    chunkFileNames: "[name]-[hash].cjs",
+    codeSplitting: {
+      includeDependenciesRecursively: false, // a group takes what it matches, not what that imports
+      groups: [
+        { name: "containers", priority: 3, test: matching(/\/dist\/io\/(npz|safetensors)\/|\/dist\/io\/(inspect|container-writer)\.js$|\/node_modules\/(yauzl|buffer-crc32|pend)\//) },
+        { name: "pool", priority: 2, test: matching(/\/dist\/kernels\/pool\/pool\.js$/) },
+        { name: "lib", priority: 1, test: matching(/\/dist\/(kernels|pipeline|io|core|oracle)\/|\/dist\/api\/(engine|files|forward|backward|arrays|conventions)\.js$|\/dist\/checks\/(pace|random)\.js$|\/node_modules\/npyjs\//) },
+      ],
+    },
+  },
+});
+// the worker on its own (no chunks shared with the main thread's: one file to load per thread)
+await build({
+  ...common,
+  input: { worker: `${root}dist/kernels/pool/worker.js` },
+  output: { ...output, format: "esm", entryFileNames: "[name].js", codeSplitting: false },
+});
+
+// V8's code caches of the files a run loads, with the functions it ran compiled: --help makes
+// main.cjs's, a fixture's forward lib's (a file's cache is written by the first run that loads it)
+const scratch = mkdtempSync(join(tmpdir(), "groupnorm-bundle-"));
+try {
+  const env = { ...process.env, GROUPNORM_CODE_CACHE: "write" };
+  const bin = `${root}bin/groupnorm.js`;
+  execFileSync(process.execPath, [bin, "--help"], { env, stdio: "ignore" });
+  execFileSync(process.execPath, [bin, "forward", `${root}fixtures/cases/nchw_big_f32/x.npy`, "--groups", "8", "--out-dir", scratch, "--quiet"], { env, stdio: "ignore" });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
