@@ -37,8 +37,21 @@ const matching = (re) => (id) => !start.has(id) && re.test(id.replaceAll("\\", "
 // so shared chunks rolldown would make of it; the container formats (and yauzl, zlib) and the pool
 // (worker_threads) are chunks of their own, loaded only by a run that uses them; so are the other
 // commands' own modules (verify, roofline, gradcheck, info, compare).
+// commander requires node:child_process at load, for executable subcommands (which groupnorm has
+// none of); it costs every run some 5–8 ms of loading child_process, net and dgram. In the bundle
+// its spawn() loads the module when called, so the program behaves the same if one ever appears.
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  transform(code, id) {
+    if (!/[\\/]commander[\\/]lib[\\/]command\.js$/.test(id)) return null;
+    const eager = /const childProcess = require\((["'])node:child_process\1\);/;
+    if (!eager.test(code)) throw new Error(`bundle: commander's require of node:child_process has changed (${id}); see lazyChildProcess`);
+    return code.replace(eager, 'const childProcess = { spawn: (...a) => require("node:child_process").spawn(...a) };');
+  },
+};
 await build({
   ...common,
+  plugins: [lazyChildProcess],
   input: { main: entry },
   preserveEntrySignatures: "allow-extension", // the chunks may import what main.js holds from it
   checks: { ineffectiveDynamicImport: false }, // io/inspect.js (info) imports the containers statically
