@@ -49,9 +49,29 @@ const lazyChildProcess = {
     return code.replace(eager, 'const childProcess = { spawn: (...a) => require("node:child_process").spawn(...a) };');
   },
 };
+// Node modules that main.cjs (all that --help runs) requires at load but only a command uses: in
+// main.cjs each is required at its first property access (fs/promises, with readline, is some
+// 1.5 ms that --help never needs; a command that opens a file loads it then, as before).
+const LAZY_IN_MAIN = ["node:fs/promises"];
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  renderChunk(code, chunk) {
+    if (chunk.fileName !== "main.cjs") return null;
+    let out = code;
+    for (const id of LAZY_IN_MAIN) {
+      const eager = new RegExp(`^let (\\w+) = require\\(${JSON.stringify(id).replaceAll("/", "\\/")}\\);$`, "m");
+      const m = eager.exec(out);
+      if (!m) continue; // main.cjs no longer requires it
+      const uses = [...out.matchAll(new RegExp(`\\b${m[1]}\\b(.?)`, "g"))].slice(1);
+      if (uses.some((u) => u[1] !== ".")) throw new Error(`bundle: main.cjs uses ${m[1]} other than by its properties; see lazyBuiltins`);
+      out = out.replace(m[0], `let ${m[1]} = new Proxy({}, { get: (_, key) => require(${JSON.stringify(id)})[key] });`);
+    }
+    return out;
+  },
+};
 await build({
   ...common,
-  plugins: [lazyChildProcess],
+  plugins: [lazyChildProcess, lazyBuiltins],
   input: { main: entry },
   preserveEntrySignatures: "allow-extension", // the chunks may import what main.js holds from it
   checks: { ineffectiveDynamicImport: false }, // io/inspect.js (info) imports the containers statically

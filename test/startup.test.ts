@@ -3,12 +3,12 @@
 // file formats or the verify and roofline engines; a command loads those when it runs. Checked by
 // the modules the process resolves (a resolve hook), not by time.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { traced } from "./helpers/cli.js";
+import { bin, traced } from "./helpers/cli.js";
 
 const hook = `data:text/javascript,${encodeURIComponent(`
 import { register } from "node:module";
@@ -76,5 +76,53 @@ describe("the bundled command loads one file (and rolldown's helpers) for help, 
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+// Node's own modules (process.moduleLoadList, written at exit by a preloaded script): commander's
+// require of node:child_process (with net and dgram) waits in the bundle until a spawn, which
+// groupnorm never makes; stdout and stderr are written with fs.writeSync (cli/stdio.ts), so Node's
+// stream modules (and, for a pipe, net) load only for a progress bar or a pipe that would block.
+describe("Node's modules: no child_process, and no stream modules for what a run prints", () => {
+  function builtins(args: string[]): { status: number | null; stdout: string; modules: Set<string> } {
+    const dir = mkdtempSync(join(tmpdir(), "groupnorm-builtins-"));
+    try {
+      const pre = join(dir, "pre.cjs"), list = join(dir, "list.txt");
+      writeFileSync(pre, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));`);
+      const r = spawnSync(process.execPath, ["-r", pre, bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" }, stdio: ["ignore", "pipe", "pipe"] });
+      const modules = new Set(readFileSync(list, "utf8").split("\n").filter((l) => l.startsWith("NativeModule ")).map((l) => l.slice(13)));
+      return { status: r.status, stdout: r.stdout, modules };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const x = fileURLToPath(new URL("../fixtures/cases/nc_f32/x.npy", import.meta.url));
+  const NOT = ["child_process", "dgram", "net", "stream", "tty"];
+  it("--help into a pipe: the whole help, none of them", () => {
+    const r = builtins(["--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: groupnorm [\s\S]*\n {2}info \[options\] <X> [\s\S]*docs\/cli\.md/);
+    for (const m of NOT) expect(r.modules.has(m), m).toBe(false);
+  });
+  it("a --quiet forward and a --json one into a pipe: none of them; the document whole", () => {
+    const out = mkdtempSync(join(tmpdir(), "groupnorm-builtins-out-"));
+    try {
+      const quiet = builtins(["forward", x, "--groups", "2", "--out-dir", out, "--quiet"]);
+      expect(quiet.status).toBe(0);
+      expect(quiet.stdout).toBe("");
+      for (const m of NOT) expect(quiet.modules.has(m), m).toBe(false);
+      const json = builtins(["forward", x, "--groups", "2", "--out-dir", out, "--json"]);
+      expect(json.status).toBe(0);
+      expect(JSON.parse(json.stdout).command).toBe("forward");
+      for (const m of NOT) expect(json.modules.has(m), m).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+  it("a failing run still says why on stderr", () => {
+    const r = spawnSync(process.execPath, [bin, "forward", "/nonexistent/x.npy", "--groups", "2", "--quiet"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^groupnorm: error: .*x\.npy/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

@@ -1,11 +1,11 @@
 /** backwardFiles: GroupNorm backward from tensor files to output files (the `backward` command). */
-import { performance } from "node:perf_hooks";
 import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkMemory } from "../core/params.js";
 import { InputError } from "../errors.js";
+import { now } from "../io/clock.js";
 import type { TensorSink } from "../io/tensor.js";
 import { planBackward, streamBackward } from "../pipeline/backward.js";
 import { checkGroupStats, requireSameShape } from "../pipeline/inputs.js";
@@ -92,7 +92,7 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
   }
   const chosen = chooseOutputs(BACKWARD_OUTPUTS, { dx: o.dxPath, dgamma: o.dgammaPath, dbeta: o.dbetaPath }, o.outputs, defaultBackwardOutputs(o.gamma !== undefined), o);
   return withEngine(o, async (engine) => {
-    const t0 = performance.now();
+    const t0 = now();
       engine.resetUse(); // the report gives the threads this call computed on
     return withFiles({ dy: o.dy, x: o.x, gamma: o.gamma, beta: betaPath, mean: o.mean, rstd: o.rstd }, async (src, outputs) => {
       const x = src.x!, dy = src.dy!;
@@ -122,10 +122,10 @@ export function backwardFiles(o: BackwardFilesOptions): Promise<BackwardReport> 
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(x.dtype);
       }
       const run = await streamBackward(engine, { ...input, eps, sinks, onProgress: o.onProgress }, plan);
-      const t = performance.now();
+      const t = now();
       await outputs.commit();
-      run.phases.write += performance.now() - t;
-      run.phases.total = performance.now() - t0;
+      run.phases.write += now() - t;
+      run.phases.total = now() - t0;
       return {
         command: "backward",
         input: { dy: o.dy, x: o.x, gamma: o.gamma ?? null, beta: betaPath ?? null, mean: o.mean ?? null, rstd: o.rstd ?? null, dtype: x.dtype, shape: [...x.shape] },

@@ -1,10 +1,10 @@
 /** forwardFiles: GroupNorm forward from a tensor file to output files (the `forward` command). */
-import { performance } from "node:perf_hooks";
 import { type Activation, activationCode, checkActivation } from "../core/activation.js";
 import { type AffineKind, type Compat, type ConventionOptions, conventionDims, type Grouping, resolveConvention } from "../core/conventions.js";
 import type { Layout } from "../core/dims.js";
 import { type Dtype, itemSizeOf } from "../core/dtype.js";
 import { checkMemory } from "../core/params.js";
+import { now } from "../io/clock.js";
 import type { TensorSink } from "../io/tensor.js";
 import { planForward, streamForward } from "../pipeline/forward.js";
 import { statsDtypeOf } from "../pipeline/inputs.js";
@@ -88,7 +88,7 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
   const activation = checkActivation(o.activation);
   const chosen = chooseOutputs(FORWARD_OUTPUTS, { y: o.y, mean: o.mean, rstd: o.rstd, var: o.var }, o.outputs, ["y", "mean", "rstd"], o);
   return withEngine(o, async (engine) => {
-    const t0 = performance.now();
+    const t0 = now();
     engine.resetUse(); // the report gives the threads this call computed on
     return withFiles({ x: o.x, gamma: o.gamma, beta: o.beta }, async (src, outputs) => {
       const x = src.x!;
@@ -113,10 +113,10 @@ export function forwardFiles(o: ForwardFilesOptions): Promise<ForwardReport> {
         written += shapes[c.key].reduce((a, b) => a * b, 1) * itemSizeOf(dtypes[c.key]);
       }
       const run = await streamForward(engine, { ...input, eps, act: activationCode(activation), sinks, onProgress: o.onProgress }, plan);
-      const t = performance.now();
+      const t = now();
       await outputs.commit();
-      run.phases.write += performance.now() - t;
-      run.phases.total = performance.now() - t0;
+      run.phases.write += now() - t;
+      run.phases.total = now() - t0;
       return {
         command: "forward",
         input: { x: o.x, gamma: o.gamma ?? null, beta: o.beta ?? null, dtype: x.dtype, shape: [...x.shape] },

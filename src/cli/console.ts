@@ -15,17 +15,58 @@ export interface Painter {
 
 const plain: Painter = { green: (s) => s, red: (s) => s, yellow: (s) => s, bold: (s) => s, dim: (s) => s };
 
-/** chalk is loaded only when some stream is coloured (it is not needed for pipes and files). */
-export async function painter(level: 0 | 1 | 2 | 3): Promise<Painter> {
-  if (level === 0) return plain;
+/** chalk is loaded only when some stream may be coloured (it is not needed for pipes and files). */
+async function chalkPainter(): Promise<(level: 1 | 2 | 3) => Painter> {
   const { Chalk } = await import("chalk");
-  return new Chalk({ level });
+  return (level) => new Chalk({ level });
 }
 
+export type Stream = NodeJS.WritableStream & { isTTY?: boolean };
+
+/**
+ * Where a run writes. stdout and stderr are read only when something is written to them or their
+ * terminal-ness is asked (processStreams makes the process's on first use); `terminal`, when given,
+ * answers that without making the stream where it can.
+ */
 export interface Streams {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdout: Stream;
+  readonly stderr: Stream;
   env: NodeJS.ProcessEnv;
+  terminal?(name: "stdout" | "stderr"): boolean;
+}
+
+/** A stream made on first use, with its error listener attached then. */
+export class LazyStream {
+  private made: Stream | null = null;
+  constructor(
+    private readonly make: () => Stream,
+    private readonly onError: (e: NodeJS.ErrnoException) => void,
+  ) {}
+  /** The stream, made now if it was not yet. */
+  get(): Stream {
+    if (!this.made) {
+      this.made = this.make();
+      this.made.on("error", this.onError);
+    }
+    return this.made;
+  }
+  /** The stream if it was made (null: nothing was written to it). */
+  get existing(): Stream | null {
+    return this.made;
+  }
+  /**
+   * The stream as a terminal's stream (a progress bar draws on it): the process's own stream where
+   * the writes went around it (stdio.ts: FdWriter).
+   */
+  terminalStream(): NodeJS.WriteStream {
+    const s = this.get() as Stream & { stream?: NodeJS.WriteStream };
+    return s.stream ?? (s as NodeJS.WriteStream);
+  }
+
+  /** Stop listening for its errors (a stream never made has none). */
+  release(): void {
+    this.made?.removeListener("error", this.onError);
+  }
 }
 
 export function colorLevel(tty: boolean | undefined, env: NodeJS.ProcessEnv, noColorFlag: boolean): 0 | 1 | 2 | 3 {
@@ -46,64 +87,106 @@ export class Console {
   json = false;
   /** Set when stdout failed (closed by its reader, or full): nothing more is written to it. */
   closed = false;
+  /** Whether anything was written to stdout (only then is there anything to flush or fail). */
+  wroteStdout = false;
+  private outPainter: Painter | null;
+  private errPainter: Painter | null;
 
   private constructor(
-    readonly streams: Streams,
-    public out: Painter,
-    public err: Painter,
-  ) {}
+    readonly stdout: LazyStream,
+    readonly stderr: LazyStream,
+    private readonly levels: { stdout: () => 0 | 1 | 2 | 3; stderr: () => 0 | 1 | 2 | 3 },
+    private readonly chalk: ((level: 1 | 2 | 3) => Painter) | null,
+    private readonly terminal: (name: "stdout" | "stderr") => boolean,
+  ) {
+    this.outPainter = chalk ? null : plain;
+    this.errPainter = chalk ? null : plain;
+  }
+
+  /**
+   * A console on `streams`, neither stream made yet. Colours need chalk, loaded here only when
+   * some stream could be coloured (FORCE_COLOR, or a terminal among them): whether stdout or stderr
+   * is a terminal is asked of `streams.terminal` (for the process's, without making the stream
+   * where fstat can tell: a file, pipe or socket is none).
+   */
+  static async create(streams: Streams, stdout: LazyStream, stderr: LazyStream, noColor = false): Promise<Console> {
+    const terminal = (name: "stdout" | "stderr") => (streams.terminal ? streams.terminal(name) : !!streams[name].isTTY);
+    const level = (name: "stdout" | "stderr") => () => colorLevel(terminal(name), streams.env, noColor);
+    const levels = { stdout: level("stdout"), stderr: level("stderr") };
+    const any = levels.stdout() > 0 || levels.stderr() > 0;
+    const chalk = any ? await chalkPainter() : null;
+    return new Console(stdout, stderr, levels, chalk, terminal);
+  }
+
+  /** stdout's colour functions (plain unless it is coloured). */
+  get out(): Painter {
+    return (this.outPainter ??= this.paint(this.levels.stdout()));
+  }
+
+  /** stderr's colour functions. */
+  get err(): Painter {
+    return (this.errPainter ??= this.paint(this.levels.stderr()));
+  }
+
+  private paint(level: 0 | 1 | 2 | 3): Painter {
+    return level === 0 || !this.chalk ? plain : this.chalk(level);
+  }
 
   /** No colours from here on (--no-color). */
   noColor(): void {
-    this.out = plain;
-    this.err = plain;
+    this.outPainter = plain;
+    this.errPainter = plain;
   }
 
-  static async create(streams: Streams, noColor = false): Promise<Console> {
-    const out = await painter(colorLevel(streams.stdout.isTTY, streams.env, noColor));
-    const err = await painter(colorLevel(streams.stderr.isTTY, streams.env, noColor));
-    return new Console(streams, out, err);
+  /** Text to stdout, unless it has failed. */
+  writeOut(text: string): void {
+    if (this.closed) return;
+    this.wroteStdout = true;
+    this.stdout.get().write(text);
   }
 
-  /** Text to `stream` (stdout), unless it has failed. */
-  /** Whether anything was written to stdout (only then is there anything to flush or fail). */
-  wroteStdout = false;
-
-  write(stream: NodeJS.WritableStream, text: string): void {
-    if (stream === this.streams.stdout) {
-      if (this.closed) return;
-      this.wroteStdout = true;
-    }
-    stream.write(text);
+  /** Text to stderr. */
+  writeErr(text: string): void {
+    this.stderr.get().write(text);
   }
 
   /** Human text on stdout (suppressed by --quiet and --json). */
   info(line: string): void {
-    if (!this.quiet && !this.json) this.write(this.streams.stdout, line + "\n");
+    if (!this.quiet && !this.json) this.writeOut(line + "\n");
   }
 
   /** Report text that is the command's answer (compare, gradcheck, info): suppressed by --json and --quiet (the exit status answers). */
   result(line: string): void {
-    if (!this.json && !this.quiet) this.write(this.streams.stdout, line + "\n");
+    if (!this.json && !this.quiet) this.writeOut(line + "\n");
   }
 
   /** The one JSON document of a --json run. */
   document(value: unknown): void {
-    this.write(this.streams.stdout, JSON.stringify(value, jsonReplacer, 2) + "\n");
+    this.writeOut(JSON.stringify(value, jsonReplacer, 2) + "\n");
   }
 
   /** Warnings go to stderr unless --quiet, once; --json documents carry them too. */
   warn(line: string): void {
-    if (!this.quiet) this.streams.stderr.write(this.err.yellow("groupnorm: warning: ") + line + "\n");
+    if (!this.quiet) this.writeErr(this.err.yellow("groupnorm: warning: ") + line + "\n");
   }
 
   error(line: string): void {
-    this.streams.stderr.write(line + "\n");
+    this.writeErr(line + "\n");
+  }
+
+  /** The terminal's width for commander's help, or undefined (not a terminal: no wrapping width asked of a stream). */
+  helpWidth(name: "stdout" | "stderr"): number | undefined {
+    return this.terminal(name) ? this[name].terminalStream().columns : undefined;
+  }
+
+  /** Whether commander may colour what it writes to `name`: this console's colour rule. */
+  hasColors(name: "stdout" | "stderr"): boolean {
+    return this.levels[name]() > 0;
   }
 
   /** Whether progress bars may be drawn (stderr a TTY, not --quiet, not --json). */
   get progress(): boolean {
-    return !!this.streams.stderr.isTTY && !this.quiet && !this.json;
+    return !this.quiet && !this.json && this.terminal("stderr");
   }
 }
 

@@ -15,14 +15,26 @@ import { gradcheckCommand } from "./commands/gradcheck.js";
 import { infoCommand } from "./commands/info.js";
 import { rooflineCommand } from "./commands/roofline.js";
 import { verifyCommand } from "./commands/verify.js";
-import { Console, type Streams } from "./console.js";
+import { Console, LazyStream, type Streams } from "./console.js";
 import type { Context } from "./context.js";
 import { restoreTerminal } from "./report.js";
+import { processStreams } from "./stdio.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
+
+/** The commands, in the order the help lists them. */
+const COMMANDS = {
+  forward: forwardCommand,
+  backward: backwardCommand,
+  verify: verifyCommand,
+  gradcheck: gradcheckCommand,
+  compare: compareCommand,
+  roofline: rooflineCommand,
+  info: infoCommand,
+};
 
 /** The signals that end a run: its temporaries are removed and the terminal restored first. */
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
@@ -45,20 +57,24 @@ function drained(stream: NodeJS.WritableStream): Promise<NodeJS.ErrnoException |
   });
 }
 
-export async function main(argv: string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
-  const console = await Console.create(streams, argv.includes("--no-color"));
+export async function main(argv: string[], streams: Streams = processStreams()): Promise<number> {
   // A closed stdout (`| head`) raises EPIPE asynchronously: stop writing and end quietly, as Unix
   // tools do. Any other write error (a full disk) is reported once, in words.
   let stdoutError: NodeJS.ErrnoException | null = null;
-  const onStdoutError = (e: NodeJS.ErrnoException) => {
-    stdoutError ??= e;
-    console.closed = true;
-  };
-  streams.stdout.on("error", onStdoutError);
+  const stdout = new LazyStream(
+    () => streams.stdout,
+    (e) => {
+      stdoutError ??= e;
+      console.closed = true;
+    },
+  );
   // stderr failing (full, or a closed pipe) must not turn into an uncaught 'error' event (exit 1):
   // there is nowhere left to say anything, so the exit status alone carries the outcome
-  const onStderrError = () => undefined;
-  streams.stderr.on("error", onStderrError);
+  const stderr = new LazyStream(
+    () => streams.stderr,
+    () => undefined,
+  );
+  const console = await Console.create(streams, stdout, stderr, argv.includes("--no-color"));
   const engines: GroupNormEngine[] = [];
   // the engine's modules (the pool, the kernels) load only when a command runs: --version and --help never need them
   let engineModule: typeof import("../api/engine.js") | null = null;
@@ -77,15 +93,25 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       return e;
     },
   };
+  // commander asks process.stdout and process.stderr for their width and colours (making them):
+  // asked of the console instead, which answers without a stream unless it is a terminal's
+  // (undefined, typed as a number by commander's types, is its own default: 80 columns)
+  const helpStreams = {
+    getOutHelpWidth: () => console.helpWidth("stdout") as number,
+    getErrHelpWidth: () => console.helpWidth("stderr") as number,
+    getOutHasColors: () => console.hasColors("stdout"),
+    getErrHasColors: () => console.hasColors("stderr"),
+  };
   const program = new Command("groupnorm")
-    .description("Group Normalization (Wu & He, 2018) on NumPy .npy files")
+    .description("Group Normalization (Wu & He, 2018) on tensor files (.npy, .npz, safetensors)")
     .version(version(), "-V, --version")
     .option("--no-color", "no colours in output (also NO_COLOR=1)")
     .addHelpText("after", "\nReference: docs/cli.md (commands, flags, files, exit codes, JSON).\n")
     .showHelpAfterError(false)
     .configureOutput({
-      writeOut: (s) => console.write(streams.stdout, s),
-      writeErr: (s) => streams.stderr.write(s),
+      writeOut: (s) => console.writeOut(s),
+      writeErr: (s) => console.writeErr(s),
+      ...helpStreams,
       outputError: (s, write) => write(`groupnorm: ${s.replace(/^error: /, "error: ").trimEnd()}\n`),
     })
     .exitOverride()
@@ -94,13 +120,17 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     });
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({
-      writeOut: (s) => console.write(streams.stdout, s),
-      writeErr: (s) => streams.stderr.write(s),
+      writeOut: (s) => console.writeOut(s),
+      writeErr: (s) => console.writeErr(s),
+      ...helpStreams,
       outputError: (s, write) => write(`groupnorm: ${s.trimEnd()}\n`),
     });
     for (const sub of cmd.commands) configure(sub);
   };
-  for (const make of [forwardCommand, backwardCommand, verifyCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand]) {
+  // a run of one command (argv[0] names it) needs only that command's parser; the others, with all
+  // their flags, are made for the top-level help, `help NAME` and a mistyped name's suggestion
+  const named = Object.hasOwn(COMMANDS, argv[0] ?? "") ? [COMMANDS[argv[0] as keyof typeof COMMANDS]] : Object.values(COMMANDS);
+  for (const make of named) {
     const cmd = make(ctx);
     configure(cmd);
     program.addCommand(cmd);
@@ -111,7 +141,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
   // whatever it is blocked on (process.exit would wait for a thread stuck in a system call).
   const onSignal = (signal: NodeJS.Signals) => {
     restoreTerminal();
-    streams.stderr.write(`groupnorm: interrupted by ${signal}: ${onDisk()}\n`);
+    console.writeErr(`groupnorm: interrupted by ${signal}: ${onDisk()}\n`);
     for (const s of SIGNALS) process.removeListener(s, onSignal);
     process.kill(process.pid, signal);
   };
@@ -123,7 +153,7 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
       status = 2; // bare `groupnorm`: a usage error
     } else if (argv[0] === "help" && argv.length > 1 && !program.commands.some((c) => c.name() === argv[1])) {
       // commander would print the whole usage for `help nosuch`: one line, as for any unknown command
-      streams.stderr.write(`${formatError(new InputError(`unknown command '${argv[1]}' (groupnorm --help lists them)`))}\n`);
+      console.writeErr(`${formatError(new InputError(`unknown command '${argv[1]}' (groupnorm --help lists them)`))}\n`);
       status = 2;
     } else {
       await program.parseAsync(argv, { from: "user" });
@@ -139,13 +169,13 @@ export async function main(argv: string[], streams: Streams = { stdout: process.
     for (const e of engines) await e.close().catch(() => undefined);
   }
   // only what was written can fail to go out: a run that printed nothing (--quiet) has no stdout to check
-  const late = console.wroteStdout ? await drained(streams.stdout) : null;
-  streams.stdout.removeListener("error", onStdoutError);
+  const late = console.wroteStdout && stdout.existing ? await drained(stdout.existing) : null;
+  stdout.release();
   const failure = stdoutError ?? late;
   if (failure && failure.code !== "EPIPE") {
     const { written } = abortAllOutputsSync();
     const outputs = written.length ? ` (the outputs are complete on disk: ${written.map(quoteName).join(", ")})` : "";
-    streams.stderr.write(`groupnorm: error: cannot write to standard output: ${errnoWords(failure)}${outputs}\n`);
+    console.writeErr(`groupnorm: error: cannot write to standard output: ${errnoWords(failure)}${outputs}\n`);
     return 2;
   }
   return status;

@@ -62,9 +62,9 @@ export function progressFor(console: Console, label: string, unit = "slices", de
     update(done, total, phase = "") {
       if (!bar && Date.now() - started < delayMs) return;
       if (!bar) {
-        changed = console.streams.stderr;
+        changed = console.stderr.terminalStream();
         bar = new cliProgress.SingleBar(
-          { stream: console.streams.stderr as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}${phases ? " | {phase}" : ""}`, hideCursor: true, clearOnComplete: true },
+          { stream: changed as NodeJS.WriteStream, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} | {duration_formatted}${phases ? " | {phase}" : ""}`, hideCursor: true, clearOnComplete: true },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, done, { phase });

@@ -4,6 +4,7 @@
  * the end. Items too large for the budget go through backward-chunked.ts.
  */
 import { type Dims, numel } from "../core/dims.js";
+import { now } from "../io/clock.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
 import { gammaBetaBackward } from "../kernels/gamma-beta.js";
@@ -100,10 +101,10 @@ export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan 
   } finally {
     engine.arena.release(mark);
   }
-  const t = performance.now();
+  const t = now();
   if (r.sinks.dgamma) await r.sinks.dgamma.write(state.dgamma);
   if (r.sinks.dbeta) await r.sinks.dbeta.write(state.dbeta);
-  phases.write += performance.now() - t;
+  phases.write += now() - t;
   return { phases, slices: count };
 }
 

@@ -2,6 +2,7 @@
  * The pipeline of a streamed run: while slice k is computed, slice k+1 is read and slice k−1
  * written, through a fixed set of buffers; and the per-phase timing its report carries.
  */
+import { now } from "../io/clock.js";
 import type { Slice } from "./slices.js";
 
 export interface Phases {
@@ -18,16 +19,16 @@ export function phaseTimer(): {
   finish: () => Phases;
 } {
   const phases: Phases = { read: 0, compute: 0, write: 0, total: 0 };
-  const t0 = performance.now();
+  const t0 = now();
   return {
     phases,
     async timed(kind, f) {
-      const t = performance.now();
+      const t = now();
       await f();
-      phases[kind] += performance.now() - t;
+      phases[kind] += now() - t;
     },
     finish() {
-      phases.total = performance.now() - t0;
+      phases.total = now() - t0;
       return phases;
     },
   };
