@@ -4,16 +4,27 @@
 // bundle's files with the V8 code caches made at build time (Node 20 has no compile cache).
 "use strict";
 const argv = process.argv.slice(2);
-if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-  // the version alone needs no command parser: the package file, printed as commander would
-  process.stdout.write(`${require("../package.json").version}\n`);
-} else {
+if (!(argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V") && printVersion())) {
   // Node 22.1+ keeps compiled ES modules between runs (the pool's worker threads); Node 20 has no such cache
   require("node:module").enableCompileCache?.();
   const { main } = load(require("node:path").join(__dirname, "../dist/bundle/main.cjs"));
   main(argv).then((status) => {
     process.exitCode = status;
   });
+}
+
+/**
+ * The version alone needs no command parser: the package file's, printed as commander would. True
+ * when it is done: printed, or its reader gone (EPIPE: nothing to say, as for any output); any
+ * other failure (a full disk, a pipe that would block) is left to the command, which says why.
+ */
+function printVersion() {
+  try {
+    require("node:fs").writeSync(1, `${require("../package.json").version}\n`);
+    return true;
+  } catch (e) {
+    return e.code === "EPIPE";
+  }
 }
 
 /**

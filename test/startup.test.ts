@@ -2,8 +2,8 @@
 // load the command definitions and the flags table, never the kernels, the pool, the pipeline, the
 // file formats or the verify and roofline engines; a command loads those when it runs. Checked by
 // the modules the process resolves (a resolve hook), not by time.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -84,14 +84,19 @@ describe("the bundled command loads one file (and rolldown's helpers) for help, 
 // groupnorm never makes; stdout and stderr are written with fs.writeSync (cli/stdio.ts), so Node's
 // stream modules (and, for a pipe, net) load only for a progress bar or a pipe that would block.
 describe("Node's modules: no child_process, and no stream modules for what a run prints", () => {
-  function builtins(args: string[]): { status: number | null; stdout: string; modules: Set<string> } {
+  /** A run's Node modules, its stdout a pipe (a FIFO, as a shell's `| cat` makes) or a file. */
+  function builtins(args: string[], into: "pipe" | "file" = "pipe"): { status: number | null; stdout: string; modules: Set<string> } {
     const dir = mkdtempSync(join(tmpdir(), "groupnorm-builtins-"));
     try {
-      const pre = join(dir, "pre.cjs"), list = join(dir, "list.txt");
+      const pre = join(dir, "pre.cjs"), list = join(dir, "list.txt"), file = join(dir, "stdout.txt"), status = join(dir, "status");
       writeFileSync(pre, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));`);
-      const r = spawnSync(process.execPath, ["-r", pre, bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "" }, stdio: ["ignore", "pipe", "pipe"] });
+      // sh -c SCRIPT node pre.cjs bin ARGS…: $0 is node, $1 the preload, then the command's argv
+      const run = 'pre=$1; shift; "$0" -r "$pre" "$@"; echo $? > "$STATUS"';
+      const script = into === "pipe" ? `{ ${run}; } | cat` : `{ ${run}; } > "$OUT"`;
+      const r = spawnSync("sh", ["-c", script, process.execPath, pre, bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "", OUT: file, STATUS: status } });
+      expect(r.stderr).toBe("");
       const modules = new Set(readFileSync(list, "utf8").split("\n").filter((l) => l.startsWith("NativeModule ")).map((l) => l.slice(13)));
-      return { status: r.status, stdout: r.stdout, modules };
+      return { status: Number(readFileSync(status, "utf8")), stdout: into === "pipe" ? r.stdout : readFileSync(file, "utf8"), modules };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -111,12 +116,52 @@ describe("Node's modules: no child_process, and no stream modules for what a run
       expect(quiet.status).toBe(0);
       expect(quiet.stdout).toBe("");
       for (const m of NOT) expect(quiet.modules.has(m), m).toBe(false);
-      const json = builtins(["forward", x, "--groups", "2", "--out-dir", out, "--json"]);
-      expect(json.status).toBe(0);
-      expect(JSON.parse(json.stdout).command).toBe("forward");
-      for (const m of NOT) expect(json.modules.has(m), m).toBe(false);
+      for (const into of ["pipe", "file"] as const) {
+        const json = builtins(["forward", x, "--groups", "2", "--out-dir", out, "--json"], into);
+        expect(json.status).toBe(0);
+        expect(JSON.parse(json.stdout).command).toBe("forward");
+        for (const m of NOT) expect(json.modules.has(m), `${m} (${into})`).toBe(false);
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+  it("a reader that stops reading holds up no signal: SIGTERM ends the run at once, with its line", async () => {
+    // info of a safetensors file of 4000 tensors lists them: some 300 KB, far more than a pipe holds
+    const dir = mkdtempSync(join(tmpdir(), "groupnorm-stall-"));
+    try {
+      const header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> = {};
+      for (let i = 0; i < 4000; i++) header[`tensor_number_${String(i).padStart(5, "0")}_with_a_long_name`] = { dtype: "F32", shape: [2, 2], data_offsets: [16 * i, 16 * (i + 1)] };
+      let json = JSON.stringify(header);
+      json += " ".repeat((8 - (json.length % 8)) % 8);
+      const size = Buffer.alloc(8);
+      size.writeBigUInt64LE(BigInt(json.length));
+      const file = join(dir, "many.safetensors"), fifo = join(dir, "out");
+      writeFileSync(file, Buffer.concat([size, Buffer.from(json), Buffer.alloc(16 * 4000)]));
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); // there, never reading
+      const writer = openSync(fifo, "w");
+      try {
+        const child = spawn(process.execPath, [bin, "info", file], { stdio: ["ignore", writer, "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        // "close": the process ended and its stderr is read to the end
+        const ended = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+        await new Promise((r) => setTimeout(r, 1500)); // the pipe is full by now
+        const t0 = Date.now();
+        child.kill("SIGTERM");
+        const end = await Promise.race([ended, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+        if (!end) child.kill("SIGKILL");
+        expect(end, "still running 5 s after SIGTERM").not.toBe(null);
+        expect(end!.signal).toBe("SIGTERM");
+        expect(Date.now() - t0).toBeLessThan(5000);
+        expect(stderr).toMatch(/^groupnorm: interrupted by SIGTERM: no output written\n$/);
+      } finally {
+        closeSync(writer);
+        closeSync(reader);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
   it("a failing run still says why on stderr", () => {

@@ -10,6 +10,7 @@ import { InputError } from "../errors.js";
 import { addressSpaceLimit, virtualSize } from "../io/limits.js";
 import { Engine, type EngineOptions as KernelEngineOptions, type PoolUse } from "../kernels/engine.js";
 import { MAX_THREADS } from "../core/threads.js";
+export { adoptKernelModule } from "../kernels/wasm.js";
 
 export type { PoolUse };
 

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { GroupNormEngine } from "../api/engine.js";
 import { CheckFailed, formatError, InputError, quoteName } from "../errors.js";
 import { errnoWords } from "../io/files.js";
+import { compileKernelsFile } from "../io/kernels-file.js";
 import { abortAllOutputsSync } from "../io/registry.js";
 import { backwardCommand } from "./commands/backward.js";
 import { compareCommand } from "./commands/compare.js";
@@ -116,7 +117,11 @@ export async function main(argv: string[], streams: Streams = processStreams()):
     })
     .exitOverride()
     .hook("preAction", async () => {
+      // the kernels compile on V8's background threads while the engine's modules load
+      const kernels = engineModule ? null : compileKernelsFile();
       engineModule ??= await import("../api/engine.js");
+      const compiled = await kernels;
+      if (compiled) engineModule.adoptKernelModule(compiled);
     });
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({

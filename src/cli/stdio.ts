@@ -1,12 +1,14 @@
 /**
  * The process's standard streams for main(), written without Node's stream objects where it can.
- * Making process.stdout or process.stderr loads Node's stream modules (some 4 ms of a run here): a
- * run that prints nothing (--quiet) never makes them, and one that prints writes with fs.writeSync,
- * as Node itself does on Linux for files, pipes and terminals (they are synchronous there), until
- * a write would block (a non-blocking pipe) or a progress bar needs a terminal stream.
+ * Making process.stdout or process.stderr loads Node's stream modules (some 4 ms of a run here, and
+ * net for a pipe): a run that prints nothing (--quiet) never makes them, and one that prints writes
+ * with fs.writeSync to a file, a terminal or a device, as Node itself does on Linux (synchronously),
+ * and to a pipe through a non-blocking description of its own, so that a reader that stops reading
+ * never stops the event loop (nor the signal handlers on it): the first write that would block, a
+ * socket, or a progress bar that needs a terminal's stream go through the process's stream instead.
  */
 import { EventEmitter } from "node:events";
-import { fstatSync, writeSync } from "node:fs";
+import { constants, fstatSync, openSync, writeSync } from "node:fs";
 import type { Stream, Streams } from "./console.js";
 
 type Name = "stdout" | "stderr";
@@ -44,8 +46,35 @@ type Done = (e?: Error | null) => void;
  */
 export class FdWriter extends EventEmitter {
   #stream: NodeJS.WriteStream | null = null;
+  #fd: number | null = null;
   constructor(private readonly name: Name) {
     super();
+  }
+
+  /**
+   * The descriptor written to: for a pipe or a socket, a write must never block (the event loop,
+   * and with it the signal handlers, would stop until the reader reads): a pipe is written through
+   * a non-blocking description of its own (/proc/self/fd/N, Linux), whose EAGAIN hands over to
+   * the process's stream; a socket, or a pipe that cannot be reopened, goes to the stream at once.
+   */
+  #target(): number | null {
+    if (this.#fd !== null) return this.#fd;
+    const fd = FD[this.name];
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch {
+      return (this.#fd = fd); // closed: the write reports it
+    }
+    if (!st.isFIFO() && !st.isSocket()) return (this.#fd = fd);
+    if (st.isFIFO() && process.platform === "linux") {
+      try {
+        return (this.#fd = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        /* no /proc: the stream */
+      }
+    }
+    return null;
   }
 
   get isTTY(): boolean {
@@ -64,10 +93,12 @@ export class FdWriter extends EventEmitter {
   write(chunk: string | Uint8Array, encoding?: BufferEncoding | Done, done?: Done): boolean {
     const cb = typeof encoding === "function" ? encoding : done;
     if (this.#stream) return this.#stream.write(chunk, cb);
+    const fd = this.#target();
+    if (fd === null) return this.stream.write(chunk, cb);
     const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
     let at = 0;
     try {
-      while (at < bytes.length) at += writeSync(FD[this.name], bytes, at);
+      while (at < bytes.length) at += writeSync(fd, bytes, at);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EAGAIN") return this.stream.write(bytes.subarray(at), cb);
       process.nextTick(() => {

@@ -3,7 +3,7 @@
  * files it re-exports by `npm install`) onto one shared memory. The same compiled module is
  * instantiated once per thread.
  */
-import { readFileSync } from "node:fs";
+import { readKernelsFile } from "../io/kernels-file.js";
 
 export interface KernelExports {
   stats_run_f32_wide(p: number, n: number, K: number, out: number): void;
@@ -88,17 +88,13 @@ export const MAX_PAGES = 65536;
 let compiled: WebAssembly.Module | undefined;
 
 export function kernelModule(): WebAssembly.Module {
-  if (!compiled) {
-    const url = new URL("../../build/kernels.wasm", import.meta.url);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(url);
-    } catch (e) {
-      throw new Error(`cannot read ${url.pathname}: run 'npm run build' (${(e as Error).message})`);
-    }
-    compiled = new WebAssembly.Module(bytes);
-  }
+  compiled ??= new WebAssembly.Module(readKernelsFile());
   return compiled;
+}
+
+/** Use `module`, build/kernels.wasm compiled elsewhere (io/kernels-file.ts: compileKernelsFile), unless one is in use already. */
+export function adoptKernelModule(module: WebAssembly.Module): void {
+  compiled ??= module;
 }
 
 export function createSharedMemory(initialPages = 16): WebAssembly.Memory {

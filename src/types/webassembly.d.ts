@@ -18,4 +18,5 @@ declare namespace WebAssembly {
     readonly exports: Record<string, unknown>;
   }
   class RuntimeError extends Error {}
+  function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
 }
