@@ -2,7 +2,7 @@
 // 4-node host), sizes, spread, scaling and baseline logic on fixed timings, the SVG's structure on
 // both hosts, and the command end to end on small shapes (no timed assertion anywhere).
 // ROOFLINE_PLOTS=dir also writes the SVGs drawn here, to look at them.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -596,5 +596,24 @@ sys.stdout.write(json.dumps({"status": os.WEXITSTATUS(status), "out": out.decode
     const r = groupnorm(["roofline", "--shape", "2,32,16,16", "--groups", "4", "--runs", "1"]);
     expect(r.status).toBe(0);
     expect(r.stderr.split("\n").filter((l) => l && !l.startsWith("groupnorm: warning: "))).toEqual([]);
+  });
+});
+
+describe("roofline on one thread and a signal", () => {
+  // on one thread every probe and kernel runs inline and resolves at once: the runs take turns of
+  // the event loop between them, so SIGINT and SIGTERM end a measurement at once, with their line
+  it.each(["SIGINT", "SIGTERM"] as const)("%s ends a --threads 1 roofline within a second", async (sig) => {
+    const child = spawn(process.execPath, [bin, "roofline", "--threads", "1", "--runs", "50", "--json"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const ended = new Promise<string | null>((resolve) => child.on("close", (_code, signal) => resolve(signal)));
+    await new Promise((r) => setTimeout(r, 1500)); // measuring by now
+    const t0 = Date.now();
+    child.kill(sig);
+    const signal = await Promise.race([ended, new Promise<"running">((r) => setTimeout(() => r("running"), 5000))]);
+    if (signal === "running") child.kill("SIGKILL");
+    expect(signal).toBe(sig);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(stderr).toContain(`groupnorm: interrupted by ${sig}`);
   });
 });
