@@ -5,8 +5,9 @@
 "use strict";
 const argv = process.argv.slice(2);
 if (!(argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V") && printVersion())) {
-  // Node 22.1+ keeps compiled ES modules between runs (the pool's worker threads); Node 20 has no such cache
-  require("node:module").enableCompileCache?.();
+  // Node 22.1+ keeps compiled ES modules between runs (the pool's worker threads); Node 20 has no
+  // such cache, and loading node:module to find that out would cost it most of a millisecond
+  if (Number(process.versions.node.split(".")[0]) >= 22) require("node:module").enableCompileCache?.();
   const { main } = load(require("node:path").join(__dirname, "../dist/bundle/main.cjs"));
   main(argv).then((status) => {
     process.exitCode = status;
@@ -36,7 +37,6 @@ function printVersion() {
  */
 function load(file, loaded = new Map()) {
   const fs = require("node:fs"), path = require("node:path"), vm = require("node:vm");
-  const { createRequire } = require("node:module");
   const write = process.env.GROUPNORM_CODE_CACHE === "write";
   const run = (f) => {
     let m = loaded.get(f);
@@ -54,8 +54,9 @@ function load(file, loaded = new Map()) {
     const script = new vm.Script(source, { filename: f, cachedData });
     if (process.env.GROUPNORM_TRACE_LOAD === "1") process.stderr.write(`LOADED ${f}${cachedData && !script.cachedDataRejected ? " (code cache)" : ""}\n`);
     if (write && !fs.existsSync(cache)) process.once("exit", () => fs.writeFileSync(cache, script.createCachedData()));
-    const req = createRequire(f);
-    const local = (id) => (id.startsWith("./") && id.endsWith(".cjs") ? run(path.join(path.dirname(f), id)) : req(id));
+    // the bundle's other files by path; anything else is one of Node's modules (the bundle's only
+    // externals), which this file's own require loads
+    const local = (id) => (id.startsWith("./") && id.endsWith(".cjs") ? run(path.join(path.dirname(f), id)) : require(id));
     script.runInThisContext()(m.exports, local, m, f, path.dirname(f));
     return m.exports;
   };

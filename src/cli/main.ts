@@ -105,7 +105,8 @@ export async function main(argv: string[], streams: Streams = processStreams()):
   };
   const program = new Command("groupnorm")
     .description("Group Normalization (Wu & He, 2018) on tensor files (.npy, .npz, safetensors)")
-    .version(version(), "-V, --version")
+    // the version is read only when it is asked for (its file read and URL cost a millisecond)
+    .version(argv.some((a) => a === "-V" || a === "--version") ? version() : "", "-V, --version")
     .option("--no-color", "no colours in output (also NO_COLOR=1)")
     .addHelpText("after", "\nReference: docs/cli.md (commands, flags, files, exit codes, JSON).\n")
     .showHelpAfterError(false)

@@ -44,6 +44,7 @@ export const backwardCommand = defineCommand({
     }).finally(progress.stop);
     warnCompress(ctx, f.compress, r.outputs);
     if (f.json) return ctx.console.document(r);
+    if (ctx.console.quiet) return; // nothing to say: the outputs are on disk
     const c = ctx.console.out;
     ctx.console.info(runLine(c, "backward", [dy, x], r, `statistics ${r.statistics}${conventionText(r)}${r.activation ? `, through ${r.activation}` : ""}`));
     const affine = [r.affine === "per-group" ? r.dims.g : r.dims.c];

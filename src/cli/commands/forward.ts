@@ -35,6 +35,7 @@ export const forwardCommand = defineCommand({
     }).finally(progress.stop);
     warnCompress(ctx, f.compress, r.outputs);
     if (f.json) return ctx.console.document(r);
+    if (ctx.console.quiet) return; // nothing to say: the outputs are on disk
     const c = ctx.console.out;
     ctx.console.info(runLine(c, "forward", [x], r, `eps=${r.eps}${conventionText(r)}${r.activation ? `, then ${r.activation}` : ""}`));
     const stats = [r.dims.n, r.dims.g];
