@@ -9,9 +9,17 @@ if (!(argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V") && prin
   // such cache, and loading node:module to find that out would cost it most of a millisecond
   if (Number(process.versions.node.split(".")[0]) >= 22) require("node:module").enableCompileCache?.();
   const { main } = load(require("node:path").join(__dirname, "../dist/bundle/main.cjs"));
-  main(argv).then((status) => {
-    process.exitCode = status;
-  });
+  if (process.env.GROUPNORM_CODE_CACHE === "write" && process.env.GROUPNORM_CODE_CACHE_RUNS) {
+    // the build: several commands in one process (a JSON list of argvs), so that each file's code
+    // cache holds the functions all of them ran (a file's cache is written when the process exits)
+    (async () => {
+      for (const args of JSON.parse(process.env.GROUPNORM_CODE_CACHE_RUNS)) process.exitCode ||= await main(args);
+    })();
+  } else {
+    main(argv).then((status) => {
+      process.exitCode = status;
+    });
+  }
 }
 
 /**
@@ -32,7 +40,8 @@ function printVersion() {
  * Run a CommonJS file of the bundle (and, through its require, the chunks it loads) compiled with
  * its code cache, FILE.cache, when V8 accepts it (the same V8 and flags made it; otherwise it
  * compiles as usual). GROUPNORM_CODE_CACHE=write (the build) writes the caches of the files a run
- * loaded that have none, with what the run compiled; GROUPNORM_TRACE_LOAD=1 (the tests) names each
+ * loaded that have none, with what the run compiled (GROUPNORM_CODE_CACHE_RUNS: the commands the
+ * build runs for them); GROUPNORM_TRACE_LOAD=1 (the tests) names each
  * file loaded on stderr.
  */
 function load(file, loaded = new Map()) {

@@ -98,14 +98,21 @@ await build({
   output: { ...output, format: "esm", entryFileNames: "[name].js", codeSplitting: false },
 });
 
-// V8's code caches of the files a run loads, with the functions it ran compiled: --help makes
-// main.cjs's, a fixture's forward lib's (a file's cache is written by the first run that loads it)
+// V8's code caches of the files a run loads, with the functions it ran compiled: one process runs
+// --help and a fixture's forward, backward, info and compare (a file's cache is written at its exit
+// with what all of them compiled: main.cjs's holds both help's and the commands' code)
 const scratch = mkdtempSync(join(tmpdir(), "groupnorm-bundle-"));
 try {
-  const env = { ...process.env, GROUPNORM_CODE_CACHE: "write" };
-  const bin = `${root}bin/groupnorm.js`;
-  execFileSync(process.execPath, [bin, "--help"], { env, stdio: "ignore" });
-  execFileSync(process.execPath, [bin, "forward", `${root}fixtures/cases/nchw_big_f32/x.npy`, "--groups", "8", "--out-dir", scratch, "--quiet"], { env, stdio: "ignore" });
+  const fixture = (f) => `${root}fixtures/cases/nchw_big_f32/${f}.npy`;
+  const runs = [
+    ["--help"],
+    ["forward", fixture("x"), "--groups", "8", "--out-dir", scratch, "--quiet"],
+    ["backward", fixture("dy"), fixture("x"), "--groups", "8", "--gamma", fixture("gamma"), "--out-dir", scratch, "--quiet"],
+    ["info", fixture("x")],
+    ["compare", fixture("y"), fixture("y_torch_native"), "--quiet"],
+  ];
+  const env = { ...process.env, GROUPNORM_CODE_CACHE: "write", GROUPNORM_CODE_CACHE_RUNS: JSON.stringify(runs) };
+  execFileSync(process.execPath, [`${root}bin/groupnorm.js`], { env, stdio: "ignore" });
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
