@@ -21,12 +21,15 @@ const fresh = () => {
 };
 const X = join(root, "x.npy");
 await writeNpy(X, "float32", [2, 8, 4, 4], randn(256, 1));
-/** A 512 MiB float32 file of zeros without disk blocks: a run over it lasts a second or two. */
+/**
+ * A 2 GiB float32 file of zeros without disk blocks: a run over it lasts several seconds, so that
+ * the progress bar (drawn after a second) is up before the run ends; every run of it is interrupted.
+ */
 const BIG = join(root, "big.npy");
 {
-  const h = encodeNpyHeader("float32", [32, 256, 128, 128]);
+  const h = encodeNpyHeader("float32", [128, 256, 128, 128]);
   writeFileSync(BIG, h);
-  truncateSync(BIG, h.length + 4 * 32 * 256 * 128 * 128);
+  truncateSync(BIG, h.length + 4 * 128 * 256 * 128 * 128);
 }
 const temporaries = (d: string) => readdirSync(d).filter((f) => f.endsWith(".tmp"));
 

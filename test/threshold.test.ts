@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims, type Layout } from "../src/core/dims.js";
 import { writeNpy } from "../src/io/npy/index.js";
 import { Engine, POOL_JOB_BYTES, POOL_START_BYTES } from "../src/kernels/engine.js";
+import { RECORD, SCAN_BLOCK, type ScanParams } from "../src/kernels/scan.js";
 import type { Precision } from "../src/kernels/plan.js";
 import { groupnorm, traced } from "./helpers/cli.js";
 import { randn } from "./helpers/random.js";
@@ -47,6 +48,32 @@ async function both(e: Engine, shape: number[], G: number, layout: Layout, preci
   }
 }
 
+/** A summary scan (info's) of n float32 values in the arena, on `e`: the threads it took. */
+async function scanned(e: Engine, n: number): Promise<number> {
+  const mark = e.arena.used;
+  try {
+    const a = e.arena.alloc(n * 4), out = e.arena.alloc(Math.ceil(n / SCAN_BLOCK) * RECORD * 8);
+    e.arena.f32(a, n).set(randn(n, 3));
+    e.resetUse();
+    await e.scan({ op: 0 as ScanParams["op"], a, da: 0 as ScanParams["da"], b: 0, db: 0 as ScanParams["db"], n, out, atol: 0, rtol: 0, scratch: 0 }, n * 4);
+    return e.threadsUsed;
+  } finally {
+    e.arena.release(mark);
+  }
+}
+
+describe("scans on pool \"always\" and \"auto\"", () => {
+  it("\"always\": a scan made as the engine starts waits for its threads and runs on them; \"auto\": on the calling thread", async () => {
+    expect(await scanned(engine({ threads: 2, pool: "always" }), 4 * SCAN_BLOCK)).toBe(2);
+    const auto = engine({ threads: 2 });
+    expect(await scanned(auto, 4 * SCAN_BLOCK)).toBe(1);
+    expect(auto.poolStarted).toBe(false);
+  });
+  it("a pool thread that fails fails the scan (it ran on the calling thread before the pool was up, and passed)", async () => {
+    await expect(scanned(engine({ threads: 2, fault: "exit" }), 4 * SCAN_BLOCK)).rejects.toThrow(/worker thread 0/);
+  });
+});
+
 describe("an engine of 2 threads, pool \"auto\"", () => {
   it("a tiny job runs on the calling thread and starts no worker threads; the same bits as on the pool", async () => {
     const auto = engine({ threads: 2 }), pool = engine({ threads: 2, pool: "always" });
@@ -85,9 +112,11 @@ describe("an engine of 2 threads, pool \"auto\"", () => {
 
   it("expect() of a large run starts the pool; jobs then take it only from POOL_JOB_BYTES up", async () => {
     const auto = engine({ threads: 2 });
-    auto.expect(POOL_START_BYTES - 1);
+    auto.expect(POOL_START_BYTES - 1, POOL_JOB_BYTES);
     expect(auto.poolStarted).toBe(false);
-    auto.expect(POOL_START_BYTES);
+    auto.expect(POOL_START_BYTES, POOL_JOB_BYTES - 1); // a large run in jobs too small for the pool
+    expect(auto.poolStarted).toBe(false);
+    auto.expect(POOL_START_BYTES, POOL_JOB_BYTES);
     expect(auto.poolStarted).toBe(true);
     await auto.ready();
     const small = await both(auto, [2, 8, 64, 8], 4, "nchw", "f32"); // 32 KiB

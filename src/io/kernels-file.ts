@@ -15,15 +15,21 @@ export function readKernelsFile(): Buffer {
   }
 }
 
+/** The one compile of a process (several main() calls in one process share it). */
+let compiling: Promise<WebAssembly.Module | null> | null = null;
+
 /**
  * Compile the kernels on V8's background threads (WebAssembly.compile), while the calling thread
  * goes on (the command line: loading the engine's modules, some 5 ms); null when the file cannot be
  * read or compiled, so that the engine's own compile reports why.
  */
 export function compileKernelsFile(): Promise<WebAssembly.Module | null> {
-  try {
-    return WebAssembly.compile(readKernelsFile()).catch(() => null);
-  } catch {
-    return Promise.resolve(null);
-  }
+  compiling ??= (() => {
+    try {
+      return WebAssembly.compile(readKernelsFile()).catch(() => null);
+    } catch {
+      return Promise.resolve(null);
+    }
+  })();
+  return compiling;
 }

@@ -97,6 +97,8 @@ export class Engine implements JobMemory {
   /** The pool once its start has begun. */
   private poolRunner: PoolRunner | null = null;
   private starting: Promise<void> | null = null;
+  /** Why the pool failed to start (a worker that could not start), once its start has settled so. */
+  private startFailure: unknown = null;
   private closed = false;
   /** Threads taking part in pool jobs (useThreads). */
   private active: number;
@@ -146,16 +148,20 @@ export class Engine implements JobMemory {
       this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
       await this.poolRunner.ready;
     })();
-    this.starting.catch(() => undefined); // seen by the job that needs the pool
+    // seen by the job that needs the pool; kept for the scans and random values, which do not wait for it
+    this.starting.catch((e: unknown) => {
+      this.startFailure = e;
+    });
     return this.starting;
   }
 
   /**
-   * Announce work of `bytes` tensor bytes about to come in smaller jobs (a streamed run's slices):
-   * when that much pays for the pool, its threads start now, while the first slice is read.
+   * Announce work of `bytes` tensor bytes about to come in jobs of at most `jobBytes` (a streamed
+   * run's slices): when that much pays for the pool and its jobs are large enough to go to it, its
+   * threads start now, while the first slice is read.
    */
-  expect(bytes: number): void {
-    if (this.threads > 1 && this.pool === "auto" && bytes >= POOL_START_BYTES) void this.startPool();
+  expect(bytes: number, jobBytes: number): void {
+    if (this.threads > 1 && this.pool === "auto" && bytes >= POOL_START_BYTES && jobBytes >= POOL_JOB_BYTES) void this.startPool();
   }
 
   /**
@@ -242,7 +248,7 @@ export class Engine implements JobMemory {
    * the same whichever thread scans it.
    */
   async scan(p: ScanParams, bytes: number): Promise<void> {
-    await this.quick(bytes).scan(p);
+    await (await this.quick(bytes)).scan(p);
   }
 
   /**
@@ -253,8 +259,11 @@ export class Engine implements JobMemory {
    * pending counts come one per thread that took part.
    */
   async normals(p: NormalsParams): Promise<number[]> {
-    if (this.threads === 1 || (this.pool === "auto" && p.n < NORMALS_JOB_VALUES)) return this.inline.normals(p);
-    if (this.pool === "auto" && this.starting === null) {
+    if (this.threads === 1) return this.inline.normals(p);
+    if (this.pool === "always") return (await this.started()).normals(p);
+    this.rethrowStart();
+    if (p.n < NORMALS_JOB_VALUES) return this.inline.normals(p);
+    if (this.starting === null) {
       this.sizableValues += p.n;
       if (this.sizableValues < NORMALS_START_VALUES) return this.inline.normals(p);
       void this.startPool();
@@ -262,18 +271,33 @@ export class Engine implements JobMemory {
     return this.poolRunner?.started ? this.onPool().normals(p) : this.inline.normals(p);
   }
 
-  /** The runner for a short job (a scan's slice) of `bytes`: runnerFor's choice, but never waiting for the pool to start. */
-  private quick(bytes: number): Runner {
+  /**
+   * The runner for a short job (a scan's slice) of `bytes`: runnerFor's choice, but under "auto"
+   * never waiting for the pool to start (the job runs on this thread meanwhile). A pool that failed
+   * to start fails the job, as it fails a forward's.
+   */
+  private async quick(bytes: number): Promise<Runner> {
     if (this.threads === 1) return this.inline;
-    if (this.pool === "auto") {
-      if (bytes < POOL_JOB_BYTES) return this.inline;
-      if (this.starting === null) {
-        this.sizable += bytes;
-        if (this.sizable < POOL_START_BYTES) return this.inline;
-        void this.startPool();
-      }
+    if (this.pool === "always") return this.started();
+    this.rethrowStart();
+    if (bytes < POOL_JOB_BYTES) return this.inline;
+    if (this.starting === null) {
+      this.sizable += bytes;
+      if (this.sizable < POOL_START_BYTES) return this.inline;
+      void this.startPool();
     }
     return this.poolRunner?.started ? this.onPool() : this.inline;
+  }
+
+  /** The pool once its threads are up (started now if it was not). */
+  private async started(): Promise<PoolRunner> {
+    await this.startPool(); // rethrows a failed start
+    return this.onPool();
+  }
+
+  /** A failed start of the pool, thrown where a job would have gone to it. */
+  private rethrowStart(): void {
+    if (this.startFailure !== null) throw this.startFailure;
   }
 
   alloc(bytes: number): number {

@@ -9,7 +9,7 @@ import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
 import { gammaBetaBackward } from "../kernels/gamma-beta.js";
 import { backwardChunked } from "./backward-chunked.js";
-import { type HostPart, type Plan, planRun } from "./budget.js";
+import { type HostPart, jobValues, type Plan, planRun } from "./budget.js";
 import { emptyBackward } from "./empty.js";
 import type { StreamedRun } from "./forward.js";
 import { channelVectors, groupStatistics, loadSide, precisionOf, residentCopies, type Side } from "./inputs.js";
@@ -81,7 +81,7 @@ export async function streamBackward(engine: Engine, r: BackwardRun, plan: Plan 
     return { phases: finish(), slices: 0 };
   }
   // the pool's threads (when the run is large enough to gain from them) start while dY and X are read
-  engine.expect(2 * numel(d) * elementBytes(precision));
+  engine.expect(2 * numel(d) * elementBytes(precision), 2 * jobValues(plan) * elementBytes(precision));
   const gamma = await loadSide(r.gamma), beta = r.act ? await loadSide(r.beta ?? null) : null;
   const mean = r.stats ? await loadSide(r.stats.mean) : null, rstd = r.stats ? await loadSide(r.stats.rstd) : null;
   const state: BackwardState = { precision, gamma, beta, stats: mean && rstd ? { mean, rstd } : null, dgamma: new Float64Array(d.C), dbeta: new Float64Array(d.C) };

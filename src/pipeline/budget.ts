@@ -54,6 +54,11 @@ export interface PlanInput {
   act?: boolean;
 }
 
+/** Values of a run's largest job: a slice buffer's, or a chunk's (0 for an empty run). */
+export function jobValues(plan: Plan): number {
+  return plan.kind === "slices" ? plan.slices.cap : plan.kind === "chunks" ? plan.chunks.cap : 0;
+}
+
 export function hostBytes(parts: readonly HostPart[]): number {
   return parts.reduce((t, h) => t + h.bytes, 0);
 }

@@ -6,7 +6,7 @@
 import { type Dims, numel } from "../core/dims.js";
 import type { TensorSink, TensorSource } from "../io/tensor.js";
 import type { Engine } from "../kernels/engine.js";
-import { type HostPart, type Plan, planRun } from "./budget.js";
+import { type HostPart, jobValues, type Plan, planRun } from "./budget.js";
 import { emptyForward } from "./empty.js";
 import { forwardChunked } from "./forward-chunked.js";
 import { channelVectors, loadSide, precisionOf, residentCopies, type Side } from "./inputs.js";
@@ -62,7 +62,7 @@ export async function streamForward(engine: Engine, r: ForwardRun, plan: Plan = 
     return { phases: finish(), slices: 0 };
   }
   // the pool's threads (when the run is large enough to gain from them) start while X is read
-  engine.expect(numel(d) * elementBytes(precision));
+  engine.expect(numel(d) * elementBytes(precision), jobValues(plan) * elementBytes(precision));
   const gamma = await loadSide(r.gamma), beta = await loadSide(r.beta);
   // Y is written over X in the arena (the kernels read each value before writing it): one tensor
   // buffer per slice in flight, and no write-allocate traffic for a separate output.

@@ -66,7 +66,7 @@ export async function streamScan(engine: Engine, run: ScanRun): Promise<void> {
     }));
     const [a, b = a] = run.inputs;
     const valueBytes = run.inputs.reduce((sum, i) => sum + scanItemBytes(i.dtype), 0);
-    engine.expect(run.size * valueBytes); // a scan large enough for the pool starts it while the first slice is read
+    engine.expect(run.size * valueBytes, cap * valueBytes); // a scan large enough for the pool starts it while the first slice is read
     await pipeline(slices, buffers, {
       read: async (s, buf) => {
         await Promise.all(run.inputs.map((i, k) => i.read(s.start, s.count, buf.values[k])));
