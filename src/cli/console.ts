@@ -89,53 +89,39 @@ export class Console {
   closed = false;
   /** Whether anything was written to stdout (only then is there anything to flush or fail). */
   wroteStdout = false;
-  private outPainter: Painter | null;
-  private errPainter: Painter | null;
+  /** The colour functions of stdout and stderr (plain unless the stream is coloured). */
+  out: Painter;
+  err: Painter;
 
   private constructor(
     readonly stdout: LazyStream,
     readonly stderr: LazyStream,
-    private readonly levels: { stdout: () => 0 | 1 | 2 | 3; stderr: () => 0 | 1 | 2 | 3 },
-    private readonly chalk: ((level: 1 | 2 | 3) => Painter) | null,
+    private readonly levels: Record<"stdout" | "stderr", 0 | 1 | 2 | 3>,
+    chalk: ((level: 1 | 2 | 3) => Painter) | null,
     private readonly terminal: (name: "stdout" | "stderr") => boolean,
   ) {
-    this.outPainter = chalk ? null : plain;
-    this.errPainter = chalk ? null : plain;
+    this.out = levels.stdout && chalk ? chalk(levels.stdout) : plain;
+    this.err = levels.stderr && chalk ? chalk(levels.stderr) : plain;
   }
 
   /**
    * A console on `streams`, neither stream made yet. Colours need chalk, loaded here only when
-   * some stream could be coloured (FORCE_COLOR, or a terminal among them): whether stdout or stderr
-   * is a terminal is asked of `streams.terminal` (for the process's, without making the stream
+   * some stream is coloured (FORCE_COLOR, or a terminal among them): whether stdout or stderr is a
+   * terminal is asked of `streams.terminal` once (for the process's, without making the stream
    * where fstat can tell: a file, pipe or socket is none).
    */
   static async create(streams: Streams, stdout: LazyStream, stderr: LazyStream, noColor = false): Promise<Console> {
-    const terminal = (name: "stdout" | "stderr") => (streams.terminal ? streams.terminal(name) : !!streams[name].isTTY);
-    const level = (name: "stdout" | "stderr") => () => colorLevel(terminal(name), streams.env, noColor);
-    const levels = { stdout: level("stdout"), stderr: level("stderr") };
-    const any = levels.stdout() > 0 || levels.stderr() > 0;
-    const chalk = any ? await chalkPainter() : null;
+    const known: Partial<Record<"stdout" | "stderr", boolean>> = {};
+    const terminal = (name: "stdout" | "stderr") => (known[name] ??= streams.terminal ? streams.terminal(name) : !!streams[name].isTTY);
+    const levels = { stdout: colorLevel(terminal("stdout"), streams.env, noColor), stderr: colorLevel(terminal("stderr"), streams.env, noColor) };
+    const chalk = levels.stdout || levels.stderr ? await chalkPainter() : null;
     return new Console(stdout, stderr, levels, chalk, terminal);
-  }
-
-  /** stdout's colour functions (plain unless it is coloured). */
-  get out(): Painter {
-    return (this.outPainter ??= this.paint(this.levels.stdout()));
-  }
-
-  /** stderr's colour functions. */
-  get err(): Painter {
-    return (this.errPainter ??= this.paint(this.levels.stderr()));
-  }
-
-  private paint(level: 0 | 1 | 2 | 3): Painter {
-    return level === 0 || !this.chalk ? plain : this.chalk(level);
   }
 
   /** No colours from here on (--no-color). */
   noColor(): void {
-    this.outPainter = plain;
-    this.errPainter = plain;
+    this.out = plain;
+    this.err = plain;
   }
 
   /** Text to stdout, unless it has failed. */
@@ -181,7 +167,7 @@ export class Console {
 
   /** Whether commander may colour what it writes to `name`: this console's colour rule. */
   hasColors(name: "stdout" | "stderr"): boolean {
-    return this.levels[name]() > 0;
+    return this.levels[name] > 0;
   }
 
   /** Whether progress bars may be drawn (stderr a TTY, not --quiet, not --json). */

@@ -141,17 +141,19 @@ export class Engine implements JobMemory {
 
   /** Start the pool (once); resolves when its threads are up, rejects if one failed to start. */
   private startPool(): Promise<void> {
-    this.starting ??= (async () => {
-      const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
-      if (this.closed) throw new Error("the engine is closed");
-      const o = this.options;
-      this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
-      await this.poolRunner.ready;
-    })();
-    // seen by the job that needs the pool; kept for the scans and random values, which do not wait for it
-    this.starting.catch((e: unknown) => {
-      this.startFailure = e;
-    });
+    if (!this.starting) {
+      this.starting = (async () => {
+        const { PoolRunner } = await import("./pool/pool.js"); // worker_threads and the pool load only when it starts
+        if (this.closed) throw new Error("the engine is closed");
+        const o = this.options;
+        this.poolRunner = new PoolRunner(this.memory, this.threads, o.cacheBytes ?? DEFAULT_CACHE_BYTES, { fault: o.fault, unref: o.unref });
+        await this.poolRunner.ready;
+      })();
+      // seen by the job that needs the pool; kept for the scans and random values, which do not wait for it
+      this.starting.catch((e: unknown) => {
+        this.startFailure = e;
+      });
+    }
     return this.starting;
   }
 
@@ -174,15 +176,21 @@ export class Engine implements JobMemory {
    */
   private async runnerFor(bytes: number): Promise<Runner> {
     if (this.threads === 1) return this.inline;
-    if (this.pool === "auto") {
-      if (bytes < POOL_JOB_BYTES) return this.inline;
-      if (this.starting === null) {
-        this.sizable += bytes;
-        if (this.sizable < POOL_START_BYTES) return this.inline;
-      }
+    if (this.pool === "auto" && !this.gains(bytes, POOL_JOB_BYTES, POOL_START_BYTES, "sizable")) return this.inline;
+    return this.started();
+  }
+
+  /**
+   * Under "auto", whether a job of `size` goes to the pool: from `least` up, once the pool was
+   * started or such jobs run here (summed in `counter`) add up to `start`.
+   */
+  private gains(size: number, least: number, start: number, counter: "sizable" | "sizableValues"): boolean {
+    if (size < least) return false;
+    if (this.starting === null) {
+      this[counter] += size;
+      if (this[counter] < start) return false;
     }
-    await this.startPool(); // rethrows a failed start
-    return this.onPool();
+    return true;
   }
 
   /** The running pool, set to the threads taking part. */
@@ -236,56 +244,42 @@ export class Engine implements JobMemory {
   /** A probe (the roofline's bandwidth and compute measurements): on the pool whenever there is one. */
   async probe(p: ProbeParams): Promise<void> {
     if (this.threads === 1) return this.inline.probe(p);
-    await this.startPool();
-    await this.onPool().probe(p);
+    await (await this.started()).probe(p);
   }
 
   /**
    * A scan of info or compare (scan.ts): on the pool for a slice that gains from it (the rule of
    * runnerFor: POOL_JOB_BYTES of values read, the pool started by POOL_START_BYTES of them or by
-   * expect()), otherwise on this thread, and on this thread too while the pool's threads are still
-   * starting: a scan never waits for them (a slice scans in milliseconds), and a block's record is
-   * the same whichever thread scans it.
+   * expect()), otherwise on this thread, and under "auto" on this thread too while the pool's
+   * threads are still starting (a slice scans in milliseconds). A block's record is the same
+   * whichever thread scans it.
    */
   async scan(p: ScanParams, bytes: number): Promise<void> {
-    await (await this.quick(bytes)).scan(p);
+    await (await this.quick(bytes, POOL_JOB_BYTES, POOL_START_BYTES, "sizable")).scan(p);
   }
 
   /**
    * A chunk of gradcheck's random values (normals.ts): the same rule as scan's, but compute-bound
    * (a logarithm, a square root and a cosine for each pair), so the pool takes chunks from
-   * NORMALS_JOB_VALUES and starts once NORMALS_START_VALUES of them were made here; chunks made
-   * while it starts run on this thread. The values are the same whichever thread makes them; the
-   * pending counts come one per thread that took part.
+   * NORMALS_JOB_VALUES and starts once NORMALS_START_VALUES of them were made here. The values are
+   * the same whichever thread makes them; the pending counts come one per thread that took part.
    */
   async normals(p: NormalsParams): Promise<number[]> {
-    if (this.threads === 1) return this.inline.normals(p);
-    if (this.pool === "always") return (await this.started()).normals(p);
-    this.rethrowStart();
-    if (p.n < NORMALS_JOB_VALUES) return this.inline.normals(p);
-    if (this.starting === null) {
-      this.sizableValues += p.n;
-      if (this.sizableValues < NORMALS_START_VALUES) return this.inline.normals(p);
-      void this.startPool();
-    }
-    return this.poolRunner?.started ? this.onPool().normals(p) : this.inline.normals(p);
+    return (await this.quick(p.n, NORMALS_JOB_VALUES, NORMALS_START_VALUES, "sizableValues")).normals(p);
   }
 
   /**
-   * The runner for a short job (a scan's slice) of `bytes`: runnerFor's choice, but under "auto"
-   * never waiting for the pool to start (the job runs on this thread meanwhile). A pool that failed
-   * to start fails the job, as it fails a forward's.
+   * The runner for a short job of `size` (a scan's slice, a chunk of random values): runnerFor's
+   * choice with the job's own thresholds (`gains`), but under "auto" never waiting for the pool to
+   * start (the job runs on this thread meanwhile). A pool that failed to start fails the job, as it
+   * fails a forward's.
    */
-  private async quick(bytes: number): Promise<Runner> {
+  private async quick(size: number, least: number, start: number, counter: "sizable" | "sizableValues"): Promise<Runner> {
     if (this.threads === 1) return this.inline;
     if (this.pool === "always") return this.started();
-    this.rethrowStart();
-    if (bytes < POOL_JOB_BYTES) return this.inline;
-    if (this.starting === null) {
-      this.sizable += bytes;
-      if (this.sizable < POOL_START_BYTES) return this.inline;
-      void this.startPool();
-    }
+    if (this.startFailure !== null) throw this.startFailure;
+    if (!this.gains(size, least, start, counter)) return this.inline;
+    if (this.starting === null) void this.startPool();
     return this.poolRunner?.started ? this.onPool() : this.inline;
   }
 
@@ -295,10 +289,6 @@ export class Engine implements JobMemory {
     return this.onPool();
   }
 
-  /** A failed start of the pool, thrown where a job would have gone to it. */
-  private rethrowStart(): void {
-    if (this.startFailure !== null) throw this.startFailure;
-  }
 
   alloc(bytes: number): number {
     return this.arena.alloc(bytes);
