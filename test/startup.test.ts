@@ -83,7 +83,7 @@ describe("the bundled command loads one file (and rolldown's helpers) for help, 
 // require of node:child_process (with net and dgram) waits in the bundle until a spawn, which
 // groupnorm never makes; stdout and stderr are written with fs.writeSync (cli/stdio.ts), so Node's
 // stream modules (and, for a pipe, net) load only for a progress bar or a pipe that would block.
-describe("Node's modules: no child_process, and no stream modules for what a run prints", () => {
+describe("Node's modules: no child_process, no fs/promises, and no stream modules for what a run prints", () => {
   /** A run's Node modules, its stdout a pipe (a FIFO, as a shell's `| cat` makes) or a file. */
   function builtins(args: string[], into: "pipe" | "file" = "pipe"): { status: number | null; stdout: string; modules: Set<string> } {
     const dir = mkdtempSync(join(tmpdir(), "groupnorm-builtins-"));
@@ -102,7 +102,9 @@ describe("Node's modules: no child_process, and no stream modules for what a run
     }
   }
   const x = fileURLToPath(new URL("../fixtures/cases/nc_f32/x.npy", import.meta.url));
-  const NOT = ["child_process", "dgram", "net", "stream", "tty"];
+  // fs/promises (with readline, the file watchers, fs/dir) is some 2 ms a run never needs: the I/O
+  // layer reads and writes through io/handle.ts
+  const NOT = ["child_process", "dgram", "net", "stream", "tty", "fs/promises", "internal/fs/promises", "internal/readline/interface"];
   it("--help into a pipe: the whole help, none of them", () => {
     const r = builtins(["--help"]);
     expect(r.status).toBe(0);

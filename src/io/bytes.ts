@@ -3,7 +3,7 @@
  * .npz member). The .npy parser and the value decoders read through this, so a .npy inside an .npz
  * is read exactly as a .npy file is.
  */
-import type { FileHandle } from "node:fs/promises";
+import type { FileHandle } from "./handle.js";
 import { readFully } from "./files.js";
 
 export interface ByteSource {

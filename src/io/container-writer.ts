@@ -6,8 +6,8 @@
  * target — and copied in after it when the writer finishes. Nothing is ever written out of order,
  * so the container can also go to a device (/dev/null) written through.
  */
-import type { FileHandle } from "node:fs/promises";
-import { unlink } from "node:fs/promises";
+import type { FileHandle } from "./handle.js";
+import { unlink } from "./handle.js";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../core/dtype.js";
 import { encodeBF16 } from "./bfloat16.js";
 import { ioError, openForWriting, readFully, swapInPlace, writeFully } from "./files.js";

@@ -3,7 +3,7 @@
  * writes at a position, and Node's errno codes turned into one-line InputErrors naming the file.
  */
 import { closeSync, constants, openSync, type Stats } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "./handle.js";
 import { InputError } from "../errors.js";
 
 /**

@@ -3,8 +3,8 @@
  * array saved as `key`), `file.safetensors:name`; a container holding exactly one tensor may be named
  * without the key. Headers are read and checked; no data.
  */
-import { stat } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { stat } from "./handle.js";
+import type { FileHandle } from "./handle.js";
 import { InputError, quoteName } from "../errors.js";
 import { FileBytes } from "./bytes.js";
 import { openForRead, readFully } from "./files.js";

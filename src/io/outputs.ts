@@ -8,7 +8,7 @@
  * file are written into it together, whole or not at all like any other.
  */
 import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, type Stats, statSync, unlinkSync } from "node:fs";
-import { stat, unlink } from "node:fs/promises";
+import { stat, unlink, writeFile } from "./handle.js";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
@@ -259,7 +259,6 @@ export class OutputSet {
   /** A text output (written at commit), checked and reserved now so a bad path fails before the work. */
   async createText(target: string, o: CreateOptions): Promise<{ set(text: string): void }> {
     const entry = this.reserve(target, o);
-    const { writeFile } = await import("node:fs/promises");
     let text = "";
     const path = entry.tmp ?? entry.target;
     try {

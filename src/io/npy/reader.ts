@@ -4,7 +4,7 @@
  * representation matches, else through a bounded scratch buffer. It reads through a byte source,
  * so a .npy file and a .npy member of an .npz are read alike.
  */
-import type { FileHandle } from "node:fs/promises";
+import type { FileHandle } from "../handle.js";
 import type { Dtype, FloatArray } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
 import { type ByteSource, FileBytes } from "../bytes.js";

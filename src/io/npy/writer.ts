@@ -2,7 +2,7 @@
  * Writing .npy files: a little-endian, C-order file (NumPy's own header layout, padded to 64 bytes)
  * written sequentially into a temporary path that the caller renames on success.
  */
-import { rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { rename, stat, unlink, type FileHandle } from "../handle.js";
 import { basename, dirname, join } from "node:path";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";

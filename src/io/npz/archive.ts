@@ -6,7 +6,7 @@
  * are checked: a known method, not encrypted, inside the file, overlapping no other member (an
  * overlapping-entries zip bomb), its local header agreeing with the central directory.
  */
-import type { FileHandle } from "node:fs/promises";
+import type { FileHandle } from "../handle.js";
 import { Readable } from "node:stream";
 import yauzl from "yauzl";
 import { InputError } from "../../errors.js";

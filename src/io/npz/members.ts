@@ -7,7 +7,7 @@
  * member's CRC-32 once all of it has gone by, and a deflated member that inflates to more or fewer
  * bytes than its entry declares is refused as soon as that shows.
  */
-import type { FileHandle } from "node:fs/promises";
+import type { FileHandle } from "../handle.js";
 import { Readable } from "node:stream";
 import { crc32, createInflateRaw, type InflateRaw } from "node:zlib";
 import { InputError } from "../../errors.js";
