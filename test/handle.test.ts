@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileHandle, open, rename, stat, SYNC_BYTES, unlink, writeFile } from "../src/io/handle.js";
+import { FileHandle, open, rename, stat, SYNC_BYTES, SYNC_RUN, unlink, writeFile } from "../src/io/handle.js";
 
 let dir: string;
 beforeAll(() => {
@@ -108,5 +108,21 @@ describe("FileHandle", () => {
     const fh = await open(p, "r");
     expect(fh).toBeInstanceOf(FileHandle);
     await fh.close();
+  });
+});
+
+describe("a long run of small transfers", () => {
+  it("lets the event loop turn (signals, timers): every SYNC_RUN-th goes to the thread pool", async () => {
+    const p = join(dir, "small.bin");
+    writeFileSync(p, pattern(4096, 9));
+    const fh = await open(p, "r");
+    let ranAt = -1, i = 0;
+    setImmediate(() => (ranAt = i));
+    const buf = new Uint8Array(16);
+    for (; i < 20 * SYNC_RUN; i++) await fh.read(buf, 0, 16, i % 4000);
+    await fh.close();
+    // synchronous reads alone would resolve every await without a turn: the immediate would run after the loop
+    expect(ranAt).toBeGreaterThanOrEqual(0);
+    expect(ranAt).toBeLessThanOrEqual(SYNC_RUN + 1);
   });
 });

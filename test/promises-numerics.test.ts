@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { groupNormDims, type Layout } from "../src/core/dims.js";
 import { readNpy, writeNpy } from "../src/io/npy/index.js";
-import { abortAllOutputsSync, OutputSet } from "../src/io/outputs.js";
+import { abortAllOutputsSync, OutputSet, outputFile } from "../src/io/outputs.js";
 import { referenceBackward, referenceForward } from "../src/oracle/reference.js";
 import { groupnorm } from "./helpers/cli.js";
 import { relError } from "./helpers/random.js";
@@ -101,5 +101,35 @@ describe("what an interrupted run reports is what is on disk", () => {
     const r = abortAllOutputsSync();
     expect(r.aborted).toBe(1);
     expect(r.written).toContain(join(dir, "a.npy"));
+  });
+});
+
+// outputFile splits FILE.npz:KEY and FILE.safetensors:KEY with string work (a regular expression's
+// compile cost start-up time); this is the rule it replaced, and both must agree on every name.
+describe("outputFile: where an output name points", () => {
+  const byRegex = (name: string, key: string) => {
+    const ext = (p: string) => (/\.npz$/i.test(p) ? "npz" : /\.safetensors$/i.test(p) ? "safetensors" : null);
+    if (ext(name)) return { path: name, key, format: ext(name) };
+    const m = /^(.*\.(?:npz|safetensors)):([^]+)$/i.exec(name);
+    if (m) return { path: m[1], key: m[2], format: ext(m[1]!) };
+    return { path: name, key, format: "npy" };
+  };
+  it("agrees with the regular expression on containers, members, colons and case", () => {
+    const names = [
+      "y.npy", "out/y.npy", "a.npz", "A.NPZ", "m.safetensors", "M.SafeTensors", "a.npz:Y", "a.NPZ:mean", "dir:x/a.npz:k", "a.npz:b.npz",
+      "a.npz:b:c", "a.npz:", "a.npz::", ":a.npz", ".npz:k", "npz:k", "x.safetensors:w.0", "c:/tmp/y.npy", "a.npz.txt:k", "a.npzx:k",
+      "weird.safetensors:key:with:colons", "a:b", ":", "", "a.npz:k\nz", "t.safetensors:é",
+    ];
+    for (const n of names) expect(outputFile(n, "Y"), n).toEqual(byRegex(n, "Y"));
+    let s = 1;
+    const parts = ["a", ".npz", ".NpZ", ".safetensors", ":", "k", "/", ".npy"];
+    for (let i = 0; i < 3000; i++) {
+      let n = "";
+      for (let j = 0; j < 1 + (i % 7); j++) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        n += parts[s % parts.length];
+      }
+      expect(outputFile(n, "K"), n).toEqual(byRegex(n, "K"));
+    }
   });
 });

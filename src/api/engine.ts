@@ -46,12 +46,14 @@ function reservation(threads: number): number {
  * against an address-space limit (ulimit -v), under which V8 would abort the process. A default
  * count is lowered to what fits; an explicit one that does not fit is refused, saying what would.
  */
-export function checkThreads(threads: number | undefined, what = "threads", limit = addressSpaceLimit(), used = virtualSize() ?? 0): number {
+export function checkThreads(threads: number | undefined, what = "threads", limit = addressSpaceLimit(), usedNow?: number): number {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
     throw new InputError(`${what} must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
   }
   const wanted = threads ?? availableParallelism();
-  if (limit === null || used + reservation(wanted) <= limit) return wanted;
+  if (limit === null) return wanted;
+  const used = usedNow ?? virtualSize() ?? 0; // /proc/self/status, read only under a limit
+  if (used + reservation(wanted) <= limit) return wanted;
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   let fits = 0;
   for (let t = wanted - 1; t >= 1 && !fits; t--) if (used + reservation(t) <= limit) fits = t;

@@ -7,7 +7,8 @@
  * Small operations are done synchronously: the metadata calls (open, fstat, stat, rename, close)
  * and reads or writes of a regular file up to SYNC_BYTES (headers, statistics, a fixture's data).
  * Each takes microseconds from the page cache, against a round trip through libuv's thread pool
- * (and that pool's start, for the first). Larger transfers, writes to a device (which may block) and
+ * (and that pool's start, for the first); every SYNC_RUN-th transfer in a row still goes to the
+ * pool, so that the event loop turns. Larger transfers, writes to a device (which may block) and
  * removals (freeing a large file's pages takes a while) go to the thread pool, so that the pipeline
  * overlaps them with the kernels as before. Every result is still a promise: callers cannot tell.
  */
@@ -29,6 +30,25 @@ import {
 
 /** Transfers up to this many bytes are done synchronously (see above). */
 export const SYNC_BYTES = 64 << 10;
+
+/**
+ * Synchronous transfers in a row before one goes to the thread pool. A settled promise resumes its
+ * awaiter without a turn of the event loop, so a long run of small slices (--memory 1M on a large
+ * file) done synchronously would never let a signal's handler, or any timer, run.
+ */
+export const SYNC_RUN = 32;
+let syncLeft = SYNC_RUN;
+
+/** Whether this transfer is done synchronously; every SYNC_RUN-th in a row is not. */
+function inline(regular: boolean, length: number): boolean {
+  if (!regular || length > SYNC_BYTES) return false;
+  if (syncLeft > 0) {
+    syncLeft--;
+    return true;
+  }
+  syncLeft = SYNC_RUN;
+  return false;
+}
 
 /** Run `f` now; its result or its error as a settled promise. */
 function now<T>(f: () => T): Promise<T> {
@@ -72,7 +92,7 @@ export class FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }> {
     const fd = this.#fd;
     if (fd < 0) return Promise.reject(closedError("read"));
-    if (this.#regular && length <= SYNC_BYTES) return now(() => ({ bytesRead: readSync(fd, buffer, offset, length, position) }));
+    if (inline(this.#regular, length)) return now(() => ({ bytesRead: readSync(fd, buffer, offset, length, position) }));
     return new Promise((resolve, reject) => {
       readCb(fd, buffer, offset, length, position, (e, bytesRead) => (e ? reject(e) : resolve({ bytesRead })));
     });
@@ -81,7 +101,7 @@ export class FileHandle {
   write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
     const fd = this.#fd;
     if (fd < 0) return Promise.reject(closedError("write"));
-    if (this.#regular && length <= SYNC_BYTES) return now(() => ({ bytesWritten: writeSync(fd, buffer, offset, length, position) }));
+    if (inline(this.#regular, length)) return now(() => ({ bytesWritten: writeSync(fd, buffer, offset, length, position) }));
     return new Promise((resolve, reject) => {
       writeCb(fd, buffer, offset, length, position, (e, bytesWritten) => (e ? reject(e) : resolve({ bytesWritten })));
     });
