@@ -38,30 +38,38 @@ function printVersion() {
 
 /**
  * Run a CommonJS file of the bundle (and, through its require, the chunks it loads) compiled with
- * its code cache, FILE.cache, when V8 accepts it (the same V8 and flags made it; otherwise it
- * compiles as usual). GROUPNORM_CODE_CACHE=write (the build) writes the caches of the files a run
- * loaded that have none, with what the run compiled (GROUPNORM_CODE_CACHE_RUNS: the commands the
- * build runs for them); GROUPNORM_TRACE_LOAD=1 (the tests) names each
- * file loaded on stderr.
+ * a code cache when V8 accepts it (the same V8 and flags made it; otherwise it compiles as usual):
+ * FILE.COMMAND.cache, made by a build process that ran that command alone, so that it holds just
+ * what the command runs (V8 also drops the bytecode of functions long unused, so a process running
+ * every command keeps less of each); else FILE.cache, made by one process running them all (for
+ * the commands the build does not run). GROUPNORM_CODE_CACHE=write (the build) writes the caches of
+ * the files a run loaded that have none, with what the run compiled (GROUPNORM_CODE_CACHE_RUNS: the
+ * commands to run; GROUPNORM_CODE_CACHE_TAG: the COMMAND of their caches, else the shared ones);
+ * GROUPNORM_TRACE_LOAD=1 (the tests) names each file loaded on stderr, and its cache.
  */
 function load(file, loaded = new Map()) {
   const fs = require("node:fs"), path = require("node:path"), vm = require("node:vm");
   const write = process.env.GROUPNORM_CODE_CACHE === "write";
+  const first = argv[0] ?? "";
+  const tag = write ? process.env.GROUPNORM_CODE_CACHE_TAG : /^[a-z]+$/.test(first) ? first : "help";
+  const read = (p) => {
+    try {
+      return fs.readFileSync(p);
+    } catch {
+      return undefined; // no such cache: the next, or compiled as usual
+    }
+  };
   const run = (f) => {
     let m = loaded.get(f);
     if (m) return m.exports;
     m = { exports: {} };
     loaded.set(f, m);
-    const cache = `${f}.cache`;
-    let cachedData;
-    try {
-      cachedData = write ? undefined : fs.readFileSync(cache);
-    } catch {
-      /* no cache: compiled as usual */
-    }
+    const own = tag ? `${f}.${tag}.cache` : null, shared = `${f}.cache`;
+    const cache = write ? (own ?? shared) : own && fs.existsSync(own) ? own : shared;
+    const cachedData = write ? undefined : read(cache);
     const source = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(f, "utf8")}\n})`;
     const script = new vm.Script(source, { filename: f, cachedData });
-    if (process.env.GROUPNORM_TRACE_LOAD === "1") process.stderr.write(`LOADED ${f}${cachedData && !script.cachedDataRejected ? " (code cache)" : ""}\n`);
+    if (process.env.GROUPNORM_TRACE_LOAD === "1") process.stderr.write(`LOADED ${f}${cachedData && !script.cachedDataRejected ? ` (code cache ${path.basename(cache)})` : ""}\n`);
     if (write && !fs.existsSync(cache)) process.once("exit", () => fs.writeFileSync(cache, script.createCachedData()));
     // the bundle's other files by path; anything else is one of Node's modules (the bundle's only
     // externals), which this file's own require loads

@@ -4,14 +4,21 @@
  * it before it loads the engine (compileKernelsFile) and the engine compile it when nothing did.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-/** build/kernels.wasm's bytes; a missing file says how to make it. */
+/**
+ * build/kernels.wasm's bytes; a missing file says how to make it. Found from this file's folder
+ * (dist/io, or dist/bundle in the command line's bundle, where import.meta.dirname is __dirname):
+ * by path rather than through a URL, whose first use costs every start most of a millisecond.
+ */
 export function readKernelsFile(): Buffer {
-  const url = new URL("../../build/kernels.wasm", import.meta.url);
+  // import.meta.dirname is Node 20.11's; before it, from the URL
+  const path = join(import.meta.dirname ?? fileURLToPath(new URL(".", import.meta.url)), "../../build/kernels.wasm");
   try {
-    return readFileSync(url);
+    return readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read ${url.pathname}: run 'npm run build' (${(e as Error).message})`);
+    throw new Error(`cannot read ${path}: run 'npm run build' (${(e as Error).message})`);
   }
 }
 

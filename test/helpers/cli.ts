@@ -22,12 +22,14 @@ export function groupnorm(args: string[], opts: { cwd?: string; env?: Record<str
 
 /**
  * Run the command with GROUPNORM_TRACE_LOAD=1: the bundle's files it loaded (bin/groupnorm.js names
- * each on stderr), by chunk name ("main", "lib", "pool", …), and those compiled from their code cache.
+ * each on stderr), by chunk name ("main", "lib", "pool", …), those compiled from a code cache, and
+ * whose cache each was ("forward" for FILE.forward.cache, "shared" for FILE.cache).
  */
-export function traced(args: string[], env: Record<string, string> = {}): { status: number | null; files: string[]; cached: string[]; stdout: string } {
+export function traced(args: string[], env: Record<string, string> = {}): { status: number | null; files: string[]; cached: string[]; caches: string[]; stdout: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1", GROUPNORM_TRACE_LOAD: "1", ...env } });
   const lines = r.stderr.split("\n").filter((l) => l.startsWith("LOADED "));
   const name = (l: string) => /\/dist\/bundle\/([a-z]+)(-[\w-]+)?\.cjs\b/.exec(l)?.[1] ?? l;
-  return { status: r.status, files: lines.map(name), cached: lines.filter((l) => l.endsWith(" (code cache)")).map(name), stdout: r.stdout };
+  const withCache = lines.map((l) => ({ l, m: / \(code cache [^ ]+?\.cjs\.(?:([a-z]+)\.)?cache\)$/.exec(l) })).filter((c) => c.m);
+  return { status: r.status, files: lines.map(name), cached: withCache.map((c) => name(c.l)), caches: withCache.map((c) => c.m![1] ?? "shared"), stdout: r.stdout };
 }
 
