@@ -110,3 +110,18 @@ describe("gradcheck's reports are those of before", () => {
     });
   }
 });
+
+describe("gradcheck's threads: those it computed on, as forward's and backward's", () => {
+  it("a small check on a 2-thread engine reports 1 (every step on the calling thread); on the pool, 2", async () => {
+    const auto = createEngine({ threads: 2 });
+    try {
+      const small = await gradcheck({ shape: [2, 8, 3, 3], groups: 2, seed: 1, engine: auto });
+      expect(small.passed).toBe(true);
+      expect(small.threads).toBe(1);
+    } finally {
+      await auto.close();
+    }
+    const pooled = await gradcheck({ shape: [2, 8, 3, 3], groups: 2, seed: 1, engine: shared });
+    expect(pooled.threads).toBe(2);
+  });
+});

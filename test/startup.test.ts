@@ -8,7 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { bin, traced } from "./helpers/cli.js";
+import { Help } from "commander";
+import { backwardCommand } from "../src/cli/commands/backward.js";
+import { compareCommand } from "../src/cli/commands/compare.js";
+import { forwardCommand } from "../src/cli/commands/forward.js";
+import { gradcheckCommand } from "../src/cli/commands/gradcheck.js";
+import { infoCommand } from "../src/cli/commands/info.js";
+import { rooflineCommand } from "../src/cli/commands/roofline.js";
+import { verifyCommand } from "../src/cli/commands/verify.js";
+import type { Context } from "../src/cli/context.js";
+import { bin, groupnorm, traced } from "./helpers/cli.js";
 
 const hook = `data:text/javascript,${encodeURIComponent(`
 import { register } from "node:module";
@@ -175,5 +184,30 @@ describe("Node's modules: no child_process, no fs/promises, and no stream module
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^groupnorm: error: .*x\.npy/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+// The top-level help lists the commands as made for it (cli/command.ts: MakeCommand's `listed`: no
+// flag parsers, one Option for the "[options]" of a line); every line must be what the whole
+// command would give, and `help NAME` still has all of NAME.
+describe("the top-level help, from the commands as listed", () => {
+  const ctx = { console: {}, exitCode: 0, engine: () => undefined } as unknown as Context;
+  const whole = [forwardCommand, backwardCommand, verifyCommand, gradcheckCommand, compareCommand, rooflineCommand, infoCommand].map((make) => make(ctx));
+  const flat = (s: string) => s.replace(/\s+/g, " ");
+  it.each([["--help"], ["-h"], ["help"], ["--no-color", "--help"]])("groupnorm %s: each command's line as the whole command's term and description", (...args) => {
+    const r = groupnorm(args);
+    expect(r.status).toBe(0);
+    const help = flat(r.stdout);
+    const helper = new Help();
+    for (const cmd of whole) expect(help, cmd.name()).toContain(flat(`${helper.subcommandTerm(cmd)} ${cmd.description()}`));
+    expect(help).toMatch(/forward \[options\] <X> /);
+  });
+  it("help forward and help verify: the whole commands, every flag", () => {
+    const forward = groupnorm(["help", "forward"]).stdout;
+    for (const o of whole[0]!.options) expect(forward).toContain(o.flags);
+    const verify = flat(groupnorm(["help", "verify"]).stdout);
+    for (const sub of whole[2]!.commands) expect(verify).toContain(flat(`${new Help().subcommandTerm(sub)} ${sub.description()}`));
+    const verifyBackward = groupnorm(["verify", "help", "backward"]).stdout;
+    for (const o of whole[2]!.commands[1]!.options) expect(verifyBackward).toContain(o.flags);
   });
 });

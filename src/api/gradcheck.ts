@@ -308,6 +308,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
     const atol = checkTolerance(o.atol, tol.atol, "--atol");
     const rtol = checkTolerance(o.rtol, tol.rtol, "--rtol");
     return await withEngine(o, async (engine) => {
+      engine.resetUse();
       // every check has passed: make the random inputs, in pieces that let a signal in
       const pacer = new Pacer();
       if (s.randomAffine) {
@@ -333,7 +334,7 @@ export async function gradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
         rtol,
         samples,
         seed,
-        threads: engine.threads,
+        threads: engine.threadsUsed,
       };
     });
   } finally {

@@ -44,11 +44,19 @@ export function wrapText(text: string, width = 80): string {
 /** The flags every command takes. */
 export const COMMON_FLAGS = ["json", "quiet", "color"] as const;
 
-export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof COMMON_FLAGS)[number]>): (ctx: Context) => Command {
-  return (ctx) => {
+/**
+ * The command's commander Command. `listed`: only what the top-level help lists of it (its name,
+ * arguments and description, and one of its options, for the "[options]" of its line), never run:
+ * making every flag's Option of seven commands took `--help` some 3 ms.
+ */
+export type MakeCommand = (ctx: Context, listed?: boolean) => Command;
+
+export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof COMMON_FLAGS)[number]>): MakeCommand {
+  return (ctx, listed = false) => {
     const cmd = new Command(spec.name).description(spec.description);
     for (const [name, help] of spec.args ?? []) cmd.argument(name, help);
     const names = [...spec.flags, ...COMMON_FLAGS.filter((c) => !spec.flags.includes(c))];
+    if (listed) return cmd.addOption(new Option(FLAGS[names[0]!].syntax));
     for (const name of names) {
       const flag: Flag<unknown> = FLAGS[name];
       const shown = spec.shownDefaults?.[name] ?? (spec.defaults && name in spec.defaults ? String(spec.defaults[name]) : flag.shown);

@@ -133,11 +133,16 @@ export async function main(argv: string[], streams: Streams = processStreams()):
     });
     for (const sub of cmd.commands) configure(sub);
   };
-  // a run of one command (argv[0] names it) needs only that command's parser; the others, with all
-  // their flags, are made for the top-level help, `help NAME` and a mistyped name's suggestion
-  const named = Object.hasOwn(COMMANDS, argv[0] ?? "") ? [COMMANDS[argv[0] as keyof typeof COMMANDS]] : Object.values(COMMANDS);
-  for (const make of named) {
-    const cmd = make(ctx);
+  // a run of one command (argv[0] names it) needs only that command's parser; the others are made
+  // for the top-level help (as they are listed there: their flags' parsers unmade), `help NAME`
+  // (NAME whole) and anything else (a mistyped name's suggestion, a flag before the command: whole)
+  const isCommand = (a: string | undefined): a is keyof typeof COMMANDS => a !== undefined && Object.hasOwn(COMMANDS, a);
+  const named = isCommand(argv[0]) ? argv[0] : null;
+  const helpOf = argv.length === 2 && argv[0] === "help" && isCommand(argv[1]) ? argv[1] : null;
+  const onlyListed = helpOf !== null || argv.every((a) => a === "--help" || a === "-h" || a === "help" || a === "--no-color");
+  for (const [name, make] of Object.entries(COMMANDS)) {
+    if (named !== null && name !== named) continue;
+    const cmd = make(ctx, named === null && onlyListed && name !== helpOf);
     configure(cmd);
     program.addCommand(cmd);
   }

@@ -104,10 +104,11 @@ const backward = defineCommand({
   },
 });
 
-export function verifyCommand(ctx: Context): Command {
+/** `listed`: as the top-level help lists it (see MakeCommand). */
+export function verifyCommand(ctx: Context, listed = false): Command {
   return new Command("verify")
     .description("check your own GroupNorm's outputs or gradients (from CUDA, Triton, JAX, MLX, ONNX…) against the float64 reference, and say why they differ")
     .addHelpText("after", `\n${wrapText(WHICH)}\n`)
-    .addCommand(forward(ctx))
-    .addCommand(backward(ctx));
+    .addCommand(forward(ctx, listed))
+    .addCommand(backward(ctx, listed));
 }
