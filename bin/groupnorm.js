@@ -50,7 +50,8 @@ function printVersion() {
 function load(file, loaded = new Map()) {
   const fs = require("node:fs"), path = require("node:path"), vm = require("node:vm");
   const write = process.env.GROUPNORM_CODE_CACHE === "write";
-  const first = argv[0] ?? "";
+  // the command: the first argument that is not a flag (`--no-color forward x.npy` is a forward)
+  const first = argv.find((a) => !a.startsWith("-")) ?? "";
   const tag = write ? process.env.GROUPNORM_CODE_CACHE_TAG : /^[a-z]+$/.test(first) ? first : "help";
   const read = (p) => {
     try {

@@ -126,3 +126,40 @@ describe("a long run of small transfers", () => {
     expect(ranAt).toBeLessThanOrEqual(SYNC_RUN + 1);
   });
 });
+
+// Found by a review: close() closed the descriptor at once, while transfers were still on the
+// thread pool; they then ran on a closed descriptor, or on the file opened next under its number.
+describe("close with transfers on the thread pool", () => {
+  it("reads in flight complete on the file they were asked of", async () => {
+    const p = join(dir, "inflight-a.bin"), q = join(dir, "inflight-b.bin");
+    writeFileSync(p, Buffer.alloc(4 * SYNC_BYTES, 1));
+    writeFileSync(q, Buffer.alloc(16, 2));
+    const fh = await open(p, "r");
+    const bufs = Array.from({ length: 8 }, () => new Uint8Array(2 * SYNC_BYTES));
+    const reads = bufs.map((b) => fh.read(b, 0, b.length, SYNC_BYTES));
+    const closed = fh.close();
+    await expect(fh.read(new Uint8Array(4), 0, 4, 0)).rejects.toMatchObject({ code: "EBADF" }); // closing: no new transfers
+    const other = await open(q, "r"); // would take the closed descriptor's number
+    const results = await Promise.allSettled(reads);
+    await closed;
+    await other.close();
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value.bytesRead : (r.reason as NodeJS.ErrnoException).code))).toEqual(new Array(8).fill(2 * SYNC_BYTES));
+    for (const b of bufs) expect(b.every((v) => v === 1)).toBe(true);
+  });
+  it("writes in flight land in their own file, not in the one opened next", async () => {
+    const p = join(dir, "inflight-w.bin"), q = join(dir, "inflight-victim.bin");
+    writeFileSync(p, "");
+    writeFileSync(q, "victim");
+    const fh = await open(p, "r+");
+    const data = Buffer.alloc(2 * SYNC_BYTES, 0x41);
+    const writes = Array.from({ length: 8 }, (_, i) => fh.write(data, 0, data.length, i * data.length));
+    const closed = fh.close();
+    expect(fh.close()).toBe(closed); // the same close
+    const other = await open(q, "r+");
+    await Promise.all(writes);
+    await closed;
+    await other.close();
+    expect(readFileSync(q, "utf8")).toBe("victim");
+    expect(readFileSync(p).length).toBe(8 * data.length);
+  });
+});

@@ -119,10 +119,12 @@ describe("outputFile: where an output name points", () => {
       "y.npy", "out/y.npy", "a.npz", "A.NPZ", "m.safetensors", "M.SafeTensors", "a.npz:Y", "a.NPZ:mean", "dir:x/a.npz:k", "a.npz:b.npz",
       "a.npz:b:c", "a.npz:", "a.npz::", ":a.npz", ".npz:k", "npz:k", "x.safetensors:w.0", "c:/tmp/y.npy", "a.npz.txt:k", "a.npzx:k",
       "weird.safetensors:key:with:colons", "a:b", ":", "", "a.npz:k\nz", "t.safetensors:é",
+      // a line terminator before the colon: never a member (found by a review)
+      "a\nb.npz:k", "out\r/y.safetensors:w", "x\u2028.npz:k", "x\u2029.npz:k", "a.npz:b\n.npz:c", "a.npz:b\r\n.npz:c:d",
     ];
     for (const n of names) expect(outputFile(n, "Y"), n).toEqual(byRegex(n, "Y"));
     let s = 1;
-    const parts = ["a", ".npz", ".NpZ", ".safetensors", ":", "k", "/", ".npy"];
+    const parts = ["a", ".npz", ".NpZ", ".safetensors", ":", "k", "/", ".npy", "\n", "\u2028"];
     for (let i = 0; i < 3000; i++) {
       let n = "";
       for (let j = 0; j < 1 + (i % 7); j++) {

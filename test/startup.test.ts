@@ -81,6 +81,8 @@ describe("the bundled command loads one file (and rolldown's helpers) for help, 
       expect(r.cached).toEqual(["main", "rolldown", "errors", "lib"]);
       // the caches a forward alone made at build (3 ms sooner than the shared ones, made by a process running every command)
       expect(r.caches).toEqual(["forward", "forward", "forward", "forward"]);
+      // the command is the first argument that is not a flag (found by a review: a flag first took help's)
+      expect(traced(["--no-color", "forward", x, "--groups", "2", "--out-dir", out, "--quiet"]).caches).toEqual(["forward", "forward", "forward", "forward"]);
       const npz = fileURLToPath(new URL("../fixtures/containers/one.npz", import.meta.url));
       const z = traced(["info", npz]);
       expect(z.status).toBe(0);

@@ -63,11 +63,21 @@ function closedError(syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`EBADF: file closed, ${syscall}`), { code: "EBADF", syscall });
 }
 
-/** An open file: the operations of fs/promises' FileHandle that the I/O layer uses, with the same results. */
+/**
+ * An open file: the operations of fs/promises' FileHandle that the I/O layer uses, with the same
+ * results. As there, close() waits for the transfers still on the thread pool: their descriptor is
+ * closed only once they are done, so that none of them reads or writes a file opened meanwhile
+ * under the same number (new calls fail with EBADF as soon as close() is called).
+ */
 export class FileHandle {
   #fd: number;
   /** A regular file (not a device): its small transfers may be done synchronously. */
   readonly #regular: boolean;
+  /** Transfers on the thread pool not yet done. */
+  #pending = 0;
+  /** close() called while transfers were pending: closes the descriptor after the last one. */
+  #closing: { fd: number; done: () => void; failed: (e: Error) => void } | null = null;
+  #closed: Promise<void> | null = null;
 
   private constructor(fd: number) {
     this.#fd = fd;
@@ -89,22 +99,31 @@ export class FileHandle {
     return this.#fd;
   }
 
+  /** Run a transfer on the thread pool, counted until its callback. */
+  #pooled<T>(start: (fd: number, done: (e: Error | null, n: number) => void) => void, result: (n: number) => T): Promise<T> {
+    const fd = this.#fd;
+    this.#pending++;
+    return new Promise((resolve, reject) => {
+      start(fd, (e, n) => {
+        if (--this.#pending === 0 && this.#closing) this.#closeNow();
+        if (e) reject(e);
+        else resolve(result(n));
+      });
+    });
+  }
+
   read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }> {
     const fd = this.#fd;
     if (fd < 0) return Promise.reject(closedError("read"));
     if (inline(this.#regular, length)) return now(() => ({ bytesRead: readSync(fd, buffer, offset, length, position) }));
-    return new Promise((resolve, reject) => {
-      readCb(fd, buffer, offset, length, position, (e, bytesRead) => (e ? reject(e) : resolve({ bytesRead })));
-    });
+    return this.#pooled((f, done) => readCb(f, buffer, offset, length, position, done), (bytesRead) => ({ bytesRead }));
   }
 
   write(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }> {
     const fd = this.#fd;
     if (fd < 0) return Promise.reject(closedError("write"));
     if (inline(this.#regular, length)) return now(() => ({ bytesWritten: writeSync(fd, buffer, offset, length, position) }));
-    return new Promise((resolve, reject) => {
-      writeCb(fd, buffer, offset, length, position, (e, bytesWritten) => (e ? reject(e) : resolve({ bytesWritten })));
-    });
+    return this.#pooled((f, done) => writeCb(f, buffer, offset, length, position, done), (bytesWritten) => ({ bytesWritten }));
   }
 
   stat(): Promise<Stats> {
@@ -113,14 +132,32 @@ export class FileHandle {
     return now(() => fstatSync(fd));
   }
 
-  /** Close the file; closing a closed handle does nothing (as FileHandle.close). */
+  /** Close the file, after its transfers still on the thread pool; closing again gives the same promise. */
   close(): Promise<void> {
+    if (this.#closed) return this.#closed;
     const fd = this.#fd;
     if (fd < 0) return Promise.resolve();
     this.#fd = -1;
+    this.#closed = new Promise((resolve, reject) => {
+      this.#closing = { fd, done: resolve, failed: reject };
+    });
+    if (this.#pending === 0) this.#closeNow();
+    return this.#closed;
+  }
+
+  #closeNow(): void {
+    const { fd, done, failed } = this.#closing!;
+    this.#closing = null;
     // a device's close may wait (a tape, a terminal draining): off the main thread like its writes
-    if (!this.#regular) return new Promise((resolve, reject) => closeCb(fd, (e) => (e ? reject(e) : resolve())));
-    return now(() => closeSync(fd));
+    if (!this.#regular) closeCb(fd, (e) => (e ? failed(e) : done()));
+    else {
+      try {
+        closeSync(fd);
+        done();
+      } catch (e) {
+        failed(e as Error);
+      }
+    }
   }
 }
 
