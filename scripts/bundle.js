@@ -6,8 +6,8 @@
 // dist/bundle/worker.js. Node loads each ES module separately (resolve, read, compile, link): the
 // unbundled CLI's --help loaded 23 of them, a .npy forward 67, and each worker thread 13.
 // The main thread's files are CommonJS so that bin/groupnorm.js can compile them with V8's code
-// cache (vm.Script's cachedData; Node 20 has no compile cache for ES modules): the caches, FILE.cache,
-// are made here by running the command once for --help and once for a fixture's forward.
+// cache (vm.Script's cachedData; Node 20 has no compile cache for ES modules): the caches are made
+// here, at the end, by running the command (FILE.COMMAND.cache per command, FILE.cache shared).
 // The library (dist/index.js) stays unbundled. See docs/performance.md, section 9.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -102,8 +102,8 @@ await build({
 // and regular expressions alike): V8 keeps an ASCII source as a one-byte string, which Node reads
 // and V8 scans faster (main.cjs and lib read in 0.3 ms each instead of 0.7–1.1, and compile some
 // 10% sooner). An escape would change a tagged template's raw text, or mean something else after a
-// backslash: such a file is refused. (Done on the files written: rolldown's renderChunk output is
-// not the final text.)
+// backslash: such a file is refused. (Done on the files written: the same rewrite in a
+// renderChunk hook did not reach them.)
 for (const f of readdirSync(out).filter((f) => /\.c?js$/.test(f))) {
   const file = join(out, f), code = readFileSync(file, "utf8");
   if (!/[^\x00-\x7f]/.test(code)) continue;

@@ -57,6 +57,7 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
     for (const [name, help] of spec.args ?? []) cmd.argument(name, help);
     const names = [...spec.flags, ...COMMON_FLAGS.filter((c) => !spec.flags.includes(c))];
     if (listed) return cmd.addOption(new Option(FLAGS[names[0]!].syntax));
+    const keys = new Map<string, string>(); // each flag's attribute name, from the Option made for it
     for (const name of names) {
       const flag: Flag<unknown> = FLAGS[name];
       const shown = spec.shownDefaults?.[name] ?? (spec.defaults && name in spec.defaults ? String(spec.defaults[name]) : flag.shown);
@@ -64,7 +65,9 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
       let help = spec.help?.[name] ?? flag.help;
       if (required && !help.includes("(required)")) help += " (required)";
       else if (!required) help = help.replace(" (required)", "");
-      cmd.addOption(new Option(flag.syntax, shown ? `${help} (default: ${shown})` : help));
+      const option = new Option(flag.syntax, shown ? `${help} (default: ${shown})` : help);
+      keys.set(name, option.attributeName());
+      cmd.addOption(option);
     }
     const after = [spec.examples.length ? `Examples:\n${spec.examples.map((e) => `  $ ${e}`).join("\n")}` : "", spec.notes ? wrapText(spec.notes) : ""].filter(Boolean);
     if (after.length) cmd.addHelpText("after", `\n${after.join("\n\n")}\n`);
@@ -75,7 +78,7 @@ export function defineCommand<K extends FlagName>(spec: CommandSpec<K | (typeof 
       const set = new Set<K | (typeof COMMON_FLAGS)[number]>();
       for (const name of names) {
         const flag: Flag<unknown> = FLAGS[name];
-        const key = new Option(flag.syntax).attributeName();
+        const key = keys.get(name)!;
         const given = raw[key];
         if (command.getOptionValueSource(key) === "cli") set.add(name);
         if (flag.parse) values[name] = given === undefined ? (spec.defaults && name in spec.defaults ? spec.defaults[name] : flag.fallback) : flag.parse(String(given));

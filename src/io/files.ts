@@ -3,17 +3,19 @@
  * writes at a position, and Node's errno codes turned into one-line InputErrors naming the file.
  */
 import { closeSync, constants, openSync, type Stats } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { open, type FileHandle } from "./handle.js";
 import { InputError } from "../errors.js";
 
 /**
- * `bytes` random bytes in hex, for the names of temporary files (beside the process id, so only
- * against collisions, not a secret): Math.random spares every run loading node:crypto.
+ * `.NAME.PID.RANDOM.tmp` beside `path` (NAME its base name): a temporary's name, with `bytes` random
+ * bytes in hex (beside the process id, so only against collisions, not a secret: Math.random spares
+ * every run loading node:crypto).
  */
-export function randomHex(bytes: number): string {
-  let s = "";
-  for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
-  return s;
+export function temporaryBeside(path: string, bytes = 4): string {
+  let hex = "";
+  for (let i = 0; i < bytes; i++) hex += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${hex}.tmp`);
 }
 
 /** Largest single read/write request handed to the OS. */

@@ -73,10 +73,9 @@ export class FileHandle {
   #fd: number;
   /** A regular file (not a device): its small transfers may be done synchronously. */
   readonly #regular: boolean;
-  /** Transfers on the thread pool not yet done. */
+  /** Transfers on the thread pool not yet done, and what the last of them wakes (a close waiting). */
   #pending = 0;
-  /** close() called while transfers were pending: closes the descriptor after the last one. */
-  #closing: { fd: number; done: () => void; failed: (e: Error) => void } | null = null;
+  #drained: (() => void) | null = null;
   #closed: Promise<void> | null = null;
 
   private constructor(fd: number) {
@@ -105,7 +104,7 @@ export class FileHandle {
     this.#pending++;
     return new Promise((resolve, reject) => {
       start(fd, (e, n) => {
-        if (--this.#pending === 0 && this.#closing) this.#closeNow();
+        if (--this.#pending === 0) this.#drained?.();
         if (e) reject(e);
         else resolve(result(n));
       });
@@ -134,30 +133,17 @@ export class FileHandle {
 
   /** Close the file, after its transfers still on the thread pool; closing again gives the same promise. */
   close(): Promise<void> {
-    if (this.#closed) return this.#closed;
-    const fd = this.#fd;
-    if (fd < 0) return Promise.resolve();
-    this.#fd = -1;
-    this.#closed = new Promise((resolve, reject) => {
-      this.#closing = { fd, done: resolve, failed: reject };
-    });
-    if (this.#pending === 0) this.#closeNow();
+    this.#closed ??= this.#close();
     return this.#closed;
   }
 
-  #closeNow(): void {
-    const { fd, done, failed } = this.#closing!;
-    this.#closing = null;
+  async #close(): Promise<void> {
+    const fd = this.#fd;
+    this.#fd = -1; // at once (before any await): new transfers fail with EBADF
+    if (this.#pending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     // a device's close may wait (a tape, a terminal draining): off the main thread like its writes
-    if (!this.#regular) closeCb(fd, (e) => (e ? failed(e) : done()));
-    else {
-      try {
-        closeSync(fd);
-        done();
-      } catch (e) {
-        failed(e as Error);
-      }
-    }
+    if (!this.#regular) return new Promise((resolve, reject) => closeCb(fd, (e) => (e ? reject(e) : resolve())));
+    closeSync(fd);
   }
 }
 

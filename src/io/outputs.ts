@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Dtype } from "../core/dtype.js";
 import { InputError, quoteName } from "../errors.js";
 import type { ContainerTarget, ContainerWriter } from "./container-writer.js";
-import { createTemporarySync, errnoWords, ioError, kindOf, randomHex } from "./files.js";
+import { createTemporarySync, errnoWords, ioError, kindOf, temporaryBeside } from "./files.js";
 import { NpyWriter } from "./npy/index.js";
 import { locateTensor } from "./open.js";
 import { live, written } from "./registry.js";
@@ -216,7 +216,7 @@ export class OutputSet {
       }
     }
     removeStaleTemporaries(dirname(abs), basename(abs));
-    entry.tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomHex(4)}.tmp`);
+    entry.tmp = temporaryBeside(abs);
     // registered before the file exists, so an interruption during creation still removes it
     this.pending.push(entry);
     // The previous version of an output that is not an input goes now, as cp truncates its target:
@@ -229,7 +229,7 @@ export class OutputSet {
 
   /** A temporary file beside `target`, removed with the run's temporaries. */
   private scratch(target: string): string {
-    const p = join(dirname(target), `.${basename(target)}.${process.pid}.${randomHex(4)}.tmp`);
+    const p = temporaryBeside(target);
     this.scratches.push(p);
     return p;
   }

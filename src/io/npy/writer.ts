@@ -3,11 +3,10 @@
  * written sequentially into a temporary path that the caller renames on success.
  */
 import { rename, stat, unlink, type FileHandle } from "../handle.js";
-import { basename, dirname, join } from "node:path";
 import { type Dtype, type FloatArray, HOST_LE, itemSizeOf } from "../../core/dtype.js";
 import { InputError } from "../../errors.js";
 import { encodeF16 } from "../float16.js";
-import { type ErrnoLike, ioError, openForWriting, randomHex, swapInPlace, writeFully } from "../files.js";
+import { type ErrnoLike, ioError, openForWriting, swapInPlace, temporaryBeside, writeFully } from "../files.js";
 import type { TensorSink } from "../tensor.js";
 import { checkShape, encodeNpyHeader } from "./encode.js";
 import { CHUNK_BYTES, shapeRepr } from "./format.js";
@@ -161,7 +160,7 @@ export async function writeNpy(
     if (e instanceof InputError) throw e;
     if ((e as ErrnoLike).code !== "ENOENT") throw ioError(e, path, "create");
   }
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(6)}.tmp`);
+  const tmp = temporaryBeside(path, 6);
   const w = await NpyWriter.create(tmp, dtype, shape, { display: path });
   try {
     await w.write(values);
